@@ -1,0 +1,111 @@
+"""The one interface between focalspec and any focal-loss implementation.
+
+An adapter takes numpy inputs that already hold dtype-exact values, runs the real
+implementation on its framework/device/dtype/mode, and hands back numpy arrays: the loss
+and the gradient (through the framework's own autodiff) of the *sum of the returned loss*
+with respect to the inputs.  It never computes in numpy what the implementation should.
+
+Whatever an adapter cannot do is a reason string (``supports`` / ``unavailable_reason``),
+which the suite turns into a skip with that reason -- never a pass, never a crash.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from focalspec.spec.variant import Variant
+
+DTYPES: tuple[str, ...] = ("float64", "float32", "bfloat16", "float16")
+DEVICES: tuple[str, ...] = ("cpu", "cuda")
+MODES: tuple[str, ...] = ("eager", "compiled")
+
+
+class AdapterError(RuntimeError):
+    """The implementation under test raised or misbehaved; the message is one line."""
+
+
+@dataclass
+class Output:
+    """What one call of an implementation produced (float64 copies of dtype values)."""
+
+    loss: np.ndarray
+    grad: np.ndarray | None
+    ran: dict[str, Any] = field(default_factory=dict)  # framework, version, device name, mode, flags
+
+
+@dataclass(frozen=True)
+class Description:
+    """What an adapter says about itself (for ``focalspec adapters`` and the reports)."""
+
+    name: str
+    implementation: str
+    framework: str
+    framework_version: str | None
+    convention: str
+    dtypes: tuple[str, ...]
+    devices: tuple[str, ...]
+    modes: tuple[str, ...]
+    unavailable: str | None
+
+
+class Adapter(abc.ABC):
+    """Base class of every adapter.  Subclasses set the class attributes and implement
+    ``unavailable_reason``, ``supports`` and ``run``."""
+
+    name: str = ""  # short id used in test ids, e.g. "torchvision"
+    implementation: str = ""  # dotted path of what is tested, e.g. "torchvision.ops.sigmoid_focal_loss"
+    framework: str = ""  # "torch" | "jax" | "tensorflow" | "numpy"
+    convention: str = ""  # the spec convention it claims (a key of spec.conventions), for the report
+    dtypes: tuple[str, ...] = ("float64", "float32")
+    modes: tuple[str, ...] = ("eager",)
+
+    @abc.abstractmethod
+    def unavailable_reason(self) -> str | None:
+        """None when usable here; otherwise why not (missing package, no compiled ops ...)."""
+
+    @abc.abstractmethod
+    def framework_version(self) -> str | None:
+        """The installed version of the framework (None when it is missing)."""
+
+    @abc.abstractmethod
+    def devices(self) -> tuple[str, ...]:
+        """Devices usable now: ("cpu",) or ("cpu", "cuda")."""
+
+    @abc.abstractmethod
+    def supports(self, variant: Variant, dtype: str, device: str, mode: str) -> str | None:
+        """None when this combination can be run, else the reason it cannot."""
+
+    @abc.abstractmethod
+    def run(
+        self,
+        variant: Variant,
+        inputs: np.ndarray,
+        targets: np.ndarray,
+        dtype: str,
+        device: str = "cpu",
+        mode: str = "eager",
+        want_grad: bool = True,
+    ) -> Output:
+        """Evaluate the implementation; ``inputs`` are dtype-exact float64 values, ``targets``
+        float (sigmoid) or int64 class indices / float distributions (softmax)."""
+
+    def describe(self) -> Description:
+        reason = self.unavailable_reason()
+        return Description(
+            name=self.name,
+            implementation=self.implementation,
+            framework=self.framework,
+            framework_version=None if reason else self.framework_version(),
+            convention=self.convention,
+            dtypes=self.dtypes,
+            devices=() if reason else self.devices(),
+            modes=self.modes,
+            unavailable=reason,
+        )
+
+    def __repr__(self) -> str:
+        return f"<adapter {self.name} ({self.implementation})>"

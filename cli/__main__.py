@@ -1,0 +1,5 @@
+import sys
+
+from focalspec.cli_main import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""focalspec.conformance"""

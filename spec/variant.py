@@ -1,0 +1,163 @@
+"""The parameters of the focal-loss specification, as one validated, frozen value.
+
+Every implementation is checked against the ``Variant`` it claims; every reference
+function takes one.  Validation lives here so that bad input gets the same one-line
+``SpecError`` wherever it enters (CLI, adapters, conformance plugin).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Literal
+
+Activation = Literal["sigmoid", "softmax"]
+InputKind = Literal["logits", "probs"]
+SoftTarget = Literal["canonical", "geometric", "margin", "two_term"]
+Reduction = Literal["none", "sum", "mean", "normalized"]
+
+ACTIVATIONS: tuple[str, ...] = ("sigmoid", "softmax")
+INPUT_KINDS: tuple[str, ...] = ("logits", "probs")
+SOFT_TARGETS: tuple[str, ...] = ("canonical", "geometric", "margin", "two_term")
+REDUCTIONS: tuple[str, ...] = ("none", "sum", "mean", "normalized")
+
+
+class SpecError(ValueError):
+    """A request the specification does not define; the message is one line for the user."""
+
+
+AlphaSpec = float | tuple[float, ...] | None
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One point in the space of focal-loss definitions (SPEC.md §1-§9).
+
+    alpha: ``None`` disables class balancing.  For sigmoid it is the weight of the
+    positive class (negatives get ``1 - alpha``); for softmax a float weights every
+    class alike and a tuple gives one weight per class.
+    clip_eps: ``None`` evaluates the exact definition; a number declares the
+    "clip probabilities to [eps, 1 - eps]" convention (Keras style).
+    renormalize: softmax on probabilities only -- divide by the row sum first (Keras).
+    """
+
+    activation: Activation = "sigmoid"
+    input_kind: InputKind = "logits"
+    gamma: float = 2.0
+    alpha: AlphaSpec = 0.25
+    soft_target: SoftTarget = "canonical"
+    clip_eps: float | None = None
+    label_smoothing: float = 0.0
+    reduction: Reduction = "none"
+    renormalize: bool = False
+
+    def __post_init__(self) -> None:
+        _check_choice("activation", self.activation, ACTIVATIONS)
+        _check_choice("input_kind", self.input_kind, INPUT_KINDS)
+        _check_choice("soft_target", self.soft_target, SOFT_TARGETS)
+        _check_choice("reduction", self.reduction, REDUCTIONS)
+        _check_real("gamma", self.gamma)
+        if self.gamma < 0:
+            raise SpecError(f"gamma must be >= 0, got {self.gamma!r}")
+        self._check_alpha()
+        if self.clip_eps is not None:
+            _check_real("clip_eps", self.clip_eps)
+            if not 0 < self.clip_eps < 0.5:
+                raise SpecError(f"clip_eps must be in (0, 0.5), got {self.clip_eps!r}")
+        _check_real("label_smoothing", self.label_smoothing)
+        if not 0 <= self.label_smoothing <= 1:
+            raise SpecError(f"label_smoothing must be in [0, 1], got {self.label_smoothing!r}")
+        if self.soft_target != "canonical" and (
+            self.activation != "sigmoid" or self.input_kind != "logits" or self.clip_eps is not None
+        ):
+            raise SpecError(
+                f"soft_target={self.soft_target!r} is defined for sigmoid on logits without clipping only"
+            )
+        if self.reduction == "normalized" and self.activation != "sigmoid":
+            raise SpecError("reduction='normalized' (sum / max(1, #positives)) is defined for sigmoid only")
+        if self.renormalize and not (self.activation == "softmax" and self.input_kind == "probs"):
+            raise SpecError("renormalize applies to softmax on probabilities only")
+
+    def _check_alpha(self) -> None:
+        a = self.alpha
+        if a is None:
+            return
+        if isinstance(a, tuple):
+            if self.activation != "softmax":
+                raise SpecError("a per-class alpha vector needs activation='softmax'")
+            if not a:
+                raise SpecError("alpha vector is empty")
+            for v in a:
+                _check_unit("alpha", v)
+            return
+        _check_unit("alpha", a)
+
+    def alpha_for_classes(self, n_classes: int) -> tuple[float, ...] | None:
+        """Per-class softmax weights, or None when balancing is disabled."""
+        if self.alpha is None:
+            return None
+        if isinstance(self.alpha, tuple):
+            if len(self.alpha) != n_classes:
+                raise SpecError(f"alpha has {len(self.alpha)} entries but the logits have {n_classes} classes")
+            return self.alpha
+        return (float(self.alpha),) * n_classes
+
+    def with_(self, **changes: Any) -> Variant:
+        """A copy with some fields changed (validated again)."""
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        if isinstance(d["alpha"], tuple):
+            d["alpha"] = list(d["alpha"])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Variant:
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise SpecError(f"unknown variant field(s): {', '.join(sorted(unknown))}")
+        d = dict(d)
+        if isinstance(d.get("alpha"), list):
+            d["alpha"] = tuple(d["alpha"])
+        return cls(**d)
+
+    def label(self) -> str:
+        """A short human-readable name, used in test ids and reports."""
+        parts = [self.activation, self.input_kind, f"g{self.gamma:g}"]
+        if self.alpha is None:
+            parts.append("anone")
+        elif isinstance(self.alpha, tuple):
+            parts.append("avec")
+        else:
+            parts.append(f"a{self.alpha:g}")
+        if self.soft_target != "canonical":
+            parts.append(self.soft_target)
+        if self.clip_eps is not None:
+            parts.append(f"clip{self.clip_eps:g}")
+        if self.label_smoothing:
+            parts.append(f"ls{self.label_smoothing:g}")
+        if self.renormalize:
+            parts.append("renorm")
+        if self.reduction != "none":
+            parts.append(self.reduction)
+        return "_".join(parts)
+
+
+def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise SpecError(f"unknown {name} {value!r}; expected one of {', '.join(choices)}")
+
+
+def _check_real(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise SpecError(f"{name} must be a real number, got {value!r}")
+    if not math.isfinite(value):
+        raise SpecError(f"{name} must be finite, got {value!r}")
+
+
+def _check_unit(name: str, value: object) -> None:
+    _check_real(name, value)
+    assert isinstance(value, int | float)
+    if not 0 <= value <= 1:
+        raise SpecError(f"{name} must be in [0, 1], got {value!r}")
