@@ -12,6 +12,7 @@ which the suite turns into a skip with that reason -- never a pass, never a cras
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,24 @@ class Output:
     loss: np.ndarray
     grad: np.ndarray | None
     ran: dict[str, Any] = field(default_factory=dict)  # framework, version, device name, mode, flags
+
+
+@dataclass
+class Timed:
+    """A prepared, framework-native computation for the performance harness.
+
+    ``step(i)`` runs one evaluation on the i-th (modulo the number given) pre-placed input
+    set and returns the framework's output without waiting; ``sync(out)`` blocks until it
+    is computed (CUDA synchronise, ``block_until_ready``, reading a TF tensor);
+    ``to_numpy(out)`` gives (loss, grad-or-None) for the correctness check of timed output.
+    ``compile_seconds`` is the time of the first (tracing/compiling) call, reported apart.
+    """
+
+    step: Callable[[int], Any]
+    sync: Callable[[Any], None]
+    to_numpy: Callable[[Any], tuple[np.ndarray, np.ndarray | None]]
+    compile_seconds: float = 0.0
+    ran: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -92,6 +111,20 @@ class Adapter(abc.ABC):
     ) -> Output:
         """Evaluate the implementation; ``inputs`` are dtype-exact float64 values, ``targets``
         float (sigmoid) or int64 class indices / float distributions (softmax)."""
+
+    def prepare_timed(
+        self,
+        variant: Variant,
+        input_sets: list[np.ndarray],
+        targets: np.ndarray,
+        dtype: str,
+        device: str = "cpu",
+        mode: str = "eager",
+        backward: bool = False,
+    ) -> Timed:
+        """Place every input set on the device once and return the timed step (see ``Timed``).
+        Adapters that cannot be timed natively keep this default."""
+        raise NotImplementedError(f"{self.name} has no native timing path")
 
     def describe(self) -> Description:
         reason = self.unavailable_reason()
