@@ -69,6 +69,12 @@ def alpha_weight(t: MPF, alpha: float | None) -> MPF:
     return a * t + (1 - a) * (1 - t)
 
 
+def clip_interval(v: Variant) -> tuple[MPF, MPF]:
+    """[eps, 1 - eps] exactly, or [eps, clip_upper] when the variant states the rounded bound."""
+    lo = mp.mpf(v.clip_eps)
+    return lo, (mp.mpf(v.clip_upper) if v.clip_upper is not None else 1 - lo)
+
+
 # ----------------------------------------------------------------------------- sigmoid
 
 
@@ -163,10 +169,10 @@ def sigmoid_probs_element(p: MPF, t: MPF, v: Variant) -> tuple[MPF, MPF, MPF]:
         raise SpecError(f"probability input {mp.nstr(p, 8)} is outside [0, 1]")
     inside = mp.one
     if v.clip_eps is not None:
-        eps = mp.mpf(v.clip_eps)
-        if p < eps or p > 1 - eps:
+        lo, hi = clip_interval(v)
+        if p < lo or p > hi:
             inside = mp.zero
-        p = min(max(p, eps), 1 - eps)
+        p = min(max(p, lo), hi)
     g = mp.mpf(v.gamma)
     a = alpha_weight(t, v.alpha)
     if a == 0:
@@ -231,7 +237,7 @@ def softmax_row(z: Sequence[MPF], t: Sequence[MPF], v: Variant) -> tuple[MPF, li
             value = mp.fsum(_mul0(w[j], _pow(q[j], g) * (-logp[j])) for j in range(c))
             grads, scales = _softmax_combine(h, p, q)
             return value, grads, scales
-        value, dp, _ = _softmax_probs_terms(p, w, g, v.clip_eps)
+        value, dp, _ = _softmax_probs_terms(p, w, g, v)
         # chain through softmax: h_j = dF/dp_j * p_j
         grads, scales = _softmax_combine([dp[j] * p[j] for j in range(c)], p, q)
         return value, grads, scales
@@ -242,26 +248,24 @@ def softmax_row(z: Sequence[MPF], t: Sequence[MPF], v: Variant) -> tuple[MPF, li
     if v.renormalize:
         s = mp.fsum(z)
         qn = [pj / s for pj in z]
-        value, dp, dscale = _softmax_probs_terms(qn, w, g, v.clip_eps)
+        value, dp, dscale = _softmax_probs_terms(qn, w, g, v)
         inner = mp.fsum(dp[j] * qn[j] for j in range(c))
         inner_scale = mp.fsum(abs(dp[j]) * qn[j] for j in range(c))
         return value, [(dp[k] - inner) / s for k in range(c)], [(dscale[k] + inner_scale) / s for k in range(c)]
-    value, dp, dscale = _softmax_probs_terms(list(z), w, g, v.clip_eps)
+    value, dp, dscale = _softmax_probs_terms(list(z), w, g, v)
     return value, dp, dscale
 
 
-def _softmax_probs_terms(
-    p: list[MPF], w: list[MPF], g: MPF, clip_eps: float | None
-) -> tuple[MPF, list[MPF], list[MPF]]:
+def _softmax_probs_terms(p: list[MPF], w: list[MPF], g: MPF, v: Variant) -> tuple[MPF, list[MPF], list[MPF]]:
     """sum_j -w_j (1-p_j)^g log p_j and its partials in each p_j (clipping applied)."""
     value, grads = mp.zero, []
     for pj, wj in zip(p, w, strict=True):
         inside = mp.one
-        if clip_eps is not None:
-            eps = mp.mpf(clip_eps)
-            if pj < eps or pj > 1 - eps:
+        if v.clip_eps is not None:
+            lo, hi = clip_interval(v)
+            if pj < lo or pj > hi:
                 inside = mp.zero
-            pj = min(max(pj, eps), 1 - eps)
+            pj = min(max(pj, lo), hi)
         if wj == 0:
             grads.append(mp.zero)
             continue

@@ -39,6 +39,9 @@ class Variant:
     clip_eps: ``None`` evaluates the exact definition; a number declares the
     "clip probabilities to [eps, 1 - eps]" convention (Keras style).
     renormalize: softmax on probabilities only -- divide by the row sum first (Keras).
+    clip_upper: the upper clip bound when it is not exactly 1 - clip_eps -- implementations
+    form 1 - eps in their working dtype (float32: 1 - 1e-7 rounds to 1 - 2**-23), and the
+    suite states that rounded bound here so the reference clips where the code does.
     """
 
     activation: Activation = "sigmoid"
@@ -50,6 +53,7 @@ class Variant:
     label_smoothing: float = 0.0
     reduction: Reduction = "none"
     renormalize: bool = False
+    clip_upper: float | None = None
 
     def __post_init__(self) -> None:
         _check_choice("activation", self.activation, ACTIVATIONS)
@@ -64,6 +68,10 @@ class Variant:
             _check_real("clip_eps", self.clip_eps)
             if not 0 < self.clip_eps < 0.5:
                 raise SpecError(f"clip_eps must be in (0, 0.5), got {self.clip_eps!r}")
+        if self.clip_upper is not None:
+            _check_real("clip_upper", self.clip_upper)
+            if self.clip_eps is None or not 0.5 < self.clip_upper < 1:
+                raise SpecError(f"clip_upper needs clip_eps and must be in (0.5, 1), got {self.clip_upper!r}")
         _check_real("label_smoothing", self.label_smoothing)
         if not 0 <= self.label_smoothing <= 1:
             raise SpecError(f"label_smoothing must be in [0, 1], got {self.label_smoothing!r}")
@@ -101,6 +109,10 @@ class Variant:
                 raise SpecError(f"alpha has {len(self.alpha)} entries but the logits have {n_classes} classes")
             return self.alpha
         return (float(self.alpha),) * n_classes
+
+    def clip_bounds_for(self, dtype_eps: float, dtype_upper: float) -> Variant:
+        """This variant with the clip bounds an implementation forms in its dtype."""
+        return self if self.clip_eps is None else replace(self, clip_eps=dtype_eps, clip_upper=dtype_upper)
 
     def with_(self, **changes: Any) -> Variant:
         """A copy with some fields changed (validated again)."""
