@@ -218,11 +218,14 @@ def softmax_row(z: Sequence[MPF], t: Sequence[MPF], v: Variant) -> tuple[MPF, li
     if v.input_kind == "logits":
         if any(mp.isinf(zj) for zj in z):
             raise SpecError("softmax focal loss is specified for finite logits only")
-        zmax = max(z)
+        jmax = max(range(c), key=lambda j: z[j])
+        zmax = z[jmax]
         e = [mp.exp(zj - zmax) for zj in z]
         tot = mp.fsum(e)
         p = [ej / tot for ej in e]
-        logp = [zj - zmax - mp.log(tot) for zj in z]
+        # log(tot) = log1p(sum of the others): tot - 1 may be far below the working precision
+        log_tot = mp.log1p(mp.fsum(e[j] for j in range(c) if j != jmax))
+        logp = [zj - zmax - log_tot for zj in z]
         q = [mp.fsum(e[i] for i in range(c) if i != j) / tot for j in range(c)]
         if v.clip_eps is None:
             # h_j = dF_j / dlog p_j with F_j = -w_j q_j^g log p_j
