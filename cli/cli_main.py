@@ -14,16 +14,25 @@ from collections.abc import Sequence
 # name -> (module, help); each module provides add_arguments(parser) and run(args) -> int
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "golden": ("focalspec.spec.golden_cli", "print certified golden values (documentation lookup)"),
+    "bench": ("focalspec.conformance.bench_cli", "throughput of each adapter against this machine's copy ceiling"),
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="focalspec", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="focalspec", description="The reference specification and conformance suite for focal loss."
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in SUBCOMMANDS.items():
-        p = sub.add_parser(name, help=help_text)
+        try:
+            mod = importlib.import_module(module)
+        except ImportError as exc:  # one broken part must not take the whole CLI down
+            p = sub.add_parser(name, help=f"(unavailable: {exc})", add_help=False)
+            p.set_defaults(_module=None, _unavailable=f"{type(exc).__name__}: {exc}")
+            continue
+        p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(_module=module)
-        importlib.import_module(module).add_arguments(p)
+        mod.add_arguments(p)
     return parser
 
 
@@ -31,10 +40,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     from focalspec.spec.variant import SpecError
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
+    if getattr(args, "_module", None) is None:
+        print(f"focalspec {args.command}: error: this subcommand cannot load ({args._unavailable})", file=sys.stderr)
+        return 2
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return int(importlib.import_module(args._module).run(args))
     except SpecError as exc:
