@@ -14,7 +14,9 @@ from collections.abc import Sequence
 # name -> (module, help); each module provides add_arguments(parser) and run(args) -> int
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "golden": ("focalspec.spec.golden_cli", "print certified golden values (documentation lookup)"),
+    "adapters": ("focalspec.adapters.adapters_cli", "list the adapters, their versions, devices, dtypes and modes"),
     "bench": ("focalspec.conformance.bench_cli", "throughput of each adapter against this machine's copy ceiling"),
+    "report": ("focalspec.reports.build", "build the self-contained HTML agreement report from results JSON"),
 }
 
 
@@ -54,6 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SpecError as exc:
         print(f"focalspec {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `focalspec golden --list | head`: the reader left, not an error
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":
