@@ -1,0 +1,243 @@
+"""Adapters for the PyPI package ``focal-loss`` (artemmavrin/focal-loss, TensorFlow/Keras).
+
+``BinaryFocalLoss`` and ``SparseCategoricalFocalLoss`` are called as the Keras losses they
+are, with the requested dtype given to the Loss (Keras 3 casts ``y_pred`` to the loss's
+dtype), and the gradient of sum(loss) is taken with ``tf.GradientTape``.  Conventions, read
+from the source (spec/research/implementations.md section 9):
+
+* no alpha: ``pos_weight`` scales the positive term only (negatives keep weight 1), so the
+  spec's alpha / 1-alpha balancing cannot be expressed -- alpha=None only;
+* without label smoothing the labels are cast to bool for the modulating factor, i.e. the
+  documented domain is hard 0/1 labels; with label smoothing both terms are weighted by
+  the smoothed label -- the two-term form;
+* the probability paths clamp p and 1-p separately at 1e-7 (binary) or clip, renormalise
+  the CE through the softmax, and leave the modulating factor unclipped (sparse): neither
+  is the spec's clip convention, so only logits are offered.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+from typing import Any
+
+import numpy as np
+
+from focalspec.adapters.base import DEVICES, Adapter, AdapterError, Output
+from focalspec.adapters.thirdparty_torch import class_indices, one_line
+from focalspec.spec.variant import Variant
+
+KERAS_REDUCTION = {"none": "none", "sum": "sum", "mean": "sum_over_batch_size"}
+
+
+def _tf() -> Any:
+    import tensorflow as tf  # type: ignore[import-not-found,import-untyped,unused-ignore]
+
+    return tf
+
+
+class FocalLossTF(Adapter):
+    """Common machinery of the two ``focal-loss`` adapters."""
+
+    framework = "tensorflow"
+    package = "focal-loss"
+    module = "focal_loss"
+    dtypes: tuple[str, ...] = ("float64", "float32")
+    modes = ("eager",)
+
+    def __init__(self) -> None:
+        self._unavailable: str | bool | None = False
+
+    def unavailable_reason(self) -> str | None:
+        if self._unavailable is False:
+            try:
+                _tf()
+                importlib.import_module(self.module)
+                self._unavailable = None
+            except Exception as exc:
+                self._unavailable = f"{self.package} is not usable here ({self.module}: {one_line(exc)})"
+        return self._unavailable  # type: ignore[return-value]
+
+    def framework_version(self) -> str | None:
+        try:
+            return str(_tf().__version__)
+        except Exception:
+            return None
+
+    def package_version(self) -> str | None:
+        try:
+            return importlib.metadata.version(self.package)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
+    def devices(self) -> tuple[str, ...]:
+        if self.unavailable_reason():
+            return ()
+        return ("cpu", "cuda") if _tf().config.list_physical_devices("GPU") else ("cpu",)
+
+    def declared_variant(self, variant: Variant, n_classes: int | None = None) -> Variant:
+        """The variant computed when asked for ``variant`` (see the module docstring)."""
+        return variant
+
+    def variant_reason(self, variant: Variant) -> str | None:
+        raise NotImplementedError
+
+    def supports(self, variant: Variant, dtype: str, device: str, mode: str) -> str | None:
+        reason = self.unavailable_reason()
+        if reason:
+            return reason
+        if dtype not in self.dtypes:
+            return f"{self.name} does not run in {dtype} (supported: {', '.join(self.dtypes)})"
+        if device not in DEVICES:
+            return f"unknown device {device!r}"
+        if device not in self.devices():
+            return "no CUDA device"
+        if mode not in self.modes:
+            return f"{self.name} is tested in eager mode only"
+        return self.variant_reason(variant)
+
+    def _loss(self, variant: Variant, x: Any, targets: np.ndarray, dtype: str) -> Any:
+        raise NotImplementedError
+
+    def run(
+        self,
+        variant: Variant,
+        inputs: np.ndarray,
+        targets: np.ndarray,
+        dtype: str,
+        device: str = "cpu",
+        mode: str = "eager",
+        want_grad: bool = True,
+    ) -> Output:
+        reason = self.supports(variant, dtype, device, mode)
+        if reason:
+            raise AdapterError(f"{self.name}: {reason}")
+        tf = _tf()
+        try:
+            with tf.device("/GPU:0" if device == "cuda" else "/CPU:0"):
+                # float64 -> dtype is exact: the values are dtype values already
+                x = tf.cast(tf.constant(np.asarray(inputs, dtype=np.float64)), dtype)
+                with tf.GradientTape() as tape:
+                    tape.watch(x)
+                    loss = self._loss(variant, x, np.asarray(targets), dtype)
+                    total = tf.reduce_sum(loss)
+                grad = tape.gradient(total, x) if want_grad else None
+                if want_grad and grad is None:
+                    grad = tf.zeros_like(x)
+                loss_np = np.asarray(tf.cast(loss, tf.float64).numpy(), dtype=np.float64)
+                grad_np = None if grad is None else np.asarray(tf.cast(grad, tf.float64).numpy(), dtype=np.float64)
+                out_dtype = loss.dtype.name
+        except AdapterError:
+            raise
+        except Exception as exc:
+            raise AdapterError(f"{self.name}: {one_line(exc)}") from None
+        ran = {
+            "framework": "tensorflow",
+            "framework_version": self.framework_version(),
+            "package": self.package,
+            "package_version": self.package_version(),
+            "implementation": self.implementation,
+            "device": device,
+            "mode": "eager",
+            "dtype": dtype,
+            "output_dtype": out_dtype,
+        }
+        return Output(loss=loss_np, grad=grad_np, ran=ran)
+
+
+class FocalLossBinary(FocalLossTF):
+    """``focal_loss.BinaryFocalLoss(gamma, from_logits=True)``.  Hard targets: canonical.
+    With label smoothing (smoothed t = t(1-ls) + ls/2, as Keras) the loss is the two-term
+    form of the smoothed label."""
+
+    name = "focal-loss-binary"
+    implementation = "focal_loss.BinaryFocalLoss"
+    convention = "no alpha (pos_weight on positives only); hard labels (cast to bool); smoothing -> two_term"
+
+    def declared_variant(self, variant: Variant, n_classes: int | None = None) -> Variant:
+        if variant.activation == "sigmoid" and variant.label_smoothing:
+            return variant.with_(soft_target="two_term")
+        return variant
+
+    def variant_reason(self, variant: Variant) -> str | None:
+        if variant.activation != "sigmoid":
+            return "BinaryFocalLoss is a sigmoid loss (focal-loss-sparse is the softmax one)"
+        if variant.input_kind != "logits":
+            return (
+                "focal-loss on probabilities clamps p and 1-p separately at 1e-7 (max(p, eps), max(1-p, eps)): "
+                "not the spec's clip to [eps, 1-eps]"
+            )
+        if variant.clip_eps is not None:
+            return "focal-loss does not clip logits"
+        if variant.alpha is not None:
+            return "focal-loss has no alpha: pos_weight scales positives only, negatives keep weight 1"
+        if variant.reduction not in KERAS_REDUCTION:
+            return f"focal-loss has no reduction {variant.reduction!r}"
+        return None
+
+    def _loss(self, variant: Variant, x: Any, targets: np.ndarray, dtype: str) -> Any:
+        from focal_loss import BinaryFocalLoss  # type: ignore[import-not-found,import-untyped,unused-ignore]
+
+        tf = _tf()
+        t = np.asarray(targets, dtype=np.float64)
+        if not variant.label_smoothing and not np.all((t == 0) | (t == 1)):
+            raise AdapterError(
+                f"{self.name}: without label smoothing focal-loss casts labels to bool (documented: binary 0/1 labels)"
+            )
+        loss_fn = BinaryFocalLoss(
+            gamma=variant.gamma,
+            from_logits=True,
+            label_smoothing=variant.label_smoothing or None,
+            reduction=KERAS_REDUCTION[variant.reduction],
+            dtype=dtype,
+        )
+        return loss_fn(tf.cast(tf.constant(t), dtype), x)
+
+
+class FocalLossSparse(FocalLossTF):
+    """``focal_loss.SparseCategoricalFocalLoss(gamma, class_weight, from_logits=True)``:
+    (1 - p_y)^gamma * CE on integer labels; ``class_weight[y]`` multiplies the row, which
+    expresses the spec's softmax alpha (a scalar as C equal weights, a vector as it is)."""
+
+    name = "focal-loss-sparse"
+    implementation = "focal_loss.SparseCategoricalFocalLoss"
+    convention = "softmax on integer labels; alpha via class_weight[y]; no label smoothing"
+
+    def variant_reason(self, variant: Variant) -> str | None:
+        if variant.activation != "softmax":
+            return "SparseCategoricalFocalLoss is a softmax loss (focal-loss-binary is the sigmoid one)"
+        if variant.input_kind != "logits":
+            return (
+                "focal-loss on probabilities takes the CE of log(clip(p, 1e-7, 1-1e-7)) renormalised by the softmax "
+                "but the modulating factor of the raw p: no spec variant"
+            )
+        if variant.clip_eps is not None or variant.label_smoothing:
+            return "SparseCategoricalFocalLoss has neither clipping nor label smoothing"
+        if variant.reduction not in KERAS_REDUCTION:
+            return f"SparseCategoricalFocalLoss has no reduction {variant.reduction!r}"
+        return None
+
+    def _loss(self, variant: Variant, x: Any, targets: np.ndarray, dtype: str) -> Any:
+        from focal_loss import SparseCategoricalFocalLoss  # type: ignore[import-not-found,import-untyped,unused-ignore]
+
+        tf = _tf()
+        if x.shape.rank == 0:
+            raise AdapterError(f"{self.name}: softmax inputs need a class axis")
+        n_classes = int(x.shape[-1])
+        labels = class_indices(targets, n_classes, self.name)
+        weights = variant.alpha_for_classes(n_classes)
+        loss_fn = SparseCategoricalFocalLoss(
+            gamma=variant.gamma,
+            class_weight=None if weights is None else list(weights),
+            from_logits=True,
+            reduction=KERAS_REDUCTION[variant.reduction],
+            dtype=dtype,
+        )
+        rows = tuple(x.shape[:-1])
+        out = loss_fn(tf.constant(labels.reshape(-1)), tf.reshape(x, (-1, n_classes)))
+        return tf.reshape(out, rows) if variant.reduction == "none" else out
+
+
+def adapters() -> list[Adapter]:
+    """The ``focal-loss`` adapters (the ``BUILTIN`` factory); unavailable ones say why."""
+    return [FocalLossBinary(), FocalLossSparse()]
