@@ -86,7 +86,7 @@ CONVENTIONS: dict[str, Convention] = {
             "apply_class_balancing=False (default)",
             "alpha pos / 1-alpha neg",
             "canonical",
-            "clip to [1e-7, 1-1e-7] on both paths",
+            "clip to [1e-7, 1-1e-7]; from_logits: TF backend recovers the logits (exact BCE), jax/torch clip",
             "mean over last axis, then sum / batch size",
             "floats; label_smoothing t(1-l)+l/2",
         ),

@@ -1,11 +1,13 @@
 """The tolerance policy of SPEC.md §10: error in units of the dtype's unit roundoff, and grades.
 
-The error of an element is |got - exact| / max(scale, smallest normal) / u, where ``exact``
+The error of an element is |got - exact| / max(u * scale, smallest normal), where ``exact``
 is the reference at the dtype-rounded input, ``scale`` is |exact| for values and the
-reference's gradient scale for gradients, and u = 2**-p.  A correctly rounded result has
-error <= 1.  Non-finite results are never graded by size: NaN or Inf where the reference
-is finite (after rounding to the dtype), or a finite value where it is infinite or NaN,
-is an error of +inf.
+reference's gradient scale for gradients, and u = 2**-p: the relative error in units of u,
+with an absolute floor of one smallest normal N (a result within N of the exact value --
+a flushed or rounded subnormal -- costs at most 1).  A correctly rounded result has error
+<= 1.  Non-finite results are never graded by size: NaN or Inf where the reference is
+finite (after rounding to the dtype), or a finite value where it is infinite or NaN, is an
+error of +inf.
 """
 
 from __future__ import annotations
@@ -73,8 +75,11 @@ def error_in_u(got: np.ndarray, exact: np.ndarray, scale: np.ndarray, dtype: str
     finite = np.isfinite(got) & np.isfinite(exact)
     err[both_nan | both_inf] = 0.0
     with np.errstate(over="ignore", invalid="ignore"):
-        denom = np.maximum(np.where(np.isfinite(scale), scale, np.abs(exact)), fmt.smallest_normal)
-        err[finite] = (np.abs(got[finite] - exact[finite]) / denom[finite]) / fmt.unit_roundoff
+        # relative error in u above the underflow threshold; below it an absolute floor of one
+        # smallest normal, so flushing a subnormal result (or input-sized noise) costs <= 1 u
+        rel_scale = np.where(np.isfinite(scale), scale, np.abs(exact)) * fmt.unit_roundoff
+        denom = np.maximum(rel_scale, fmt.smallest_normal)
+        err[finite] = np.abs(got[finite] - exact[finite]) / denom[finite]
     return err
 
 

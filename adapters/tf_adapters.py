@@ -1,0 +1,293 @@
+"""Adapter for focalspec's own TensorFlow implementation (``focalspec.adapters.impl_tf``).
+
+TensorFlow is imported on first use only: listing adapters must not cost the 5 s import.
+Float32 runs with TensorFloat-32 disabled (a float32 claim with 10-bit matmuls would be
+false); the flag is recorded in ``Output.ran``.  Compiled mode is
+``tf.function(jit_compile=True)`` (XLA), traced once per variant/shape/dtype/device.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from focalspec.adapters.base import DTYPES, Adapter, AdapterError, Output, Timed
+from focalspec.spec.variant import Variant
+
+_TF: Any = None
+
+
+def tf_module() -> Any:
+    """TensorFlow, imported once, with TF32 off and its C++ log chatter quietened."""
+    global _TF
+    if _TF is None:
+        import os
+
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        import tensorflow as tf
+
+        tf.config.experimental.enable_tensor_float_32_execution(False)
+        _TF = tf
+    return _TF
+
+
+def tf_missing() -> str | None:
+    """Why TensorFlow cannot be used here, or None."""
+    if importlib.util.find_spec("tensorflow") is None:
+        return "tensorflow is not installed (pip install focalspec[tensorflow])"
+    return None
+
+
+def tf_devices() -> tuple[str, ...]:
+    tf = tf_module()
+    return ("cpu", "cuda") if tf.config.list_physical_devices("GPU") else ("cpu",)
+
+
+def tf_device_name(device: str) -> str:
+    return "/GPU:0" if device == "cuda" else "/CPU:0"
+
+
+def tf_dtype(dtype: str) -> Any:
+    return getattr(tf_module(), dtype)
+
+
+def one_line(exc: BaseException) -> str:
+    """``Type: first line of the message`` -- TensorFlow errors carry pages of graph dump."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:500]
+
+
+def tf_ran(device: str, mode: str, dtype: str, **extra: Any) -> dict[str, Any]:
+    tf = tf_module()
+    info: dict[str, Any] = {
+        "framework": "tensorflow",
+        "version": tf.__version__,
+        "device": _device_description(device),
+        "mode": mode,
+        "dtype": dtype,
+        "jit_compile": mode == "compiled",
+        "tensor_float_32": bool(tf.config.experimental.tensor_float_32_execution_enabled()),
+    }
+    info.update(extra)
+    return info
+
+
+def _device_description(device: str) -> str:
+    tf = tf_module()
+    if device == "cuda":
+        gpus = tf.config.list_physical_devices("GPU")
+        details = tf.config.experimental.get_device_details(gpus[0]) if gpus else {}
+        return f"GPU:0 {details.get('device_name', '')}".strip()
+    import platform
+
+    return f"CPU ({platform.processor() or platform.machine()})"
+
+
+def sync_tf(out: Any) -> None:
+    """Block until ``out`` is computed (eager TF dispatches GPU work asynchronously)."""
+    tf = tf_module()
+    sync = getattr(getattr(tf.test, "experimental", None), "sync_devices", None)
+    if sync is not None:
+        sync()
+        return
+    for item in tf.nest.flatten(out):
+        if item is not None:
+            item.numpy()
+
+
+def check_common(adapter: Adapter, dtype: str, device: str, mode: str) -> str | None:
+    """The dtype/device/mode part of ``supports`` shared by the TensorFlow adapters."""
+    reason = adapter.unavailable_reason()
+    if reason:
+        return reason
+    if dtype not in adapter.dtypes:
+        return f"{adapter.name} does not support dtype {dtype}"
+    if mode not in adapter.modes:
+        return f"{adapter.name} has no {mode} mode"
+    if device not in adapter.devices():
+        return "no CUDA device" if device == "cuda" else f"unknown device {device!r}"
+    return None
+
+
+def impl_kwargs(v: Variant) -> dict[str, Any]:
+    """Keyword arguments of ``impl_tf`` for a variant."""
+    kw: dict[str, Any] = {
+        "gamma": v.gamma,
+        "alpha": v.alpha,
+        "input_kind": v.input_kind,
+        "clip_eps": v.clip_eps,
+        "label_smoothing": v.label_smoothing,
+        "reduction": v.reduction,
+    }
+    if v.activation == "sigmoid":
+        kw["soft_target"] = v.soft_target
+    else:
+        kw["renormalize"] = v.renormalize
+    return kw
+
+
+class FocalspecTFAdapter(Adapter):
+    """focalspec's own TensorFlow implementation; claims every variant of the spec."""
+
+    name = "focalspec-tf"
+    implementation = "focalspec.adapters.impl_tf"
+    framework = "tensorflow"
+    convention = "focalspec"
+    dtypes = DTYPES
+    modes = ("eager", "compiled")
+
+    def __init__(self) -> None:
+        self._compiled: dict[tuple[Any, ...], Callable[..., Any]] = {}
+
+    def unavailable_reason(self) -> str | None:
+        return tf_missing()
+
+    def framework_version(self) -> str | None:
+        return None if tf_missing() else tf_module().__version__
+
+    def devices(self) -> tuple[str, ...]:
+        return tf_devices()
+
+    def supports(self, variant: Variant, dtype: str, device: str, mode: str) -> str | None:
+        return check_common(self, dtype, device, mode)
+
+    # ------------------------------------------------------------------ building blocks
+
+    def _function(self, variant: Variant, want_grad: bool) -> Callable[..., Any]:
+        tf = tf_module()
+        from focalspec.adapters import impl_tf
+
+        loss_fn = impl_tf.sigmoid_focal_loss if variant.activation == "sigmoid" else impl_tf.softmax_focal_loss
+        kwargs = impl_kwargs(variant)
+
+        def fn(x: Any, t: Any) -> tuple[Any, ...]:
+            if not want_grad:
+                return (loss_fn(x, t, **kwargs),)
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                loss = loss_fn(x, t, **kwargs)
+                total = tf.reduce_sum(loss)
+            return loss, tape.gradient(total, x)
+
+        return fn
+
+    def _callable(
+        self, variant: Variant, shape: tuple[int, ...], tshape: tuple[int, ...], dtype: str, device: str, mode: str,
+        want_grad: bool,
+    ) -> Callable[..., Any]:
+        fn = self._function(variant, want_grad)
+        if mode == "eager":
+            return fn
+        key = (variant, shape, tshape, dtype, device, want_grad)
+        if key not in self._compiled:
+            self._compiled[key] = tf_module().function(fn, jit_compile=True)
+        return self._compiled[key]
+
+    def _place(self, variant: Variant, inputs: np.ndarray, targets: np.ndarray, dtype: str) -> tuple[Any, Any]:
+        tf = tf_module()
+        x = tf.cast(tf.constant(np.asarray(inputs, dtype=np.float64)), tf_dtype(dtype))  # exact: dtype values
+        tarr = np.asarray(targets)
+        if variant.activation == "softmax" and tarr.dtype.kind in "iu":
+            t = tf.constant(tarr.astype(np.int64))
+        else:
+            t = tf.cast(tf.constant(tarr.astype(np.float64)), tf_dtype(dtype))
+        return x, t
+
+    # ------------------------------------------------------------------ interface
+
+    def run(
+        self,
+        variant: Variant,
+        inputs: np.ndarray,
+        targets: np.ndarray,
+        dtype: str,
+        device: str = "cpu",
+        mode: str = "eager",
+        want_grad: bool = True,
+    ) -> Output:
+        reason = self.supports(variant, dtype, device, mode)
+        if reason:
+            raise AdapterError(reason)
+        tf = tf_module()
+        try:
+            with tf.device(tf_device_name(device)):
+                x, t = self._place(variant, inputs, targets, dtype)
+                fn = self._callable(variant, tuple(x.shape), tuple(t.shape), dtype, device, mode, want_grad)
+                out = fn(x, t)
+                loss = np.asarray(out[0].numpy(), dtype=np.float64)
+                grad = np.asarray(out[1].numpy(), dtype=np.float64) if want_grad and out[1] is not None else None
+        except Exception as exc:
+            raise AdapterError(one_line(exc)) from exc
+        if want_grad and grad is None:
+            raise AdapterError("TensorFlow returned no gradient for the inputs")
+        return Output(loss=loss, grad=grad, ran=tf_ran(device, mode, dtype))
+
+    def prepare_timed(
+        self,
+        variant: Variant,
+        input_sets: list[np.ndarray],
+        targets: np.ndarray,
+        dtype: str,
+        device: str = "cpu",
+        mode: str = "eager",
+        backward: bool = False,
+    ) -> Timed:
+        reason = self.supports(variant, dtype, device, mode)
+        if reason:
+            raise AdapterError(reason)
+        if not input_sets:
+            raise AdapterError("prepare_timed needs at least one input set")
+        return tf_timed(self, variant, input_sets, targets, dtype, device, mode, backward)
+
+
+def tf_timed(
+    adapter: Any,
+    variant: Variant,
+    input_sets: list[np.ndarray],
+    targets: np.ndarray,
+    dtype: str,
+    device: str,
+    mode: str,
+    backward: bool,
+) -> Timed:
+    """A ``Timed`` over an adapter with ``_place`` and ``_callable`` (shared with Keras on TF)."""
+    tf = tf_module()
+    try:
+        with tf.device(tf_device_name(device)):
+            placed = [adapter._place(variant, xs, targets, dtype) for xs in input_sets]
+            xs = [p[0] for p in placed]
+            t = placed[0][1]
+            fn = adapter._callable(variant, tuple(xs[0].shape), tuple(t.shape), dtype, device, mode, backward)
+            start = time.perf_counter()
+            first = fn(xs[0], t)
+            sync_tf(first)
+            compile_seconds = time.perf_counter() - start
+    except Exception as exc:
+        raise AdapterError(one_line(exc)) from exc
+    n = len(xs)
+    dev = tf_device_name(device)
+
+    def step(i: int) -> Any:
+        with tf.device(dev):
+            return fn(xs[i % n], t)
+
+    def to_numpy(out: Any) -> tuple[np.ndarray, np.ndarray | None]:
+        loss = np.asarray(out[0].numpy(), dtype=np.float64)
+        grad = np.asarray(out[1].numpy(), dtype=np.float64) if len(out) > 1 and out[1] is not None else None
+        return loss, grad
+
+    return Timed(
+        step=step,
+        sync=sync_tf,
+        to_numpy=to_numpy,
+        compile_seconds=compile_seconds if mode == "compiled" else 0.0,
+        ran=tf_ran(device, mode, dtype, first_call_seconds=compile_seconds),
+    )
+
+
+def focalspec_tf() -> Adapter:
+    return FocalspecTFAdapter()

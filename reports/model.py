@@ -1,0 +1,343 @@
+"""What the report shows, computed from merged results: the agreement matrix, the drill-down
+groups and the findings -- plain data, so the template only lays it out and the JSON
+carries the same numbers as the page.
+
+A cell's grade is the worst over its tests: a failed, erroring or expected-to-fail test is
+a "fail" (a known disagreement is still a disagreement); a passed test without a numeric
+grade (an invariant) counts as "pass" and never hides a graded result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from focalspec.reports.merge import FAMILIES, finite_or_none, to_float
+
+DTYPE_ORDER: tuple[str, ...] = ("float64", "float32", "bfloat16", "float16")
+# cell categories, best first; "pass" = passed without a numeric grade
+CATEGORIES: tuple[str, ...] = ("pass", "exact", "faithful", "accurate", "acceptable", "fail")
+RANK = {c: i for i, c in enumerate(CATEGORIES)}
+FAILING = ("failed", "error", "xfailed")
+
+
+def slug(*parts: Any) -> str:
+    """An HTML id from arbitrary text (stable, short, unique enough with a hash)."""
+    text = "-".join(str(p) for p in parts)
+    clean = re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")[:60]
+    return f"{clean}-{hashlib.sha1(text.encode()).hexdigest()[:6]}"
+
+
+def category(t: dict[str, Any]) -> str:
+    """The matrix category of one test: a grade, "pass", "fail" or "skipped"."""
+    outcome = t.get("outcome")
+    if outcome == "skipped":
+        return "skipped"
+    if outcome in FAILING:
+        return "fail"
+    grade = t.get("grade")
+    return grade if grade in RANK and grade != "fail" else "pass"
+
+
+def max_err(t: dict[str, Any]) -> float | None:
+    """The largest error (u) of a test over value and gradient; inf for a non-finite result.
+
+    The suite writes an infinite error as null (strict JSON), so a value/gradient summary
+    whose ``max_err_u`` is null, or a worst element of a value/gradient check without
+    ``err_u``, means NaN/Inf where the reference is finite.  Invariant checks have no error."""
+    errs: list[float] = []
+    for key in ("value", "grad"):
+        summary = t.get(key)
+        if isinstance(summary, dict):
+            errs.append(_err(summary.get("max_err_u")))
+    w = t.get("worst")
+    if isinstance(w, dict) and t.get("check") != "invariant" and ("err_u" in w):
+        errs.append(_err(w.get("err_u")))
+    return max(errs) if errs else None
+
+
+def _err(v: Any) -> float:
+    f = to_float(v)
+    return math.inf if f is None or math.isnan(f) else f
+
+
+def fmt_u(v: Any) -> str:
+    """An error in units of roundoff, readable at a glance."""
+    f = to_float(v)
+    if f is None:
+        return "—"
+    if math.isnan(f) or math.isinf(f):
+        return "NaN/Inf"
+    if f == 0:
+        return "0 u"
+    if f < 0.01:
+        return f"{f:.1e} u"
+    if f < 10:
+        return f"{f:.2f} u"
+    if f < 1e5:
+        return f"{f:.0f} u"
+    return f"{f:.1e} u"
+
+
+def fmt_num(v: Any) -> str:
+    """A value as the results wrote it: strings kept (they carry exact digits), floats in repr."""
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, list | tuple):
+        inner = ", ".join(fmt_num(x) for x in v[:12])
+        return f"[{inner}{', …' if len(v) > 12 else ''}]"
+    return str(v)
+
+
+@dataclass
+class Cell:
+    category: str = "none"  # a CATEGORIES entry, "skipped" or "none" (no tests)
+    worst_u: float | None = None
+    passed: int = 0
+    ran: int = 0
+    skipped: int = 0
+    xfailed: int = 0
+    worst_nodeid: str = ""
+    failed: int = 0
+    fail_u: float | None = None  # largest error among the failing tests (None: they failed ungraded)
+
+    def add(self, t: dict[str, Any]) -> None:
+        cat = category(t)
+        if cat == "skipped":
+            self.skipped += 1
+            if self.category == "none":
+                self.category = "skipped"
+            return
+        self.ran += 1
+        self.passed += t["outcome"] in ("passed", "xpassed")
+        self.xfailed += t["outcome"] == "xfailed"
+        if self.category in ("none", "skipped") or RANK[cat] > RANK[self.category]:
+            self.category = cat
+        e = max_err(t)
+        if e is not None and (self.worst_u is None or e > self.worst_u):
+            self.worst_u, self.worst_nodeid = e, t["nodeid"]
+        if cat == "fail":
+            self.failed += 1
+            if e is not None and (self.fail_u is None or e > self.fail_u):
+                self.fail_u = e
+
+    @property
+    def shown_error(self) -> str:
+        """The error a cell shows: of its failures when it fails (a passing test's small error
+        next to "fail" would mislead), "ungraded" when they failed before any error was measured
+        (wrong shape, an exception)."""
+        if self.category == "fail":
+            return fmt_u(self.fail_u) if self.fail_u is not None else "ungraded"
+        return fmt_u(self.worst_u) if self.worst_u is not None else ""
+
+    @property
+    def label(self) -> str:
+        return {"none": "", "pass": "pass"}.get(self.category, self.category)
+
+    def to_dict(self) -> dict[str, Any]:
+        w = self.worst_u
+        return {
+            "grade": self.category,
+            "worst_u": None if w is None else (w if math.isfinite(w) else "inf"),
+            "passed": self.passed,
+            "ran": self.ran,
+            "skipped": self.skipped,
+            "xfailed": self.xfailed,
+            "failed": self.failed,
+            "fail_u": None if self.fail_u is None else (self.fail_u if math.isfinite(self.fail_u) else "inf"),
+        }
+
+
+@dataclass
+class Row:
+    adapter: dict[str, Any]
+    device: str
+    mode: str
+    anchor: str
+    cells: dict[tuple[str, str], Cell] = field(default_factory=dict)
+    overall: Cell = field(default_factory=Cell)
+    span: int = 1  # rows of this adapter starting here (0: not the adapter's first row)
+
+    @property
+    def unavailable(self) -> str | None:
+        return self.adapter.get("unavailable")
+
+
+@dataclass
+class Matrix:
+    families: list[str]
+    dtypes: list[str]
+    rows: list[Row]
+
+    @property
+    def columns(self) -> list[tuple[str, str]]:
+        return [(f, d) for f in self.families for d in self.dtypes]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "families": self.families,
+            "dtypes": self.dtypes,
+            "rows": [
+                {
+                    "adapter": r.adapter["name"],
+                    "device": r.device,
+                    "mode": r.mode,
+                    "unavailable": r.unavailable,
+                    "overall": r.overall.to_dict(),
+                    "cells": {f"{f}/{d}": c.to_dict() for (f, d), c in r.cells.items()},
+                }
+                for r in self.rows
+            ],
+        }
+
+
+def _ordered(values: set[str], order: tuple[str, ...]) -> list[str]:
+    return [v for v in order if v in values] + sorted(values - set(order))
+
+
+def build_matrix(results: dict[str, Any]) -> Matrix:
+    """Rows: adapter x device x mode (adapters in file order, unavailable ones as one row);
+    columns: family x dtype, only those present."""
+    tests = results.get("tests") or []
+    families = _ordered({str(t.get("family") or "other") for t in tests}, FAMILIES)
+    dtypes = _ordered({str(t.get("dtype") or "-") for t in tests}, DTYPE_ORDER)
+    adapters = {a["name"]: a for a in results.get("adapters") or []}
+    for t in tests:  # a test of an adapter the file did not describe still gets a row
+        adapters.setdefault(str(t.get("adapter")), {"name": str(t.get("adapter")), "unavailable": None})
+    rows: dict[tuple[str, str, str], Row] = {}
+    for name, a in adapters.items():
+        combos = sorted(
+            {(str(t.get("device") or "-"), str(t.get("mode") or "-")) for t in tests if t.get("adapter") == name},
+            key=lambda dm: (dm[0] != "cpu", dm[0], dm[1] != "eager", dm[1]),
+        )
+        if not combos:
+            combos = [("—", "—")]
+        for device, mode in combos:
+            rows[(name, device, mode)] = Row(a, device, mode, slug("impl", name))
+    for t in tests:
+        row = rows[(str(t.get("adapter")), str(t.get("device") or "-"), str(t.get("mode") or "-"))]
+        key = (str(t.get("family") or "other"), str(t.get("dtype") or "-"))
+        row.cells.setdefault(key, Cell()).add(t)
+        row.overall.add(t)
+    ordered = sorted(rows.values(), key=lambda r: bool(r.unavailable))  # unavailable last, order kept
+    for r in ordered:
+        same = [q for q in ordered if q.adapter is r.adapter]
+        r.span = len(same) if same[0] is r else 0
+    return Matrix(families, dtypes, ordered)
+
+
+# ----------------------------------------------------------------------------- drill-down
+
+
+def sort_key_failures(t: dict[str, Any]) -> tuple[Any, ...]:
+    e = max_err(t)
+    return (t.get("outcome") == "xfailed", -(e if e is not None else -1), t["nodeid"])
+
+
+@dataclass
+class AdapterGroup:
+    """One implementation's tests, failures first, as the drill-down shows them."""
+
+    adapter: dict[str, Any]
+    anchor: str
+    failures: list[dict[str, Any]]
+    passed: list[dict[str, Any]]
+    skipped: dict[str, list[dict[str, Any]]]  # reason -> tests
+    counts: Counter[str]
+    passed_shown: int
+
+
+def drilldown(results: dict[str, Any], max_passed_rows: int) -> list[AdapterGroup]:
+    """Per adapter: failed/error/xfailed tests (worst first), skips by reason, passes by
+    decreasing error -- the first ``max_passed_rows`` of them (merged.json has all)."""
+    by_adapter: dict[str, list[dict[str, Any]]] = {}
+    for t in results.get("tests") or []:
+        by_adapter.setdefault(str(t.get("adapter")), []).append(t)
+    groups: list[AdapterGroup] = []
+    adapters = {a["name"]: a for a in results.get("adapters") or []}
+    names = [n for n in adapters if not adapters[n].get("unavailable")]
+    names += [n for n in by_adapter if n not in names]
+    names += [n for n in adapters if n not in names]  # unavailable ones last, as in the matrix
+    for name in names:
+        tests = by_adapter.get(name, [])
+        failures = sorted((t for t in tests if t["outcome"] in FAILING), key=sort_key_failures)
+        passed = sorted(
+            (t for t in tests if t["outcome"] in ("passed", "xpassed")),
+            key=lambda t: (-(max_err(t) or 0.0), t["nodeid"]),
+        )
+        skipped: dict[str, list[dict[str, Any]]] = {}
+        for t in tests:
+            if t["outcome"] == "skipped":
+                skipped.setdefault(str(t.get("skip_reason") or t.get("message") or "no reason given"), []).append(t)
+        groups.append(
+            AdapterGroup(
+                adapter=adapters.get(name, {"name": name}),
+                anchor=slug("impl", name),
+                failures=failures,
+                passed=passed,
+                skipped=skipped,
+                counts=Counter(t["outcome"] for t in tests),
+                passed_shown=min(len(passed), max_passed_rows),
+            )
+        )
+    return groups
+
+
+# ----------------------------------------------------------------------------- findings
+
+
+@dataclass
+class FailureGroup:
+    """Failed tests of one adapter sharing a family and check: one disagreement, most likely."""
+
+    adapter: str
+    family: str
+    check: str
+    tests: list[dict[str, Any]]
+
+    @property
+    def dtypes(self) -> list[str]:
+        return _ordered({str(t.get("dtype")) for t in self.tests}, DTYPE_ORDER)
+
+    @property
+    def worst(self) -> dict[str, Any]:
+        return min(self.tests, key=sort_key_failures)
+
+    @property
+    def messages(self) -> list[str]:
+        seen: list[str] = []
+        for t in self.tests:
+            m = str(t.get("message") or "").strip().splitlines()
+            if m and m[0] not in seen:
+                seen.append(m[0])
+        return seen[:4]
+
+    @property
+    def spec_sections(self) -> list[str]:
+        return sorted({str(t["spec_section"]) for t in self.tests if t.get("spec_section")})
+
+
+def failure_groups(results: dict[str, Any]) -> list[FailureGroup]:
+    groups: dict[tuple[str, str, str], FailureGroup] = {}
+    for t in results.get("tests") or []:
+        if t["outcome"] not in FAILING:
+            continue
+        key = (str(t.get("adapter")), str(t.get("family")), str(t.get("check")))
+        groups.setdefault(key, FailureGroup(*key, [])).tests.append(t)
+    return sorted(groups.values(), key=lambda g: (g.adapter, -len(g.tests), g.family, g.check))
+
+
+def findings_by_cause(findings: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Documented findings grouped by their cause, most frequent cause first."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for f in findings:
+        groups.setdefault(str(f.get("cause") or "cause not stated"), []).append(f)
+    for items in groups.values():
+        items.sort(key=lambda f: (str(f.get("implementation")), -(finite_or_none(f.get("err_u")) or math.inf)))
+    return sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))
