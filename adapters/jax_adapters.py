@@ -1,0 +1,327 @@
+"""Adapters for JAX implementations: focalspec's own (``impl_jax``) and ``optax``.
+
+JAX is imported lazily and, the first time an adapter touches it, configured for honest
+measurements: ``jax_enable_x64`` (float64 arrays otherwise silently become float32) and
+``jax_default_matmul_precision='highest'`` (no TF32/bf16 passes inside a float32 claim).
+Both settings are process-wide; every Output records them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from focalspec.adapters.base import DTYPES, Adapter, AdapterError, Output, Timed
+from focalspec.spec.variant import Variant
+
+_CONFIGURED: dict[str, Any] = {}
+
+
+def _jax() -> Any:
+    """The jax module, configured once (x64 on, float32 matmuls at full precision)."""
+    import jax
+
+    if not _CONFIGURED:
+        jax.config.update("jax_enable_x64", True)
+        jax.config.update("jax_default_matmul_precision", "highest")
+        _CONFIGURED.update(
+            jax_enable_x64=bool(jax.config.jax_enable_x64),
+            jax_default_matmul_precision=str(jax.config.jax_default_matmul_precision),
+        )
+    return jax
+
+
+def _np_dtype(dtype: str) -> Any:
+    if dtype in ("bfloat16",):
+        import ml_dtypes
+
+        return ml_dtypes.bfloat16
+    return np.dtype(dtype).type
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:500]
+
+
+class _JaxAdapter(Adapter):
+    """Shared plumbing: device placement, jit cache, gradient of ``loss.sum()``, timing."""
+
+    framework = "jax"
+    dtypes = DTYPES
+    modes = ("eager", "compiled")
+
+    def __init__(self) -> None:
+        self._jitted: dict[tuple, Callable[..., Any]] = {}
+
+    # --- what subclasses provide
+
+    def _loss_fn(self, variant: Variant) -> Callable[[Any, Any], Any]:
+        """A function (inputs, targets) -> loss calling the implementation under test."""
+        raise NotImplementedError
+
+    def _variant_reason(self, variant: Variant) -> str | None:
+        return None
+
+    def _extra_ran(self, dtype: str) -> dict[str, Any]:
+        return {}
+
+    # --- Adapter interface
+
+    def unavailable_reason(self) -> str | None:
+        try:
+            _jax()
+        except Exception as exc:  # ImportError, or a broken jaxlib
+            return f"jax is not usable: {_one_line(exc)}"
+        return None
+
+    def framework_version(self) -> str | None:
+        try:
+            return str(_jax().__version__)
+        except Exception:
+            return None
+
+    def devices(self) -> tuple[str, ...]:
+        jax = _jax()
+        try:
+            has_gpu = bool(jax.devices("gpu"))
+        except RuntimeError:  # no GPU backend in this jaxlib, or no device
+            has_gpu = False
+        return ("cpu", "cuda") if has_gpu else ("cpu",)
+
+    def supports(self, variant: Variant, dtype: str, device: str, mode: str) -> str | None:
+        reason = self.unavailable_reason()
+        if reason:
+            return reason
+        if dtype not in self.dtypes:
+            return f"{self.name} does not run dtype {dtype}"
+        if mode not in self.modes:
+            return f"{self.name} has no mode {mode!r}"
+        if device not in self.devices():
+            return "no CUDA device" if device == "cuda" else f"no device {device!r}"
+        return self._variant_reason(variant)
+
+    def run(
+        self,
+        variant: Variant,
+        inputs: np.ndarray,
+        targets: np.ndarray,
+        dtype: str,
+        device: str = "cpu",
+        mode: str = "eager",
+        want_grad: bool = True,
+    ) -> Output:
+        reason = self.supports(variant, dtype, device, mode)
+        if reason:
+            raise AdapterError(reason)
+        jax = _jax()
+        try:
+            x, t = self._place(variant, inputs, targets, dtype, device)
+            fn = self._function(variant, mode, want_grad, x, t)
+            start = time.perf_counter()
+            out = jax.block_until_ready(fn(x, t))
+            seconds = time.perf_counter() - start
+        except AdapterError:
+            raise
+        except Exception as exc:
+            raise AdapterError(_one_line(exc)) from None
+        loss, grad = out if want_grad else (out, None)
+        return Output(
+            loss=np.asarray(loss).astype(np.float64),
+            grad=None if grad is None else np.asarray(grad).astype(np.float64),
+            ran=self._ran(device, mode, dtype, call_seconds=seconds),
+        )
+
+    def prepare_timed(
+        self,
+        variant: Variant,
+        input_sets: list[np.ndarray],
+        targets: np.ndarray,
+        dtype: str,
+        device: str = "cpu",
+        mode: str = "eager",
+        backward: bool = False,
+    ) -> Timed:
+        reason = self.supports(variant, dtype, device, mode)
+        if reason:
+            raise AdapterError(reason)
+        if not input_sets:
+            raise AdapterError("prepare_timed needs at least one input set")
+        jax = _jax()
+        try:
+            placed = [self._place(variant, s, targets, dtype, device) for s in input_sets]
+            xs = [x for x, _ in placed]
+            t = placed[0][1]
+            fn = self._function(variant, mode, backward, xs[0], t)
+            k = len(xs)
+
+            def step(i: int) -> Any:
+                return fn(xs[i % k], t)
+
+            start = time.perf_counter()
+            jax.block_until_ready(step(0))
+            compile_seconds = time.perf_counter() - start
+        except AdapterError:
+            raise
+        except Exception as exc:
+            raise AdapterError(_one_line(exc)) from None
+
+        def to_numpy(out: Any) -> tuple[np.ndarray, np.ndarray | None]:
+            loss, grad = out if backward else (out, None)
+            return np.asarray(loss).astype(np.float64), None if grad is None else np.asarray(grad).astype(np.float64)
+
+        return Timed(
+            step=step,
+            sync=jax.block_until_ready,
+            to_numpy=to_numpy,
+            compile_seconds=compile_seconds,
+            ran=self._ran(device, mode, dtype, backward=backward),
+        )
+
+    # --- helpers
+
+    def _device(self, device: str) -> Any:
+        jax = _jax()
+        return jax.devices("gpu" if device == "cuda" else "cpu")[0]
+
+    def _place(self, variant: Variant, inputs: np.ndarray, targets: np.ndarray, dtype: str, device: str) -> tuple:
+        """Exact conversion (the values are dtype-exact) and placement on the device."""
+        jax = _jax()
+        dev = self._device(device)
+        x = np.asarray(inputs, dtype=np.float64).astype(_np_dtype(dtype))
+        tarr = np.asarray(targets)
+        if variant.activation == "softmax" and tarr.shape == x.shape[:-1] and tarr.dtype.kind in "iub":
+            t = tarr.astype(np.int32)
+        else:
+            t = tarr.astype(np.float64).astype(_np_dtype(dtype))
+        return jax.device_put(x, dev), jax.device_put(t, dev)
+
+    def _function(self, variant: Variant, mode: str, want_grad: bool, x: Any, t: Any) -> Callable[..., Any]:
+        """The evaluation (loss, or (loss, d sum(loss)/d inputs)); jitted ones are cached per
+        variant, mode, shapes and dtypes."""
+        key = (variant, mode, want_grad, x.shape, str(x.dtype), t.shape, str(t.dtype), str(next(iter(x.devices()))))
+        if key in self._jitted:
+            return self._jitted[key]
+        jax = _jax()
+        loss_fn = self._loss_fn(variant)
+        if want_grad:
+
+            def total(a: Any, b: Any) -> tuple[Any, Any]:
+                loss = loss_fn(a, b)
+                return loss.sum(), loss
+
+            vg = jax.value_and_grad(total, has_aux=True)
+
+            def fn(a: Any, b: Any) -> tuple[Any, Any]:
+                (_, loss), grad = vg(a, b)
+                return loss, grad
+
+        else:
+            fn = loss_fn
+        if mode == "compiled":
+            fn = jax.jit(fn)
+        self._jitted[key] = fn
+        return fn
+
+    def _ran(self, device: str, mode: str, dtype: str, **extra: Any) -> dict[str, Any]:
+        jax = _jax()
+        dev = self._device(device)
+        return {
+            "framework": "jax",
+            "version": jax.__version__,
+            "implementation": self.implementation,
+            "device": f"{dev.platform}:{dev.id} {dev.device_kind}",
+            "mode": mode,
+            "dtype": dtype,
+            "compiler": "jax.jit (XLA)" if mode == "compiled" else None,
+            **_CONFIGURED,
+            **self._extra_ran(dtype),
+            **extra,
+        }
+
+
+class OwnJaxAdapter(_JaxAdapter):
+    """focalspec's own JAX implementation (``focalspec.adapters.impl_jax``): every Variant."""
+
+    name = "focalspec-jax"
+    implementation = "focalspec.adapters.impl_jax"
+    convention = "focalspec"
+
+    def _loss_fn(self, variant: Variant) -> Callable[[Any, Any], Any]:
+        from focalspec.adapters import impl_jax
+
+        common = {
+            "gamma": variant.gamma,
+            "alpha": variant.alpha,
+            "input_kind": variant.input_kind,
+            "clip_eps": variant.clip_eps,
+            "label_smoothing": variant.label_smoothing,
+            "reduction": variant.reduction,
+        }
+        if variant.activation == "sigmoid":
+            return lambda x, t: impl_jax.sigmoid_focal_loss(x, t, soft_target=variant.soft_target, **common)
+        return lambda x, t: impl_jax.softmax_focal_loss(x, t, renormalize=variant.renormalize, **common)
+
+    def _extra_ran(self, dtype: str) -> dict[str, Any]:
+        return {"compute_dtype": "float32"} if dtype in ("bfloat16", "float16") else {}
+
+
+class OptaxAdapter(_JaxAdapter):
+    """``optax.losses.sigmoid_focal_loss``: sigmoid on logits, canonical soft targets, scalar
+    alpha or None, no reduction of its own."""
+
+    name = "optax"
+    implementation = "optax.sigmoid_focal_loss"
+    convention = "optax.sigmoid_focal_loss"
+
+    def unavailable_reason(self) -> str | None:
+        reason = super().unavailable_reason()
+        if reason:
+            return reason
+        try:
+            import optax  # noqa: F401
+        except Exception as exc:
+            return f"optax is not usable: {_one_line(exc)}"
+        return None
+
+    def _variant_reason(self, v: Variant) -> str | None:
+        if v.activation != "sigmoid":
+            return "optax.sigmoid_focal_loss is sigmoid-only (optax has no softmax focal loss)"
+        if v.input_kind != "logits":
+            return "optax.sigmoid_focal_loss takes logits only"
+        if v.soft_target != "canonical":
+            return f"optax.sigmoid_focal_loss implements the canonical soft-target form, not {v.soft_target!r}"
+        if v.clip_eps is not None:
+            return "optax.sigmoid_focal_loss has no probability clipping"
+        if v.label_smoothing:
+            return "optax.sigmoid_focal_loss has no label smoothing"
+        if v.reduction != "none":
+            return "optax.sigmoid_focal_loss returns the elementwise loss only (no reduction to test)"
+        return None
+
+    def _loss_fn(self, variant: Variant) -> Callable[[Any, Any], Any]:
+        import optax
+
+        fn = optax.losses.sigmoid_focal_loss
+        return lambda x, t: fn(x, t, alpha=variant.alpha, gamma=variant.gamma)
+
+    def framework_version(self) -> str | None:
+        try:
+            import optax
+
+            return f"jax {_jax().__version__}, optax {optax.__version__}"
+        except Exception:
+            return None
+
+
+def own_jax() -> Adapter:
+    """Factory for the registry (``focalspec.adapters.jax_adapters:own_jax``)."""
+    return OwnJaxAdapter()
+
+
+def optax_adapter() -> Adapter:
+    """Factory for the registry (``focalspec.adapters.jax_adapters:optax_adapter``)."""
+    return OptaxAdapter()
