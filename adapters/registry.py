@@ -17,7 +17,16 @@ from focalspec.adapters.base import Adapter
 ENTRY_POINT_GROUP = "focalspec.adapters"
 
 # "module:attribute" of every built-in adapter; each module imports its framework lazily.
-BUILTIN: list[str] = []
+BUILTIN: list[str] = [
+    "focalspec.adapters.torch_adapters:own_torch",
+    "focalspec.adapters.torch_adapters:torchvision_adapter",
+    "focalspec.adapters.jax_adapters:own_jax",
+    "focalspec.adapters.jax_adapters:optax_adapter",
+    "focalspec.adapters.thirdparty_torch:adapters",
+    "focalspec.adapters.thirdparty_tf:adapters",
+    "focalspec.adapters.tf_adapters:focalspec_tf",
+    "focalspec.adapters.keras_adapters:keras_adapters",
+]
 
 
 class UnavailableAdapter(Adapter):

@@ -234,6 +234,9 @@ def softmax_row(z: Sequence[MPF], t: Sequence[MPF], v: Variant) -> tuple[MPF, li
                 if w[j] == 0:
                     h.append(mp.zero)
                     continue
+                if q[j] == 0:  # a single class: p_j = 1 exactly, loss 0, d/dlog p_j the limit
+                    h.append(-w[j] if g == 0 else mp.zero)
+                    continue
                 qg = _pow(q[j], g)
                 extra = g * p[j] * (-logp[j]) / q[j] if g != 0 else mp.zero
                 h.append(-w[j] * qg * (1 + extra))
@@ -250,6 +253,8 @@ def softmax_row(z: Sequence[MPF], t: Sequence[MPF], v: Variant) -> tuple[MPF, li
             raise SpecError(f"probability input {mp.nstr(pj, 8)} is outside [0, 1]")
     if v.renormalize:
         s = mp.fsum(z)
+        if s == 0:
+            raise SpecError("a probability row sums to 0 and cannot be renormalized")
         qn = [pj / s for pj in z]
         value, dp, dscale = _softmax_probs_terms(qn, w, g, v)
         inner = mp.fsum(dp[j] * qn[j] for j in range(c))

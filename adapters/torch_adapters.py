@@ -1,0 +1,119 @@
+"""Adapters for focalspec's own PyTorch implementation and for torchvision's sigmoid focal loss.
+
+``focalspec-torch`` claims every variant of the spec (it is ``impl_torch``); ``torchvision``
+claims what ``torchvision.ops.sigmoid_focal_loss`` can express: sigmoid on logits,
+canonical soft targets, alpha as a float or switched off (alpha < 0, here -1), reductions
+none/sum/mean.  Everything else is a reason from ``supports``, never a run.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from typing import Any
+
+from focalspec.adapters._torch_common import TorchAdapter, torch_module
+from focalspec.spec.variant import Variant
+
+
+def impl_kwargs(v: Variant) -> dict[str, Any]:
+    """Keyword arguments of ``impl_torch`` for a variant."""
+    kw: dict[str, Any] = {
+        "gamma": v.gamma,
+        "alpha": v.alpha,
+        "input_kind": v.input_kind,
+        "clip_eps": v.clip_eps,
+        "label_smoothing": v.label_smoothing,
+        "reduction": v.reduction,
+    }
+    if v.activation == "sigmoid":
+        kw["soft_target"] = v.soft_target
+    else:
+        kw["renormalize"] = v.renormalize
+    return kw
+
+
+class FocalspecTorchAdapter(TorchAdapter):
+    """focalspec's own PyTorch implementation (``focalspec.adapters.impl_torch``)."""
+
+    name = "focalspec-torch"
+    implementation = "focalspec.adapters.impl_torch"
+    convention = "focalspec"
+
+    def variant_reason(self, variant: Variant) -> str | None:
+        return None
+
+    def make_loss(self, variant: Variant) -> Callable[[Any, Any], Any]:
+        from focalspec.adapters import impl_torch
+
+        fn = impl_torch.sigmoid_focal_loss if variant.activation == "sigmoid" else impl_torch.softmax_focal_loss
+        kw = impl_kwargs(variant)
+
+        def loss(x: Any, t: Any) -> Any:
+            return fn(x, t, **kw)
+
+        return loss
+
+
+class TorchvisionAdapter(TorchAdapter):
+    """``torchvision.ops.sigmoid_focal_loss``, called unmodified."""
+
+    name = "torchvision"
+    implementation = "torchvision.ops.sigmoid_focal_loss"
+    convention = "torchvision.ops.sigmoid_focal_loss"
+
+    def extra_missing(self) -> str | None:
+        if importlib.util.find_spec("torchvision") is None:
+            return "torchvision is not installed in this environment (pip install torchvision)"
+        try:
+            import torchvision.ops  # noqa: F401  (a torch/torchvision version mismatch fails here)
+        except Exception as exc:
+            text = str(exc).strip().splitlines()
+            return f"torchvision cannot be imported: {type(exc).__name__}: {text[0] if text else ''}"
+        return None
+
+    def framework_version(self) -> str | None:
+        if self.unavailable_reason():
+            return None
+        import torchvision
+
+        return f"torch {torch_module().__version__}, torchvision {torchvision.__version__}"
+
+    def ran_extra(self) -> dict[str, Any]:
+        import torchvision
+
+        return {"torchvision_version": torchvision.__version__}
+
+    def variant_reason(self, variant: Variant) -> str | None:
+        if variant.activation != "sigmoid":
+            return "torchvision has no softmax focal loss"
+        if variant.input_kind != "logits":
+            return "torchvision.ops.sigmoid_focal_loss takes logits only"
+        if variant.soft_target != "canonical":
+            return f"torchvision computes canonical soft targets, not {variant.soft_target}"
+        if variant.clip_eps is not None:
+            return "torchvision does not clip probabilities"
+        if variant.label_smoothing:
+            return "torchvision has no label smoothing"
+        if variant.reduction not in ("none", "sum", "mean"):
+            return f"torchvision has no reduction {variant.reduction!r}"
+        return None
+
+    def make_loss(self, variant: Variant) -> Callable[[Any, Any], Any]:
+        from torchvision.ops import sigmoid_focal_loss
+
+        alpha = -1.0 if variant.alpha is None else float(variant.alpha)
+        gamma, reduction = variant.gamma, variant.reduction
+
+        def loss(x: Any, t: Any) -> Any:
+            return sigmoid_focal_loss(x, t, alpha=alpha, gamma=gamma, reduction=reduction)
+
+        return loss
+
+
+def own_torch() -> FocalspecTorchAdapter:
+    return FocalspecTorchAdapter()
+
+
+def torchvision_adapter() -> TorchvisionAdapter:
+    return TorchvisionAdapter()
