@@ -25,6 +25,12 @@ _TORCH: Any = None
 RECOMPILE_LIMIT = 4096  # specialisations per code object the suite may create
 
 
+CLIP_UPPER_REASON = (
+    "a stated rounded clip bound (clip_upper) is not a parameter of this implementation; "
+    "it clips at [eps, 1 - eps] formed in its compute precision"
+)
+
+
 def torch_module() -> Any:
     """torch, imported once, with every reduced-precision float32 path switched off."""
     global _TORCH
@@ -121,7 +127,7 @@ def check_common(adapter: Adapter, dtype: str, device: str, mode: str) -> str | 
 def place_inputs(inputs: np.ndarray, dtype: str, device: str, requires_grad: bool) -> Any:
     """float64 numpy holding dtype-exact values -> a tensor of ``dtype`` (exact conversion)."""
     torch = torch_module()
-    x = torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float64)).to(device=device, dtype=torch_dtype(dtype))
+    x = torch.from_numpy(np.array(inputs, dtype=np.float64, order="C")).to(device=device, dtype=torch_dtype(dtype))
     return x.requires_grad_(requires_grad)
 
 
@@ -130,8 +136,8 @@ def place_targets(variant: Variant, targets: np.ndarray, inputs_shape: tuple[int
     torch = torch_module()
     t = np.asarray(targets)
     if variant.activation == "softmax" and t.shape == tuple(inputs_shape[:-1]) and t.dtype.kind in "iub":
-        return torch.from_numpy(np.ascontiguousarray(t, dtype=np.int64)).to(device)
-    return torch.from_numpy(np.ascontiguousarray(t, dtype=np.float64)).to(device=device, dtype=torch_dtype(dtype))
+        return torch.from_numpy(np.array(t, dtype=np.int64, order="C")).to(device)
+    return torch.from_numpy(np.array(t, dtype=np.float64, order="C")).to(device=device, dtype=torch_dtype(dtype))
 
 
 def to_float64(t: Any) -> np.ndarray:
@@ -202,6 +208,8 @@ class TorchAdapter(Adapter):
         return () if self.unavailable_reason() else torch_devices()
 
     def supports(self, variant: Variant, dtype: str, device: str, mode: str) -> str | None:
+        if variant.clip_upper is not None:
+            return CLIP_UPPER_REASON
         return check_common(self, dtype, device, mode) or self.variant_reason(variant)
 
     def _loss_fn(self, variant: Variant, dtype: str, device: str, mode: str) -> Callable[[Any, Any], Any]:

@@ -20,6 +20,12 @@ from focalspec.spec.variant import Variant
 _CONFIGURED: dict[str, Any] = {}
 
 
+CLIP_UPPER_REASON = (
+    "a stated rounded clip bound (clip_upper) is not a parameter of this implementation; "
+    "it clips at [eps, 1 - eps] formed in its compute precision"
+)
+
+
 def _jax() -> Any:
     """The jax module, configured once (x64 on, float32 matmuls at full precision)."""
     import jax
@@ -102,6 +108,8 @@ class _JaxAdapter(Adapter):
             return f"{self.name} has no mode {mode!r}"
         if device not in self.devices():
             return "no CUDA device" if device == "cuda" else f"no device {device!r}"
+        if variant.clip_upper is not None:
+            return CLIP_UPPER_REASON
         return self._variant_reason(variant)
 
     def run(

@@ -21,6 +21,12 @@ from focalspec.spec.variant import Variant
 _TF: Any = None
 
 
+CLIP_UPPER_REASON = (
+    "a stated rounded clip bound (clip_upper) is not a parameter of this implementation; "
+    "it clips at [eps, 1 - eps] formed in its compute precision"
+)
+
+
 def tf_module() -> Any:
     """TensorFlow, imported once, with TF32 off and its C++ log chatter quietened."""
     global _TF
@@ -153,6 +159,8 @@ class FocalspecTFAdapter(Adapter):
         return tf_devices()
 
     def supports(self, variant: Variant, dtype: str, device: str, mode: str) -> str | None:
+        if variant.clip_upper is not None:
+            return CLIP_UPPER_REASON
         return check_common(self, dtype, device, mode)
 
     # ------------------------------------------------------------------ building blocks
@@ -176,7 +184,13 @@ class FocalspecTFAdapter(Adapter):
         return fn
 
     def _callable(
-        self, variant: Variant, shape: tuple[int, ...], tshape: tuple[int, ...], dtype: str, device: str, mode: str,
+        self,
+        variant: Variant,
+        shape: tuple[int, ...],
+        tshape: tuple[int, ...],
+        dtype: str,
+        device: str,
+        mode: str,
         want_grad: bool,
     ) -> Callable[..., Any]:
         fn = self._function(variant, want_grad)

@@ -180,7 +180,7 @@ class ThirdPartyTorch(Adapter):
         t = np.asarray(targets)
         if variant.activation == "softmax" and t.dtype.kind in "iu":
             return torch.from_numpy(t.astype(np.int64)).to(dev)
-        return torch.from_numpy(np.ascontiguousarray(t, dtype=np.float64)).to(device=dev, dtype=dt)
+        return torch.from_numpy(np.array(t, dtype=np.float64, order="C")).to(device=dev, dtype=dt)
 
     def run(
         self,
@@ -206,7 +206,7 @@ class ThirdPartyTorch(Adapter):
         n_classes = inputs.shape[-1] if variant.activation == "softmax" and inputs.ndim else None
         try:
             # float64 -> dtype is exact: the values are dtype values already
-            x = torch.from_numpy(np.ascontiguousarray(inputs)).to(device=dev, dtype=dt).requires_grad_(want_grad)
+            x = torch.from_numpy(np.array(inputs, order="C")).to(device=dev, dtype=dt).requires_grad_(want_grad)
             t = self._targets(variant, inputs, targets, dt, dev)
             loss = self._loss(variant, x, t, n_classes)
             grad = None

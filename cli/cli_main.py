@@ -17,6 +17,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "adapters": ("focalspec.adapters.adapters_cli", "list the adapters, their versions, devices, dtypes and modes"),
     "bench": ("focalspec.conformance.bench_cli", "throughput of each adapter against this machine's copy ceiling"),
     "report": ("focalspec.reports.build", "build the self-contained HTML agreement report from results JSON"),
+    "check": ("focalspec.conformance.gate", "CI gate: run the conformance suite on one implementation (exit 0/1/2)"),
 }
 
 

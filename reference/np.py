@@ -71,6 +71,14 @@ def clip_interval(v: Variant) -> tuple[float, float]:
     return v.clip_eps, (v.clip_upper if v.clip_upper is not None else 1.0 - v.clip_eps)
 
 
+def softmax_bound(z: np.ndarray) -> np.ndarray:
+    """The stated softmax exception: p_k = exp(z_k - z_max) has condition number |z_k - z_max|
+    in an argument that float64 forms with a rounding error, so the bound of a row is
+    NP_ERROR_BOUND_U + 2 max_k |z_k - z_max| u."""
+    spread = np.max(z, axis=-1, keepdims=True) - np.min(z, axis=-1, keepdims=True)
+    return NP_ERROR_BOUND_U + 2 * spread
+
+
 # ----------------------------------------------------------------------------- sigmoid
 
 
@@ -265,7 +273,10 @@ def softmax_rows(z: np.ndarray, t: np.ndarray, v: Variant) -> tuple[np.ndarray, 
         zmax = zf.max(axis=-1, keepdims=True)
         e = np.exp(zf - zmax)
         tot = e.sum(axis=-1, keepdims=True)
-        logp = zf - zmax - np.log(tot)
+        # log(tot) = log1p(sum of the others): tot - 1 can be far below float64 resolution
+        rest = e.copy()
+        np.put_along_axis(rest, np.argmax(zf, axis=-1)[..., None], 0.0, axis=-1)
+        logp = zf - zmax - np.log1p(rest.sum(axis=-1, keepdims=True))
         p = e / tot
         q = _complement(p)
         if v.clip_eps is None:

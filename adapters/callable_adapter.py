@@ -1,0 +1,623 @@
+"""An adapter around a user's own focal-loss callable: the CI gate for third-party code.
+
+The callable is named ``PKG.MODULE:CALLABLE`` and, by default, has the signature of
+``torchvision.ops.sigmoid_focal_loss``: ``fn(inputs, targets, alpha=..., gamma=..., reduction=...)``
+taking and returning the framework's tensors.  A ``Convention`` declares what differs
+(probabilities instead of logits, how alpha is switched off, a clip epsilon, softmax with
+class indices, the soft-target form, which reduction argument means "normalized", the
+argument order, extra keyword arguments); the suite then checks the callable against the
+variant it declares (``declared_variant``), never against one it does not claim.
+
+Everything wrong with the *request* (module not importable, not callable, a signature
+without ``alpha``/``gamma``, framework missing) is a ``SpecError`` with one line, raised
+before any test runs.  Everything wrong with the *callable's behaviour* (it raises, returns
+something that is not a tensor, the wrong dtype or shape, a loss that does not depend
+differentiably on the inputs) is an ``AdapterError`` at run time: that check fails, the
+suite goes on.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from focalspec.adapters.base import DTYPES, Adapter, AdapterError, Output
+from focalspec.reference.rounding import round_mpf
+from focalspec.spec.variant import SOFT_TARGETS, SpecError, Variant
+
+FRAMEWORKS: tuple[str, ...] = ("torch", "jax", "tensorflow")
+ALPHA_OFF: tuple[str, ...] = ("none", "-1", "flag", "never")
+INPUTS: tuple[str, ...] = ("logits", "probs")
+_IMPORT_NAME = {"torch": "torch", "jax": "jax", "tensorflow": "tensorflow"}
+
+
+@dataclass(frozen=True)
+class Convention:
+    """How the callable is called and what it claims to compute.
+
+    alpha_off: how "alpha disabled" is passed -- ``none`` (alpha=None), ``-1`` (alpha=-1, the
+    torchvision/fvcore convention), ``flag`` (a boolean keyword ``alpha_flag``, Keras'
+    ``apply_class_balancing``; alpha passed only with the flag on) or ``never`` (the callable
+    cannot switch it off: variants without alpha are skipped).
+    normalized: the value of the ``reduction`` argument that means sum / max(1, #positives);
+    None when the callable has no such reduction (those cases are skipped).
+    """
+
+    framework: str
+    input_kind: str = "logits"
+    alpha_off: str = "none"
+    alpha_flag: str = "apply_class_balancing"
+    clip_eps: float | None = None
+    softmax: bool = False
+    soft_target: str = "canonical"
+    normalized: str | None = None
+    targets_first: bool = False
+    kwargs: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        _choice("--framework", self.framework, FRAMEWORKS)
+        _choice("--input", self.input_kind, INPUTS)
+        _choice("--alpha-off", self.alpha_off, ALPHA_OFF)
+        _choice("--soft-target", self.soft_target, SOFT_TARGETS)
+        if self.clip_eps is not None and not 0 < self.clip_eps < 0.5:
+            raise SpecError(f"--clip-eps must be in (0, 0.5), got {self.clip_eps!r}")
+        if self.softmax and self.soft_target != "canonical":
+            raise SpecError("--soft-target applies to sigmoid losses only, not with --softmax")
+        if self.softmax and self.normalized:
+            raise SpecError("the normalized reduction is defined for sigmoid losses only, not with --softmax")
+        if self.soft_target != "canonical" and (self.input_kind != "logits" or self.clip_eps is not None):
+            raise SpecError("--soft-target other than canonical is defined for logits without clipping only")
+
+    def cli_args(self) -> list[str]:
+        """The ``focalspec check`` options that declare this convention (for reproducers)."""
+        out = ["--framework", self.framework]
+        if self.input_kind != "logits":
+            out += ["--input", self.input_kind]
+        if self.alpha_off != "none":
+            out += ["--alpha-off", self.alpha_off]
+        if self.alpha_off == "flag" and self.alpha_flag != "apply_class_balancing":
+            out += ["--alpha-flag", self.alpha_flag]
+        if self.clip_eps is not None:
+            out += ["--clip-eps", repr(self.clip_eps)]
+        if self.softmax:
+            out.append("--softmax")
+        if self.soft_target != "canonical":
+            out += ["--soft-target", self.soft_target]
+        if self.normalized:
+            out += ["--normalized", self.normalized]
+        if self.targets_first:
+            out.append("--targets-first")
+        for k, v in self.kwargs:
+            out += ["--kwarg", f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}"]
+        return out
+
+    def describe(self) -> str:
+        parts = [
+            "softmax class indices" if self.softmax else "sigmoid",
+            self.input_kind,
+            f"alpha off: {self.alpha_off}",
+        ]
+        if self.clip_eps is not None:
+            parts.append(f"clip {self.clip_eps:g}")
+        if not self.softmax:
+            parts.append(f"soft targets: {self.soft_target}")
+        if self.normalized:
+            parts.append(f"normalized = reduction={self.normalized!r}")
+        return ", ".join(parts)
+
+
+def _choice(name: str, value: object, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise SpecError(f"{name}: unknown value {value!r}; expected one of {', '.join(choices)}")
+
+
+def parse_kwargs(items: list[str] | tuple[str, ...]) -> tuple[tuple[str, Any], ...]:
+    """``k=v`` strings -> pairs; v is a Python literal when it parses as one, else the string."""
+    out = []
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise SpecError(f"--kwarg expects NAME=VALUE, got {item!r}")
+        try:
+            value: Any = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            value = raw
+        out.append((key, value))
+    return tuple(out)
+
+
+def load_callable(spec: str) -> Callable[..., Any]:
+    """Import ``PKG.MODULE:CALLABLE`` (attribute paths with dots allowed); SpecError otherwise."""
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise SpecError(f"implementation must be given as PKG.MODULE:CALLABLE, got {spec!r}")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except Exception as exc:  # ImportError, or anything the module raises while importing
+        raise SpecError(f"cannot import {module_name}: {type(exc).__name__}: {_one_line(exc)}") from None
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise SpecError(f"{module_name} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise SpecError(f"{spec} is not callable (it is a {type(obj).__name__})")
+    return obj  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class CallShape:
+    """What the signature accepts: whether ``reduction`` and each keyword can be passed."""
+
+    has_reduction: bool
+    var_keyword: bool
+
+
+def check_signature(fn: Callable[..., Any], spec: str, conv: Convention) -> CallShape:
+    """The callable must take two positional tensors and ``alpha``/``gamma`` keywords."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):  # builtins without a signature: trust the declaration
+        return CallShape(has_reduction=True, var_keyword=True)
+    params = sig.parameters.values()
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    var_pos = any(p.kind is p.VAR_POSITIONAL for p in params)
+    var_kw = any(p.kind is p.VAR_KEYWORD for p in params)
+    keywords = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    if len(positional) < 2 and not var_pos:
+        raise SpecError(f"{spec}{sig} does not take (inputs, targets) as its first two positional arguments")
+    needed = ["alpha", "gamma"] + ([conv.alpha_flag] if conv.alpha_off == "flag" else [])
+    needed += [k for k, _ in conv.kwargs]
+    missing = [k for k in needed if k not in keywords and not var_kw]
+    if missing:
+        raise SpecError(f"{spec}{sig} has no keyword argument {', '.join(repr(m) for m in missing)}")
+    required = [
+        p.name
+        for p in list(params)[2:]
+        if p.default is p.empty
+        and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        and p.name not in needed
+        and p.name != "reduction"
+    ]
+    if required:
+        raise SpecError(f"{spec}{sig} requires argument(s) {', '.join(required)} that the suite cannot supply")
+    if conv.normalized and "reduction" not in keywords and not var_kw:
+        raise SpecError(f"--normalized {conv.normalized!r} given but {spec}{sig} has no 'reduction' argument")
+    return CallShape(has_reduction="reduction" in keywords or var_kw, var_keyword=var_kw)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else ""
+
+
+class CallableAdapter(Adapter):
+    """Runs a user's callable through its framework's autodiff (see module docstring)."""
+
+    dtypes = DTYPES
+    modes = ("eager", "compiled")
+
+    def __init__(self, spec: str, convention: Convention) -> None:
+        self.spec = spec
+        self.conv = convention
+        self.fn = load_callable(spec)
+        self.call_shape = check_signature(self.fn, spec, convention)
+        self.name = spec.replace(":", ".")
+        self.implementation = spec
+        self.framework = convention.framework
+        self.convention = convention.describe()
+        self._backend: _Backend | None = None
+
+    # -------------------------------------------------------------- what it claims
+
+    def unavailable_reason(self) -> str | None:
+        module = _IMPORT_NAME[self.framework]
+        if module in sys.modules:
+            return None
+        try:
+            importlib.import_module(module)
+        except Exception as exc:
+            return f"{self.framework} is not importable here: {type(exc).__name__}: {_one_line(exc)}"
+        return None
+
+    def framework_version(self) -> str | None:
+        try:
+            return str(importlib.import_module(_IMPORT_NAME[self.framework]).__version__)
+        except Exception:
+            return None
+
+    def devices(self) -> tuple[str, ...]:
+        return self.backend().devices()
+
+    def reproducer_args(self) -> list[str]:
+        """``focalspec check`` arguments that rebuild this adapter (used in failure messages)."""
+        return [self.spec, *self.conv.cli_args()]
+
+    def declared_variant(self, variant: Variant, dtype: str | None = None) -> Variant:
+        """The case variant as this callable claims to compute it: a declared clip epsilon (with
+        the bounds the callable forms in ``dtype``) and soft-target form replace the exact ones."""
+        v = variant
+        conv = self.conv
+        if conv.clip_eps is not None and v.clip_eps is None and v.soft_target == "canonical":
+            v = replace(v, clip_eps=conv.clip_eps)
+        if v.clip_eps is not None and v.clip_eps == conv.clip_eps and dtype is not None:
+            lo = round_mpf(conv.clip_eps, dtype)
+            hi = round_mpf(1.0 - conv.clip_eps, dtype)
+            if 0 < lo < 0.5 and 0.5 < hi < 1:
+                v = v.clip_bounds_for(lo, hi)
+        if (
+            conv.soft_target != "canonical"
+            and v.soft_target == "canonical"
+            and v.activation == "sigmoid"
+            and v.input_kind == "logits"
+            and v.clip_eps is None
+        ):
+            v = replace(v, soft_target=conv.soft_target)
+        return v
+
+    def supports(self, variant: Variant, dtype: str, device: str, mode: str) -> str | None:
+        conv = self.conv
+        if dtype not in self.dtypes:
+            return f"{dtype} is not a dtype the suite can pass to {self.framework}"
+        if mode not in self.modes:
+            return f"unknown mode {mode!r}"
+        reason = self.unavailable_reason()
+        if reason:
+            return reason
+        if device not in self.devices():
+            return f"no {device.upper()} device for {self.framework}" if device == "cuda" else f"no {device} device"
+        want = "softmax" if conv.softmax else "sigmoid"
+        if variant.activation != want:
+            return f"the callable is declared a {want} loss (--softmax {'given' if conv.softmax else 'not given'})"
+        if variant.input_kind != conv.input_kind:
+            return f"the callable is declared to take {conv.input_kind}, the case has {variant.input_kind}"
+        if variant.alpha is None and conv.alpha_off == "never":
+            return "the callable cannot switch alpha off (--alpha-off never)"
+        if isinstance(variant.alpha, tuple):
+            return "a per-class alpha vector is not part of the callable convention"
+        if variant.clip_eps is not None:
+            if conv.clip_eps is None or variant.clip_eps not in (conv.clip_eps, round_mpf(conv.clip_eps, dtype)):
+                return f"the case clips at {variant.clip_eps:g}; the callable declares clip {conv.clip_eps}"
+            if variant.clip_upper is None and round_mpf(1.0 - conv.clip_eps, dtype) >= 1:
+                return f"1 - {conv.clip_eps:g} rounds to 1 in {dtype}: the declared clip is not expressible"
+        elif conv.clip_eps is not None:
+            return f"the callable declares clip {conv.clip_eps:g}; the case has no clipping"
+        if variant.soft_target != conv.soft_target and not conv.softmax:
+            return f"the case uses the {variant.soft_target} soft-target form; the callable declares {conv.soft_target}"
+        if variant.label_smoothing:
+            return "label smoothing is not part of the callable convention"
+        if variant.renormalize:
+            return "renormalisation of probability rows is not part of the callable convention"
+        if variant.reduction != "none" and not self.call_shape.has_reduction:
+            return "the callable has no 'reduction' argument (elementwise losses only)"
+        if variant.reduction == "normalized" and not conv.normalized:
+            return "no reduction argument declared for 'normalized' (--normalized NAME)"
+        return None
+
+    def supports_data(self, variant: Variant, inputs: np.ndarray, targets: np.ndarray) -> str | None:
+        """Target forms outside the convention (class distributions for a class-index loss)."""
+        if variant.activation == "softmax" and np.ndim(targets) == np.ndim(inputs):
+            return "the callable takes class indices (--softmax); the case has target distributions"
+        return None
+
+    # -------------------------------------------------------------- running
+
+    def backend(self) -> _Backend:
+        if self._backend is None:
+            self._backend = _BACKENDS[self.framework]()
+        return self._backend
+
+    def call_kwargs(self, variant: Variant) -> dict[str, Any]:
+        conv = self.conv
+        kw: dict[str, Any] = dict(conv.kwargs)
+        alpha = variant.alpha
+        if conv.alpha_off == "flag":
+            kw[conv.alpha_flag] = alpha is not None
+            if alpha is not None:
+                kw["alpha"] = float(alpha)  # type: ignore[arg-type]
+        elif alpha is None:
+            kw["alpha"] = None if conv.alpha_off == "none" else -1.0
+        else:
+            kw["alpha"] = float(alpha)  # type: ignore[arg-type]
+        kw["gamma"] = float(variant.gamma)
+        if self.call_shape.has_reduction:
+            red = variant.reduction
+            kw["reduction"] = conv.normalized if red == "normalized" else red
+        return kw
+
+    def run(
+        self,
+        variant: Variant,
+        inputs: np.ndarray,
+        targets: np.ndarray,
+        dtype: str,
+        device: str = "cpu",
+        mode: str = "eager",
+        want_grad: bool = True,
+    ) -> Output:
+        reason = self.supports(variant, dtype, device, mode)
+        if reason:
+            raise AdapterError(reason)
+        kw = self.call_kwargs(variant)
+        fn = self.fn
+
+        def call(x: Any, t: Any) -> Any:
+            return fn(t, x, **kw) if self.conv.targets_first else fn(x, t, **kw)
+
+        expect = (
+            ()
+            if variant.reduction != "none"
+            else (inputs.shape[:-1] if variant.activation == "softmax" else inputs.shape)
+        )
+        key = (self.spec, tuple(sorted((k, repr(v)) for k, v in kw.items())))
+        loss, grad, ran = self.backend().evaluate(
+            call, key, inputs, targets, dtype, device, mode, want_grad, softmax=variant.activation == "softmax"
+        )
+        if loss.shape != tuple(expect):
+            raise AdapterError(
+                f"returned a loss of shape {loss.shape}; the spec gives {tuple(expect)} for "
+                f"inputs {inputs.shape} with reduction {variant.reduction!r}"
+            )
+        return Output(loss=loss, grad=grad, ran=ran)
+
+
+# ============================================================================= backends
+
+
+def _describe_exc(exc: BaseException) -> str:
+    return f"the callable raised {type(exc).__name__}: {_one_line(exc)}"
+
+
+class _Backend:
+    """One framework: tensors in, the callable, autodiff of the summed loss, numpy out."""
+
+    framework = ""
+
+    def devices(self) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    def evaluate(
+        self,
+        call: Callable[[Any, Any], Any],
+        key: Any,
+        inputs: np.ndarray,
+        targets: np.ndarray,
+        dtype: str,
+        device: str,
+        mode: str,
+        want_grad: bool,
+        softmax: bool,
+    ) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
+        raise NotImplementedError
+
+
+class _TorchBackend(_Backend):
+    """Compiled mode is ``torch.compile(fullgraph=True)`` as for focalspec's own torch adapters: a
+    graph break or hitting the recompile limit is an error, never a silent eager fall-back."""
+
+    framework = "torch"
+
+    def __init__(self) -> None:
+        from focalspec.adapters._torch_common import CompiledCache, torch_module
+
+        self.torch = torch_module()  # TF32 off, 'highest' float32 matmul precision
+        self._compiled = CompiledCache()
+        torch = self.torch
+        self.dtypes = {
+            "float64": torch.float64,
+            "float32": torch.float32,
+            "bfloat16": torch.bfloat16,
+            "float16": torch.float16,
+        }
+
+    def devices(self) -> tuple[str, ...]:
+        return ("cpu", "cuda") if self.torch.cuda.is_available() else ("cpu",)
+
+    def evaluate(self, call, key, inputs, targets, dtype, device, mode, want_grad, softmax):  # type: ignore[no-untyped-def]
+        from focalspec.adapters._torch_common import call_compiled, torch_ran
+
+        torch = self.torch
+        tdt = self.dtypes[dtype]
+        dev = torch.device("cuda" if device == "cuda" else "cpu")
+        x = torch.tensor(np.asarray(inputs, dtype=np.float64), dtype=torch.float64, device=dev).to(tdt)
+        if softmax:
+            t = torch.tensor(np.asarray(targets, dtype=np.int64), device=dev)
+        else:
+            t = torch.tensor(np.asarray(targets, dtype=np.float64), dtype=torch.float64, device=dev).to(tdt)
+        x.requires_grad_(want_grad)
+        try:
+            if mode == "compiled":
+                fn = self._compiled.get((key, dtype, device), lambda: lambda a, b: call(a, b))
+                loss = call_compiled(fn, x, t)
+            else:
+                loss = call(x, t)
+        except Exception as exc:
+            raise AdapterError(_describe_exc(exc)) from exc
+        if not isinstance(loss, torch.Tensor):
+            raise AdapterError(f"the callable returned {type(loss).__name__}, not a torch.Tensor")
+        if loss.dtype != tdt:
+            raise AdapterError(f"the callable returned {loss.dtype} for {tdt} inputs")
+        grad = None
+        if want_grad:
+            if not loss.requires_grad:
+                raise AdapterError("the returned loss does not depend differentiably on the inputs (no grad_fn)")
+            try:
+                (g,) = torch.autograd.grad(loss.sum(), x, allow_unused=True)
+            except Exception as exc:
+                raise AdapterError(f"backward raised {type(exc).__name__}: {_one_line(exc)}") from exc
+            if g is None:
+                g = torch.zeros_like(x)
+            if g.dtype != tdt:
+                raise AdapterError(f"the gradient came back as {g.dtype} for {tdt} inputs")
+            grad = g.detach().to(torch.float64).cpu().numpy()
+        ran = torch_ran(device, mode, dtype, implementation="callable")
+        return loss.detach().to(torch.float64).cpu().numpy(), grad, ran
+
+
+class _JaxBackend(_Backend):
+    framework = "jax"
+
+    def __init__(self) -> None:
+        import jax
+
+        jax.config.update("jax_enable_x64", True)  # float64 inputs must stay float64
+        jax.config.update("jax_default_matmul_precision", "highest")  # no TF32/bf16 passes
+        self.jax = jax
+        self._compiled: dict[Any, Callable[..., Any]] = {}
+
+    def devices(self) -> tuple[str, ...]:
+        try:
+            gpus = self.jax.devices("gpu")
+        except RuntimeError:
+            gpus = []
+        return ("cpu", "cuda") if gpus else ("cpu",)
+
+    def _np_dtype(self, dtype: str) -> Any:
+        import ml_dtypes
+
+        return {"float64": np.float64, "float32": np.float32, "float16": np.float16, "bfloat16": ml_dtypes.bfloat16}[
+            dtype
+        ]
+
+    def evaluate(self, call, key, inputs, targets, dtype, device, mode, want_grad, softmax):  # type: ignore[no-untyped-def]
+        jax = self.jax
+        jnp = jax.numpy
+        dev = jax.devices("gpu" if device == "cuda" else "cpu")[0]
+        npdt = self._np_dtype(dtype)
+        x = jax.device_put(np.asarray(inputs, dtype=np.float64).astype(npdt), dev)
+        t_np = np.asarray(targets, dtype=np.int64) if softmax else np.asarray(targets, dtype=np.float64).astype(npdt)
+        t = jax.device_put(t_np, dev)
+
+        def value_and_grad(xx: Any, tt: Any) -> Any:
+            if not want_grad:
+                return call(xx, tt), None
+            loss, vjp = jax.vjp(lambda a: call(a, tt), xx)
+            (g,) = vjp(jnp.ones_like(loss))
+            return loss, g
+
+        if mode == "compiled":
+            ck = (key, want_grad)
+            if ck not in self._compiled:
+                self._compiled[ck] = jax.jit(value_and_grad)
+            fn = self._compiled[ck]
+        else:
+            fn = value_and_grad
+        try:
+            loss, g = fn(x, t)
+            loss = jax.block_until_ready(loss)
+        except AdapterError:
+            raise
+        except Exception as exc:
+            raise AdapterError(_describe_exc(exc)) from exc
+        if not isinstance(loss, jax.Array):
+            raise AdapterError(f"the callable returned {type(loss).__name__}, not a jax.Array")
+        if loss.dtype != x.dtype:
+            raise AdapterError(f"the callable returned {loss.dtype} for {x.dtype} inputs")
+        grad = None
+        if want_grad:
+            if g.dtype != x.dtype:
+                raise AdapterError(f"the gradient came back as {g.dtype} for {x.dtype} inputs")
+            grad = np.asarray(g).astype(np.float64)
+        ran = {
+            "framework": "jax",
+            "version": jax.__version__,
+            "device": str(dev.device_kind),
+            "mode": mode,
+            "flags": {"jax_enable_x64": True, "matmul_precision": "highest"}
+            | ({"jit": True} if mode == "compiled" else {}),
+        }
+        return np.asarray(loss).astype(np.float64), grad, ran
+
+
+class _TfBackend(_Backend):
+    framework = "tensorflow"
+
+    def __init__(self) -> None:
+        import tensorflow as tf
+
+        tf.config.experimental.enable_tensor_float_32_execution(False)
+        self.tf = tf
+        self._compiled: dict[Any, Callable[..., Any]] = {}
+        self.dtypes = {"float64": tf.float64, "float32": tf.float32, "bfloat16": tf.bfloat16, "float16": tf.float16}
+
+    def devices(self) -> tuple[str, ...]:
+        return ("cpu", "cuda") if self.tf.config.list_physical_devices("GPU") else ("cpu",)
+
+    def evaluate(self, call, key, inputs, targets, dtype, device, mode, want_grad, softmax):  # type: ignore[no-untyped-def]
+        tf = self.tf
+        tdt = self.dtypes[dtype]
+        with tf.device("/GPU:0" if device == "cuda" else "/CPU:0"):
+            x = tf.cast(tf.constant(np.asarray(inputs, dtype=np.float64)), tdt)
+            if softmax:
+                t = tf.constant(np.asarray(targets, dtype=np.int64))
+            else:
+                t = tf.cast(tf.constant(np.asarray(targets, dtype=np.float64)), tdt)
+
+            def value_and_grad(xx: Any, tt: Any) -> Any:
+                with tf.GradientTape() as tape:
+                    tape.watch(xx)
+                    loss = call(xx, tt)
+                if not want_grad or not isinstance(loss, tf.Tensor):
+                    return loss, None
+                return loss, tape.gradient(tf.reduce_sum(loss), xx)
+
+            if mode == "compiled":
+                ck = (key, want_grad)
+                if ck not in self._compiled:
+                    self._compiled[ck] = tf.function(value_and_grad, jit_compile=True)
+                fn = self._compiled[ck]
+            else:
+                fn = value_and_grad
+            try:
+                loss, g = fn(x, t)
+            except Exception as exc:
+                raise AdapterError(_describe_exc(exc)) from exc
+        if not isinstance(loss, tf.Tensor):
+            raise AdapterError(f"the callable returned {type(loss).__name__}, not a tf.Tensor")
+        if loss.dtype != tdt:
+            raise AdapterError(f"the callable returned {loss.dtype.name} for {tdt.name} inputs")
+        grad = None
+        if want_grad:
+            if g is None:
+                raise AdapterError("the returned loss does not depend differentiably on the inputs (gradient None)")
+            if g.dtype != tdt:
+                raise AdapterError(f"the gradient came back as {g.dtype.name} for {tdt.name} inputs")
+            grad = tf.cast(g, tf.float64).numpy()
+        ran = {
+            "framework": "tensorflow",
+            "version": tf.__version__,
+            "device": "GPU:0" if device == "cuda" else "CPU:0",
+            "mode": mode,
+            "flags": {"tensor_float_32": False} | ({"tf.function": "jit_compile"} if mode == "compiled" else {}),
+        }
+        return tf.cast(loss, tf.float64).numpy(), grad, ran
+
+
+_BACKENDS: dict[str, type[_Backend]] = {"torch": _TorchBackend, "jax": _JaxBackend, "tensorflow": _TfBackend}
+
+
+def make_callable_adapter(spec: str, convention: Convention) -> CallableAdapter:
+    """The adapter, with every usage problem reported as one SpecError line."""
+    adapter = CallableAdapter(spec, convention)
+    reason = adapter.unavailable_reason()
+    if reason:
+        raise SpecError(reason)
+    return adapter
+
+
+__all__ = [
+    "ALPHA_OFF",
+    "FRAMEWORKS",
+    "CallableAdapter",
+    "Convention",
+    "check_signature",
+    "load_callable",
+    "make_callable_adapter",
+    "parse_kwargs",
+]

@@ -1,0 +1,249 @@
+"""``focalspec check``: the CI gate -- the conformance suite for one implementation, one verdict.
+
+    focalspec check PKG.MODULE:CALLABLE --framework torch [convention options] [--grade G]
+    focalspec check ADAPTER_NAME [--case ID] [--dtype D] ...      (e.g. focalspec check torchvision)
+
+runs ``pytest --pyargs focalspec.conformance`` in-process with the focalspec plugin, its own
+empty pytest configuration (a project's ``addopts`` cannot change the verdict) and only the
+options given here (``FOCAL_*`` environment variables are ignored: the command line is the
+contract).  Exit 0 when every check ran passes at the required grade, 1 when any fails, 2 on a
+usage error (callable not importable, wrong signature, framework missing, unknown adapter,
+nothing selected) with one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from focalspec.spec.variant import SpecError
+
+DTYPE_CHOICES = ("float64", "float32", "bfloat16", "float16")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.description = "Run the conformance suite against one implementation and give a verdict (exit 0/1/2)."
+    p.add_argument("target", help="a built-in adapter name (see 'focalspec adapters') or PKG.MODULE:CALLABLE")
+    conv = p.add_argument_group("convention of a callable (default: torchvision.ops.sigmoid_focal_loss's)")
+    conv.add_argument("--framework", choices=("torch", "jax", "tensorflow"), help="framework of the callable")
+    conv.add_argument("--input", choices=("logits", "probs"), default="logits", help="what it takes (default logits)")
+    conv.add_argument(
+        "--alpha-off",
+        choices=("none", "-1", "flag", "never"),
+        default="none",
+        help="how it disables alpha: alpha=None (default), alpha=-1, a boolean flag, or not at all",
+    )
+    conv.add_argument("--alpha-flag", default="apply_class_balancing", help="keyword of the alpha flag")
+    conv.add_argument("--clip-eps", type=float, help="it clips probabilities to [E, 1-E] (declared convention)")
+    conv.add_argument("--softmax", action="store_true", help="a softmax loss over the last axis, class indices")
+    conv.add_argument(
+        "--soft-target",
+        choices=("canonical", "geometric", "margin", "two_term"),
+        default="canonical",
+        help="its soft-target form (default canonical)",
+    )
+    conv.add_argument("--normalized", metavar="NAME", help="reduction value meaning sum / max(1, #positives)")
+    conv.add_argument("--targets-first", action="store_true", help="it takes (targets, inputs)")
+    conv.add_argument("--kwarg", action="append", default=[], metavar="K=V", help="extra keyword argument (repeat)")
+    sel = p.add_argument_group("selection")
+    sel.add_argument(
+        "--grade",
+        choices=("exact", "faithful", "accurate", "acceptable"),
+        help="required grade (default: acceptable; accurate for focalspec's own adapters)",
+    )
+    sel.add_argument("--depth", choices=("quick", "default", "deep"), default="default", help="size of the families")
+    sel.add_argument("--families", help="comma-separated subset of golden,random,invariant,edge,shape")
+    sel.add_argument(
+        "--dtype",
+        "--dtypes",
+        dest="dtypes",
+        action="append",
+        default=[],
+        metavar="D",
+        help=f"dtype(s) to check, comma-separated or repeated ({', '.join(DTYPE_CHOICES)})",
+    )
+    sel.add_argument("--device", "--devices", dest="devices", action="append", default=[], metavar="D")
+    sel.add_argument("--mode", "--modes", dest="modes", action="append", default=[], metavar="M")
+    sel.add_argument("--case", action="append", default=[], metavar="ID", help="case id or pattern (repeat)")
+    sel.add_argument("--seed", type=int, default=0, help="seed offset of the generated batches")
+    sel.add_argument("--timeout", type=float, help="seconds one call may take (default 120; 0 = no limit)")
+    sel.add_argument("--xfails", metavar="FILE", help="expected failures (ids or patterns, # comments)")
+    sel.add_argument("--skips", metavar="FILE", help="tests to skip (same format)")
+    out = p.add_argument_group("output")
+    out.add_argument("--json", metavar="PATH", help="write the results JSON here")
+    out.add_argument("--junitxml", metavar="PATH", help="write JUnit XML here")
+    out.add_argument("-v", "--verbose", action="store_true", help="one line per test")
+
+
+def _joined(values: list[str]) -> str | None:
+    items = [v.strip() for chunk in values for v in chunk.split(",") if v.strip()]
+    return ",".join(items) if items else None
+
+
+def validate(args: argparse.Namespace) -> list[str]:
+    """The plugin options for this target; SpecError (exit 2) for anything unusable."""
+    opts: list[str] = []
+    target: str = args.target
+    if ":" in target:
+        from focalspec.adapters.callable_adapter import Convention, make_callable_adapter, parse_kwargs
+
+        if not args.framework:
+            raise SpecError("a callable needs --framework torch|jax|tensorflow")
+        conv = Convention(
+            framework=args.framework,
+            input_kind=args.input,
+            alpha_off=args.alpha_off,
+            alpha_flag=args.alpha_flag,
+            clip_eps=args.clip_eps,
+            softmax=args.softmax,
+            soft_target=args.soft_target,
+            normalized=args.normalized,
+            targets_first=args.targets_first,
+            kwargs=parse_kwargs(args.kwarg),
+        )
+        make_callable_adapter(target, conv)  # import, signature, framework: one line each
+        opts += [
+            "--focal-impl",
+            target,
+            "--focal-framework",
+            args.framework,
+            "--focal-input",
+            args.input,
+            "--focal-alpha-off",
+            args.alpha_off,
+            "--focal-alpha-flag",
+            args.alpha_flag,
+            "--focal-soft-target",
+            args.soft_target,
+        ]
+        if args.clip_eps is not None:
+            opts += ["--focal-clip-eps", repr(args.clip_eps)]
+        if args.softmax:
+            opts.append("--focal-softmax")
+        if args.normalized:
+            opts += ["--focal-normalized", args.normalized]
+        if args.targets_first:
+            opts.append("--focal-targets-first")
+        for kv in args.kwarg:
+            opts += ["--focal-kwarg", kv]
+    else:
+        from focalspec.adapters.registry import get_adapter
+
+        try:
+            adapter = get_adapter(target)
+        except KeyError as exc:
+            raise SpecError(str(exc.args[0])) from None
+        reason = adapter.unavailable_reason()
+        if reason:
+            raise SpecError(f"adapter {target} is unavailable here: {reason}")
+        opts += ["--focal-adapters", target]
+    for flag, value in (
+        ("dtypes", _joined(args.dtypes)),
+        ("devices", _joined(args.devices)),
+        ("modes", _joined(args.modes)),
+        ("case", _joined(args.case)),
+        ("families", args.families),
+    ):
+        if value:
+            opts += [f"--focal-{flag}", value]
+    opts += ["--focal-depth", args.depth, "--focal-seed", str(args.seed)]
+    if args.grade:
+        opts += ["--focal-grade", args.grade]
+    if args.timeout is not None:
+        opts += ["--focal-timeout", repr(args.timeout)]
+    for flag, value in (("json", args.json), ("xfails", args.xfails), ("skips", args.skips)):
+        if value:
+            opts += [f"--focal-{flag}", value]
+    return opts
+
+
+class _Tally:
+    """Counts outcomes of the in-process run (the verdict line and the 'nothing ran' case)."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.skip_reasons: Counter[str] = Counter()
+        self.failed: list[str] = []
+
+    def pytest_runtest_logreport(self, report: Any) -> None:
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            key = "xfailed" if hasattr(report, "wasxfail") and report.skipped else report.outcome
+            if report.when == "setup" and report.failed:
+                key = "error"
+            self.counts[key] += 1
+            if key == "skipped" and isinstance(report.longrepr, tuple):
+                self.skip_reasons[str(report.longrepr[2]).removeprefix("Skipped: ")] += 1
+            if key in ("failed", "error"):
+                self.failed.append(report.nodeid.split("::")[-1])
+
+
+@contextlib.contextmanager
+def _without_focal_env() -> Iterator[None]:
+    saved = {k: v for k, v in os.environ.items() if k.startswith("FOCAL_")}
+    for k in saved:
+        del os.environ[k]
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
+
+
+def run(args: argparse.Namespace) -> int:
+    import pytest
+
+    import focalspec.conformance as pkg
+
+    opts = validate(args)
+    root = Path(pkg.__file__).resolve().parent.parent
+    tally = _Tally()
+    with tempfile.TemporaryDirectory(prefix="focalspec-check-") as tmp:
+        ini = Path(tmp, "pytest.ini")
+        ini.write_text("[pytest]\n", encoding="utf-8")
+        argv = [
+            "--pyargs",
+            "focalspec.conformance",
+            "-c",
+            str(ini),
+            "--rootdir",
+            str(root),
+            "-p",
+            "no:cacheprovider",
+            "-rfE",
+            "-o",
+            "junit_family=xunit1",
+            "-o",
+            "console_output_style=classic",
+            "-W",
+            "ignore::pytest.PytestAssertRewriteWarning",
+            "-v" if args.verbose else "-q",
+            *opts,
+        ]
+        if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
+            argv[:0] = ["-p", "focalspec"]  # the pytest11 entry point, loaded by name
+        if args.junitxml:
+            argv += ["--junitxml", args.junitxml, "-o", "junit_suite_name=focalspec-conformance"]
+        with _without_focal_env():
+            code = int(pytest.main(argv, plugins=[tally]))
+    c = tally.counts
+    checked = c["passed"] + c["failed"] + c["error"] + c["xfailed"]
+    summary = f"{c['passed']} passed, {c['failed'] + c['error']} failed, {c['xfailed']} xfailed, {c['skipped']} skipped"
+    if code in (2, 3, 4):
+        print(f"focalspec check: error: pytest ended with exit code {code}", file=sys.stderr)
+        return 2
+    if code == 5 or checked == 0:
+        why = tally.skip_reasons.most_common(1)
+        hint = f" (every selected check skipped: {why[0][0]})" if why else " (the filters select nothing)"
+        print(f"focalspec check: error: no check ran for {args.target}{hint}", file=sys.stderr)
+        return 2
+    if code == 0:
+        print(f"focalspec check: PASS {args.target}: {summary}")
+        return 0
+    print(f"focalspec check: FAIL {args.target}: {summary}")
+    return 1

@@ -1,0 +1,203 @@
+"""The option contract of the conformance suite: one table, command line and environment alike.
+
+Every option ``--focal-NAME`` can also be given as the environment variable ``FOCAL_NAME``
+(upper case, dashes as underscores); the command line wins.  Lists are comma separated;
+``--focal-kwarg`` repeats on the command line and is ``;``-separated in ``FOCAL_KWARG``;
+flags read 1/true/yes/on from the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from focalspec.adapters.base import DEVICES, DTYPES, MODES
+from focalspec.conformance.families import DEPTHS, FAMILIES
+from focalspec.spec.tolerance import GRADES
+from focalspec.spec.variant import SOFT_TARGETS, SpecError
+
+DEFAULT_TIMEOUT_S = 120.0
+
+# (name, kind, help); kind: "str" | "list" | "flag" | "multi"
+OPTIONS: tuple[tuple[str, str, str], ...] = (
+    (
+        "adapters",
+        "list",
+        "adapters to test, NAME[,NAME] (default: every available built-in and entry-point adapter; "
+        "only the callable when --focal-impl is given)",
+    ),
+    ("dtypes", "list", f"dtypes, subset of {','.join(DTYPES)} (default: those each adapter claims)"),
+    ("devices", "list", f"devices, subset of {','.join(DEVICES)} (default: those each adapter reports)"),
+    ("modes", "list", f"modes, subset of {','.join(MODES)} (default: those each adapter claims)"),
+    (
+        "impl",
+        "str",
+        "a third-party callable PKG.MODULE:CALLABLE with the signature of "
+        "torchvision.ops.sigmoid_focal_loss (inputs, targets, alpha, gamma, reduction)",
+    ),
+    ("framework", "str", "framework of --focal-impl: torch | jax | tensorflow"),
+    ("input", "str", "what --focal-impl takes: logits (default) | probs"),
+    (
+        "alpha-off",
+        "str",
+        "how --focal-impl disables alpha: none (alpha=None, default) | -1 (alpha=-1) | "
+        "flag (a boolean keyword, see --focal-alpha-flag) | never (cannot)",
+    ),
+    (
+        "alpha-flag",
+        "str",
+        "keyword of the alpha on/off flag for --focal-alpha-off flag (default apply_class_balancing)",
+    ),
+    ("clip-eps", "str", "--focal-impl declares clipping probabilities to [E, 1-E] (Keras: 1e-7)"),
+    ("softmax", "flag", "--focal-impl is a softmax focal loss over the last axis with class-index targets"),
+    ("soft-target", "str", f"soft-target form --focal-impl declares: {' | '.join(SOFT_TARGETS)} (default canonical)"),
+    ("normalized", "str", "the reduction argument value with which --focal-impl computes sum / max(1, #positives)"),
+    ("targets-first", "flag", "--focal-impl takes (targets, inputs) instead of (inputs, targets)"),
+    ("kwarg", "multi", "extra keyword argument k=v for --focal-impl (repeatable; v a Python literal or a string)"),
+    (
+        "grade",
+        "str",
+        f"required grade, one of {', '.join(GRADES[:-1])} (default: accurate for focalspec's own "
+        "adapters, acceptable for shipped implementations and --focal-impl)",
+    ),
+    ("depth", "str", f"size of the generated families: {' | '.join(DEPTHS)} (default: default)"),
+    ("families", "list", f"families to run, subset of {','.join(FAMILIES)} (default: all)"),
+    ("case", "list", "only cases whose id matches one of these fnmatch patterns"),
+    ("seed", "str", "offset of the seeds of the random and invariant batches (default 0)"),
+    ("json", "str", "write the results JSON (schema focalspec-results v1) to this path"),
+    ("xfails", "str", "file of expected failures: test ids or patterns (* and ?; brackets literal), # comments"),
+    ("skips", "str", "file of tests to skip, same format as --focal-xfails"),
+    (
+        "timeout",
+        "str",
+        f"seconds one call of an implementation may take (default {DEFAULT_TIMEOUT_S:g}; 0 = none); "
+        "a call past it fails its check and the suite goes on",
+    ),
+)
+
+
+def env_name(name: str) -> str:
+    return "FOCAL_" + name.upper().replace("-", "_")
+
+
+def add_options(parser: Any) -> None:
+    group = parser.getgroup("focalspec", "focalspec conformance suite (each option also reads FOCAL_<NAME>)")
+    for name, kind, help_text in OPTIONS:
+        dest = "focal_" + name.replace("-", "_")
+        helptext = f"{help_text} [env {env_name(name)}]"
+        if kind == "flag":
+            group.addoption(f"--focal-{name}", action="store_true", default=None, dest=dest, help=helptext)
+        elif kind == "multi":
+            group.addoption(f"--focal-{name}", action="append", default=None, dest=dest, metavar="K=V", help=helptext)
+        else:
+            group.addoption(
+                f"--focal-{name}", action="store", default=None, dest=dest, metavar=name.upper(), help=helptext
+            )
+
+
+def _raw(config: Any, name: str, kind: str) -> Any:
+    value = config.getoption("focal_" + name.replace("-", "_"), default=None)
+    if value not in (None, [], ""):
+        return value
+    env = os.environ.get(env_name(name))
+    if env is None or env == "":
+        return None
+    if kind == "flag":
+        return env.strip().lower() in ("1", "true", "yes", "on")
+    if kind == "multi":
+        return [p for p in env.split(";") if p.strip()]
+    return env
+
+
+def _list(value: Any, name: str, allowed: tuple[str, ...] | None = None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    items = tuple(p.strip() for p in str(value).split(",") if p.strip())
+    if allowed is not None:
+        bad = [i for i in items if i not in allowed]
+        if bad:
+            raise SpecError(f"--focal-{name}: unknown {', '.join(bad)}; expected among {', '.join(allowed)}")
+    return items
+
+
+@dataclass(frozen=True)
+class Options:
+    """The parsed option contract (``None`` = not given)."""
+
+    adapters: tuple[str, ...] | None
+    dtypes: tuple[str, ...] | None
+    devices: tuple[str, ...] | None
+    modes: tuple[str, ...] | None
+    impl: str | None
+    framework: str | None
+    input: str
+    alpha_off: str
+    alpha_flag: str
+    clip_eps: float | None
+    softmax: bool
+    soft_target: str
+    normalized: str | None
+    targets_first: bool
+    kwargs: tuple[str, ...]
+    grade: str | None
+    depth: str
+    families: tuple[str, ...]
+    cases: tuple[str, ...] | None
+    seed: int
+    json: str | None
+    xfails: str | None
+    skips: str | None
+    timeout: float
+
+    @classmethod
+    def from_config(cls, config: Any) -> Options:
+        def get(name: str) -> Any:
+            kind = next(k for n, k, _ in OPTIONS if n == name)
+            return _raw(config, name, kind)
+
+        grade = get("grade")
+        if grade is not None and grade not in GRADES[:-1]:
+            raise SpecError(f"--focal-grade: unknown grade {grade!r}; expected one of {', '.join(GRADES[:-1])}")
+        depth = get("depth") or "default"
+        if depth not in DEPTHS:
+            raise SpecError(f"--focal-depth: unknown depth {depth!r}; expected one of {', '.join(DEPTHS)}")
+        clip = get("clip-eps")
+        try:
+            clip_eps = float(clip) if clip is not None else None
+            seed = int(get("seed") or 0)
+            timeout = float(get("timeout")) if get("timeout") is not None else DEFAULT_TIMEOUT_S
+        except ValueError as exc:
+            raise SpecError(f"focalspec option: {exc}") from None
+        if timeout < 0:
+            raise SpecError("--focal-timeout must be >= 0")
+        impl = get("impl")
+        framework = get("framework")
+        if impl and not framework:
+            raise SpecError("--focal-impl needs --focal-framework torch|jax|tensorflow")
+        return cls(
+            adapters=_list(get("adapters"), "adapters"),
+            dtypes=_list(get("dtypes"), "dtypes", DTYPES),
+            devices=_list(get("devices"), "devices", DEVICES),
+            modes=_list(get("modes"), "modes", MODES),
+            impl=impl,
+            framework=framework,
+            input=get("input") or "logits",
+            alpha_off=get("alpha-off") or "none",
+            alpha_flag=get("alpha-flag") or "apply_class_balancing",
+            clip_eps=clip_eps,
+            softmax=bool(get("softmax")),
+            soft_target=get("soft-target") or "canonical",
+            normalized=get("normalized"),
+            targets_first=bool(get("targets-first")),
+            kwargs=tuple(get("kwarg") or ()),
+            grade=grade,
+            depth=depth,
+            families=_list(get("families"), "families", FAMILIES) or FAMILIES,
+            cases=_list(get("case"), "case"),
+            seed=seed,
+            json=get("json"),
+            xfails=get("xfails"),
+            skips=get("skips"),
+            timeout=timeout,
+        )

@@ -1,0 +1,396 @@
+"""pytest plugin of the focalspec conformance suite (entry point ``pytest11``: ``focalspec``).
+
+Run the suite with ``pytest --pyargs focalspec.conformance [--focal-... options]``; every
+option is also an environment variable ``FOCAL_<NAME>`` (``conformance/options.py``).  The
+plugin is loaded in every pytest session of an environment where focalspec is installed,
+so it does nothing -- loads no adapter, imports no framework -- until a test that asks for
+the ``focal_check`` parameter is collected.
+
+Tests are ``test_value``, ``test_grad`` and ``test_invariant`` parametrised as
+``ADAPTER-DEVICE-DTYPE-MODE-CASE`` (e.g. ``test_grad[torchvision-cpu-float32-eager-sat_large_g0.5]``).
+An adapter that is unavailable, or does not support a combination, gives a skip carrying the
+adapter's reason.  Required grade: ``--focal-grade``, else 'accurate' for focalspec's own
+adapters and 'acceptable' for shipped third-party implementations and ``--focal-impl`` callables
+(``grading.default_required_grade``).  ``--focal-timeout``: see ``runner`` (a worker thread
+per call, abandoned when it hangs).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from focalspec.conformance import results
+from focalspec.conformance.options import Options, add_options
+from focalspec.spec.variant import SpecError
+
+CHECKS = {"test_value": "value", "test_grad": "grad", "test_invariant": "invariant"}
+
+
+@dataclass
+class ListEntry:
+    """One line of an xfail/skip file."""
+
+    pattern: str
+    file: str
+    line: int
+    reason: str
+    regex: re.Pattern[str]
+    matched: list[str] = field(default_factory=list)
+    xpassed: list[str] = field(default_factory=list)
+
+    def matches(self, *names: str) -> bool:
+        return any(self.regex.fullmatch(n) for n in names)
+
+
+def read_list(path: str, kind: str) -> list[ListEntry]:
+    """Entries of an xfail/skip file: one id or pattern per line (``*``/``?`` wildcards, brackets
+    literal), ``#`` starts a comment, which becomes the reason."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = fh.read().splitlines()
+    except OSError as exc:
+        raise SpecError(f"--focal-{kind}: cannot read {path}: {exc.strerror}") from None
+    out = []
+    for no, raw in enumerate(lines, 1):
+        text, _, comment = raw.partition("#")
+        pat = text.strip()
+        if not pat:
+            continue
+        rx = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pat)
+        reason = comment.strip() or f"listed in {path}:{no}"
+        out.append(ListEntry(pat, path, no, reason, re.compile(rx)))
+    return out
+
+
+class State:
+    """Per-session state of the plugin (kept in ``config.stash``)."""
+
+    def __init__(self, config: pytest.Config, options: Options) -> None:
+        self.config = config
+        self.options = options
+        self.suite: Any = None
+        self.started = results.now_iso()
+        self.static: dict[str, dict[str, Any]] = {}
+        self.entries: dict[str, dict[str, Any]] = {}
+        self.xfails = read_list(options.xfails, "xfails") if options.xfails else []
+        self.skips = read_list(options.skips, "skips") if options.skips else []
+        self.json_path: str | None = None
+        self.sweep_error: str | None = None
+
+    def get_suite(self) -> Any:
+        """The session's suite, built on first use; SpecError for an unusable option."""
+        if self.suite is None:
+            from focalspec.conformance.runner import Suite
+
+            self.suite = Suite(self.options)
+        return self.suite
+
+    # -------------------------------------------------------------- reports
+
+    def on_report(self, report: pytest.TestReport) -> None:
+        static = self.static.get(report.nodeid)
+        if static is None:
+            return
+        e = self.entries.get(report.nodeid)
+        if e is None:
+            e = self.entries[report.nodeid] = {
+                "nodeid": report.nodeid,
+                **static,
+                "outcome": None,
+                "grade": None,
+                "value": None,
+                "grad": None,
+                "worst": None,
+                "message": None,
+                "reproducer": None,
+                "duration_s": 0.0,
+                "skip_reason": None,
+            }
+        wasxfail = hasattr(report, "wasxfail")
+        if report.when == "setup":
+            if report.skipped:
+                e["outcome"] = "xfailed" if wasxfail else "skipped"
+                e["skip_reason"] = _skip_reason(report)
+            elif report.failed:
+                e["outcome"] = "error"
+                e["message"] = _first_line(report)
+        elif report.when == "call":
+            e["duration_s"] = round(report.duration, 6)
+            if report.passed:
+                e["outcome"] = "xpassed" if wasxfail else "passed"
+            elif report.failed:
+                e["outcome"] = "failed"
+            else:
+                e["outcome"] = "xfailed" if wasxfail else "skipped"
+                if not wasxfail:
+                    e["skip_reason"] = _skip_reason(report)
+            if e["outcome"] == "xpassed":
+                for entry in self.xfails:
+                    if report.nodeid in entry.matched:
+                        entry.xpassed.append(report.nodeid)
+        elif report.when == "teardown" and report.failed and e["outcome"] in ("passed", None):
+            e["outcome"] = "error"
+            e["message"] = _first_line(report)
+        rec = self.suite.records.get(report.nodeid) if self.suite is not None else None
+        if rec:
+            for k in ("grade", "value", "grad", "worst", "reproducer"):
+                e[k] = rec.get(k)
+            if rec.get("message"):
+                e["message"] = rec["message"]
+
+    def stale(self) -> tuple[list[ListEntry], list[ListEntry]]:
+        xf = [e for e in self.xfails if not e.matched or e.xpassed]
+        sk = [e for e in self.skips if not e.matched]
+        return xf, sk
+
+
+def _skip_reason(report: pytest.TestReport) -> str | None:
+    lr = report.longrepr
+    if isinstance(lr, tuple) and len(lr) == 3:
+        reason = str(lr[2])
+        return reason[len("Skipped: ") :] if reason.startswith("Skipped: ") else reason
+    wx = getattr(report, "wasxfail", None)
+    return str(wx) if wx else None
+
+
+def _first_line(report: pytest.TestReport) -> str:
+    text = report.longreprtext.strip().splitlines()
+    return text[-1][:500] if text else ""
+
+
+STATE = pytest.StashKey[State]()
+
+
+# ----------------------------------------------------------------------------- hooks
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    try:
+        options = Options.from_config(config)
+        config.stash[STATE] = State(config, options)
+    except SpecError as exc:
+        raise pytest.UsageError(f"focalspec: {exc}") from None
+
+
+def _state(config: pytest.Config) -> State | None:
+    return config.stash.get(STATE, None)
+
+
+def _targets_conformance(config: pytest.Config) -> bool:
+    """Whether the session's arguments name the conformance package (or a folder holding it)."""
+    from pathlib import Path
+
+    import focalspec.conformance as pkg
+
+    pkgdir = Path(pkg.__file__).resolve().parent
+    for arg in config.args:
+        base = str(arg).split("::")[0]
+        if base == pkg.__name__ or base.startswith(pkg.__name__ + "."):
+            return True
+        p = Path(base).resolve()
+        if p == pkgdir or pkgdir in p.parents or p in pkgdir.parents:
+            return True
+    return False
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection(session: pytest.Session) -> None:
+    """Build the suite before collection so that a bad option is one 'ERROR:' line (exit 4)."""
+    state = _state(session.config)
+    if state is None or not _targets_conformance(session.config):
+        return
+    try:
+        state.get_suite()
+    except SpecError as exc:
+        raise pytest.UsageError(f"focalspec: {exc}") from None
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "focal_check" not in metafunc.fixturenames:
+        return
+    state = _state(metafunc.config)
+    assert state is not None
+    try:
+        suite = state.get_suite()
+    except SpecError as exc:  # collected without naming the package (e.g. through a copy): stop cleanly
+        pytest.exit(f"focalspec: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
+    check = CHECKS.get(metafunc.function.__name__)
+    if check is None:
+        raise pytest.UsageError(f"focal_check is for {', '.join(CHECKS)} only")
+    params = []
+    for p in suite.params():
+        if p.check != check:
+            continue
+        marks = [pytest.mark.skip(reason=p.skip)] if p.skip else []
+        params.append(pytest.param(p, id=p.id, marks=marks))
+    metafunc.parametrize("focal_check", params)
+
+
+@pytest.fixture(scope="session")
+def focal_suite(request: pytest.FixtureRequest) -> Any:
+    """The session's ``runner.Suite``."""
+    state = _state(request.config)
+    assert state is not None
+    try:
+        return state.get_suite()
+    except SpecError as exc:
+        pytest.exit(f"focalspec: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    state = _state(config)
+    if state is None or state.suite is None:
+        return
+    focal: list[tuple[tuple[Any, ...], pytest.Item]] = []
+    others: list[pytest.Item] = []
+    order_adapter = {a.name: i for i, a in enumerate(state.suite.adapters)}
+    order_case = {c.id: i for i, c in enumerate([*state.suite.cases, *state.suite.invariants])}
+    from focalspec.conformance.runner import CHECK_ORDER
+
+    empty: list[pytest.Item] = []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        p = callspec.params.get("focal_check") if callspec is not None else None
+        if callspec is not None and "focal_check" in callspec.params and not hasattr(p, "static"):
+            empty.append(item)  # pytest's placeholder for an empty parameter set: nothing to run
+            continue
+        if not hasattr(p, "static"):
+            others.append(item)
+            continue
+        state.static[item.nodeid] = p.static()
+        names = (item.nodeid, item.name, p.id)
+        for entry in state.skips:
+            if entry.matches(*names):
+                entry.matched.append(item.nodeid)
+                item.add_marker(pytest.mark.skip(reason=entry.reason))
+        for entry in state.xfails:
+            if entry.matches(*names):
+                entry.matched.append(item.nodeid)
+                item.add_marker(pytest.mark.xfail(reason=entry.reason, strict=False))
+        if p.check == "grad" and not p.skip and item.get_closest_marker("skip") is None:
+            state.suite.grad_keys.add(p.key)
+        key = (
+            order_adapter.get(p.adapter.name, 0),
+            p.device,
+            p.dtype,
+            p.mode,
+            order_case.get(p.case.id, 0),
+            CHECK_ORDER[p.check],
+        )
+        focal.append((key, item))
+    if empty:
+        config.hook.pytest_deselected(items=empty)
+    if focal or empty:
+        focal.sort(key=lambda kv: kv[0])
+        items[:] = others + [it for _, it in focal]
+
+
+class _Reporter:
+    """Bound to one session's state: collects every test's outcome for the JSON."""
+
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.state.on_report(report)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    state = _state(session.config)
+    if state is not None:
+        session.config.pluginmanager.register(_Reporter(state), "focalspec-reporter")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    state = _state(session.config)
+    if state is None or state.suite is None or not state.options.json:
+        return
+    if session.config.option.collectonly:
+        return
+    from focalspec.conformance import sweeps
+
+    suite = state.suite
+    try:
+        sweep_data = sweeps.all_sweeps(suite)
+    except Exception as exc:  # the results must be written even when a sweep breaks
+        sweep_data = []
+        state.sweep_error = f"{type(exc).__name__}: {exc}"
+    stale_x, stale_s = state.stale()
+    tests = [state.entries[n] for n in state.entries]
+    doc = results.document(
+        depth=state.options.depth,
+        started=state.started,
+        finished=results.now_iso(),
+        command=results.command_line(),
+        adapters=[results.adapter_entry(a, suite.ran.get(a.name)) for a in suite.adapters],
+        tests=tests,
+        sweeps=sweep_data,
+        stale_xfails=[e.pattern for e in stale_x],
+        stale_skips=[e.pattern for e in stale_s],
+    )
+    state.json_path = str(results.write(state.options.json, doc))
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    state = _state(config)
+    if state is None or state.suite is None or not state.entries:
+        return
+    tr = terminalreporter
+    tr.section("focalspec conformance")
+    rows: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    for e in state.entries.values():
+        k = (e["adapter"], e["device"], e["dtype"], e["mode"])
+        r = rows.setdefault(
+            k,
+            {
+                "passed": 0,
+                "failed": 0,
+                "skipped": 0,
+                "xfailed": 0,
+                "other": 0,
+                "worst": None,
+                "required": e["required_grade"],
+            },
+        )
+        out = e["outcome"] or "other"
+        r[out if out in r else "other"] += 1
+        g = e.get("grade")
+        if g and (r["worst"] is None or _rank(g) > _rank(r["worst"])):
+            r["worst"] = g
+    tr.write_line(
+        f"{'adapter':<28} {'device':<6} {'dtype':<9} {'mode':<9} {'pass':>6} {'fail':>6} {'skip':>6} "
+        f"{'xfail':>6}  worst grade (required)"
+    )
+    for (a, dev, dt, mode), r in rows.items():
+        tr.write_line(
+            f"{a:<28} {dev:<6} {dt:<9} {mode:<9} {r['passed']:>6} {r['failed']:>6} {r['skipped']:>6} "
+            f"{r['xfailed']:>6}  {r['worst'] or '-'} ({r['required']})"
+        )
+    stale_x, stale_s = state.stale()
+    for kind, entries in (("xfail", stale_x), ("skip", stale_s)):
+        for entry in entries:
+            why = (
+                f"passed: {', '.join(entry.xpassed[:3])}" + (" ..." if len(entry.xpassed) > 3 else "")
+                if entry.xpassed
+                else "matches no collected test"
+            )
+            tr.write_line(f"stale {kind} entry {entry.file}:{entry.line}: {entry.pattern} ({why})", yellow=True)
+    if state.sweep_error:
+        tr.write_line(f"sweeps not computed: {state.sweep_error}", red=True)
+    if state.json_path:
+        tr.write_line(f"results JSON: {state.json_path}")
+
+
+def _rank(grade: str) -> int:
+    from focalspec.conformance.grading import RANK
+
+    return RANK.get(grade, 0)

@@ -1,0 +1,120 @@
+"""The results JSON (schema ``focalspec-results``, version 1), read by the report builder.
+
+Strict JSON: non-finite numbers never appear as NaN/Infinity.  Errors in u that are infinite
+(a NaN or Inf where the reference is finite) are null; inputs, expected and got values of the
+worst element that are not finite are the strings "inf", "-inf", "nan".  ``stale`` lists the
+entries of the xfail / skip files that matched no collected test (or, for xfails, whose tests
+passed), verbatim.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+SCHEMA = "focalspec-results"
+SCHEMA_VERSION = 1
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.UTC).astimezone().isoformat(timespec="seconds")
+
+
+def git_revision() -> str | None:
+    """HEAD of the checkout the suite runs from (None for an installed wheel)."""
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def suite_version() -> str:
+    try:
+        from focalspec import __version__
+
+        return str(__version__)
+    except Exception:
+        return "unknown"
+
+
+def adapter_entry(adapter: Any, ran: dict[str, Any] | None) -> dict[str, Any]:
+    d = adapter.describe()
+    return {
+        "name": d.name,
+        "implementation": d.implementation,
+        "framework": d.framework,
+        "framework_version": d.framework_version,
+        "convention": d.convention,
+        "devices": list(d.devices),
+        "dtypes": list(d.dtypes),
+        "modes": list(d.modes),
+        "unavailable": d.unavailable,
+        "ran": _jsonable(ran or {}),
+    }
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {str(k): _jsonable(u) for k, u in v.items()}
+    if isinstance(v, list | tuple):
+        return [_jsonable(u) for u in v]
+    if isinstance(v, float):
+        return v if v == v and v not in (float("inf"), float("-inf")) else str(v)
+    if v is None or isinstance(v, bool | int | str):
+        return v
+    return str(v)
+
+
+def document(
+    *,
+    depth: str,
+    started: str,
+    finished: str,
+    command: str,
+    adapters: list[dict[str, Any]],
+    tests: list[dict[str, Any]],
+    sweeps: list[dict[str, Any]],
+    stale_xfails: list[str],
+    stale_skips: list[str],
+) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "suite": {"version": suite_version(), "git_revision": git_revision(), "depth": depth},
+        "run": {
+            "started": started,
+            "finished": finished,
+            "host": socket.gethostname(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "command": command,
+            "env": os.environ.get("TOX_ENV_NAME"),
+        },
+        "adapters": adapters,
+        "tests": tests,
+        "sweeps": sweeps,
+        "stale": {"xfails": list(stale_xfails), "skips": list(stale_skips)},
+    }
+
+
+def write(path: str | os.PathLike[str], doc: dict[str, Any]) -> Path:
+    """Write atomically (temp file + rename), strict JSON."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(p.name + ".tmp")
+    tmp.write_text(json.dumps(_jsonable(doc), indent=1, allow_nan=False) + "\n", encoding="utf-8")
+    os.replace(tmp, p)
+    return p
+
+
+def command_line() -> str:
+    return " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv else ""

@@ -1,0 +1,470 @@
+"""The session's suite: which adapters, which parameters, and how one check runs and is graded.
+
+One ``Suite`` per pytest session (kept in ``config.stash`` by the plugin).  It loads the
+adapters, builds the case families for the depth, expands them into parameters (case x adapter
+x dtype x device x mode), and runs a check: the adapter is called once per parameter (value
+and gradient checks of the same parameter share the call), the reference gives the expected
+values, ``grading`` turns errors into a verdict.
+
+Timeouts: each call of an implementation runs in a daemon worker thread and the suite waits
+at most ``--focal-timeout`` seconds for it.  A thread (rather than ``signal.alarm``) because
+an alarm interrupts only Python bytecode on the main thread, while a hanging callable is
+often stuck in native code (a kernel, a lock, a compiler); the waiting side can always give
+up.  The price: a timed-out call cannot be killed -- its thread is abandoned and may keep a
+core busy until it returns.  Once ``MAX_STUCK`` abandoned calls of one implementation are
+running, a new call first waits up to one timeout for the oldest to end; if none does, the
+check fails without calling (naming the stuck calls), so threads never pile up and a check
+costs at most about one timeout; calls that hang only on some inputs and eventually return
+do not stop the others.
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from fnmatch import fnmatchcase
+from typing import Any
+
+import numpy as np
+import pytest
+
+from focalspec.adapters.base import DTYPES, MODES, Adapter, AdapterError, Output
+from focalspec.conformance import families as fam
+from focalspec.conformance import grading, invariants
+from focalspec.conformance.families import Evaluation, InvariantCase, SuiteCase
+from focalspec.conformance.options import Options
+from focalspec.spec.variant import SpecError, Variant
+
+MAX_STUCK = 4
+# Stands for every case of a combination that cannot run at all (adapter unavailable, dtype or
+# mode not claimed): one skip per check with the reason, instead of one per case.
+ALL_CASES = SuiteCase("all-cases", "golden", Variant(), [], [], "", compiled=True,
+                      note="every case of the selected families")  # fmt: skip
+CHECK_ORDER = {"value": 0, "grad": 1, "invariant": 2}
+
+
+class CallTimeout(Exception):
+    """A call of the implementation did not return in time (``thread`` is still running it)."""
+
+    def __init__(self, message: str, thread: threading.Thread | None = None) -> None:
+        super().__init__(message)
+        self.thread = thread
+
+
+def call_with_timeout(fn: Callable[[], Any], timeout: float) -> Any:
+    """``fn()`` in a daemon thread, waiting at most ``timeout`` seconds (0 = call inline)."""
+    if not timeout:
+        return fn()
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = fn()
+        except BaseException as exc:  # handed to the waiting thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=target, name="focalspec-impl-call", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise CallTimeout(f"the implementation did not return within {timeout:g} s (--focal-timeout)", worker)
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
+
+
+def describe_exception(exc: BaseException) -> str:
+    """One line: adapter errors say what went wrong already; anything else is named."""
+    if isinstance(exc, AdapterError | CallTimeout | SpecError):
+        return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = str(exc).strip().splitlines()
+    return f"the implementation raised {type(exc).__name__}: {text[0][:300] if text else ''}".rstrip(": ")
+
+
+# ----------------------------------------------------------------------------- adapters
+
+
+def load_adapters(o: Options) -> list[Adapter]:
+    """The adapters of this session; SpecError for an unknown name or an unusable callable."""
+    from focalspec.adapters.registry import all_adapters
+
+    chosen: list[Adapter] = []
+    if o.impl:
+        from focalspec.adapters.callable_adapter import Convention, make_callable_adapter, parse_kwargs
+
+        conv = Convention(
+            framework=o.framework or "",
+            input_kind=o.input,
+            alpha_off=o.alpha_off,
+            alpha_flag=o.alpha_flag,
+            clip_eps=o.clip_eps,
+            softmax=o.softmax,
+            soft_target=o.soft_target,
+            normalized=o.normalized,
+            targets_first=o.targets_first,
+            kwargs=parse_kwargs(o.kwargs),
+        )
+        chosen.append(make_callable_adapter(o.impl, conv))
+        if not o.adapters:
+            return chosen
+    known = all_adapters()
+    if not o.adapters:
+        return known
+    by_name = {a.name: a for a in known}
+    missing = [n for n in o.adapters if n not in by_name]
+    if missing:
+        raise SpecError(f"--focal-adapters: no adapter named {', '.join(missing)}; known: {', '.join(sorted(by_name))}")
+    return chosen + [by_name[n] for n in o.adapters]
+
+
+def resolve_variant(adapter: Adapter, v: Variant, dtype: str, inputs: np.ndarray | None = None) -> Variant:
+    """The variant the adapter claims for a case variant: its optional ``declared_variant(variant,
+    [dtype=...], [n_classes=...])`` (the identity when it has none).  SpecError: no claim."""
+    declared = getattr(adapter, "declared_variant", None)
+    if declared is None:
+        return v
+    try:
+        names = set(inspect.signature(declared).parameters)
+    except (TypeError, ValueError):
+        names = set()
+    kw: dict[str, Any] = {}
+    if "dtype" in names:
+        kw["dtype"] = dtype
+    if "n_classes" in names:
+        softmax = v.activation == "softmax" and inputs is not None and np.ndim(inputs) >= 1
+        kw["n_classes"] = int(np.shape(inputs)[-1]) if softmax else None
+    try:
+        out = declared(v, **kw)
+    except SpecError:
+        raise
+    except Exception as exc:  # a broken declaration is a skip with its reason, not a crash
+        raise SpecError(f"{adapter.name}.declared_variant raised {type(exc).__name__}: {exc}") from exc
+    if out is None:
+        raise SpecError(f"{adapter.name} declares no variant for this case")
+    return out
+
+
+def supports(
+    adapter: Adapter, v: Variant, x: np.ndarray, t: np.ndarray, dtype: str, device: str, mode: str
+) -> str | None:
+    """None, or why this adapter cannot run this variant/data (a skip reason)."""
+    try:
+        reason = adapter.supports(v, dtype, device, mode)
+        if reason:
+            return reason
+        data = getattr(adapter, "supports_data", None)
+        return data(v, x, t) if data is not None else None
+    except Exception as exc:  # a broken supports() is a skip with its reason, not a crash
+        return f"{adapter.name}.supports raised {type(exc).__name__}: {exc}"
+
+
+# ----------------------------------------------------------------------------- parameters
+
+
+@dataclass(eq=False)
+class Param:
+    """One test parameter: what to run and what it claims."""
+
+    adapter: Adapter
+    device: str
+    dtype: str
+    mode: str
+    case: SuiteCase | InvariantCase
+    check: str
+    variant: Variant | None  # resolved variant (value/grad) or the invariant's main variant
+    required: str
+    skip: str | None = None
+    evals: list[Evaluation] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return f"{self.adapter.name}-{self.device}-{self.dtype}-{self.mode}-{self.case.id}"
+
+    @property
+    def key(self) -> tuple[str, str, str, str, str]:
+        return (self.adapter.name, self.device, self.dtype, self.mode, self.case.id)
+
+    def static(self) -> dict[str, Any]:
+        v = self.variant or self.case.variant
+        return {
+            "adapter": self.adapter.name,
+            "device": self.device,
+            "dtype": self.dtype,
+            "mode": self.mode,
+            "case_id": self.case.id,
+            "family": self.case.family,
+            "check": self.check,
+            "spec_section": self.case.spec_section or None,
+            "variant": v.to_dict(),
+            "required_grade": self.required,
+        }
+
+
+class Suite:
+    """Everything one session needs (see module docstring)."""
+
+    def __init__(self, options: Options) -> None:
+        self.o = options
+        self.adapters = load_adapters(options)
+        cases, invs = fam.build(options.depth, options.families, options.seed)
+        if options.cases:
+            pats = options.cases
+            cases = [c for c in cases if any(fnmatchcase(c.id, p) for p in pats)]
+            invs = [i for i in invs if any(fnmatchcase(i.id, p) for p in pats)]
+        self.cases, self.invariants = cases, invs
+        self._params: list[Param] | None = None
+        self._outputs: OrderedDict[Any, Any] = OrderedDict()
+        self.grad_keys: set[tuple[str, ...]] = set()
+        self.records: dict[str, dict[str, Any]] = {}
+        self.ran: dict[str, dict[str, Any]] = {}
+        self.combos_run: set[tuple[str, str, str, str]] = set()
+        self.stuck: dict[str, list[threading.Thread]] = {}
+
+    # -------------------------------------------------------------- parametrisation
+
+    def _axes(self, a: Adapter) -> list[tuple[str, str, str, str | None]]:
+        """(device, dtype, mode, skip reason) combinations of one adapter."""
+        o = self.o
+        reason = a.unavailable_reason()
+        claimed_dtypes = tuple(d for d in DTYPES if d in a.dtypes)
+        claimed_modes = tuple(m for m in MODES if m in a.modes)
+        dtypes = o.dtypes or claimed_dtypes
+        modes = o.modes or claimed_modes
+        if reason:
+            devices: tuple[str, ...] = ("cpu",)
+        else:
+            try:
+                have = tuple(a.devices())
+            except Exception as exc:
+                have, reason = ("cpu",), f"{a.name}.devices raised {type(exc).__name__}: {exc}"
+            devices = tuple(d for d in (o.devices or have) if d in have)
+        out = []
+        for dev in devices:
+            for dt in dtypes:
+                for mode in modes:
+                    why = reason
+                    if not why and dt not in claimed_dtypes:
+                        why = f"{a.name} does not claim {dt}"
+                    if not why and mode not in claimed_modes:
+                        why = f"{a.name} has no {mode} mode"
+                    out.append((dev, dt, mode, why))
+        return out
+
+    def params(self) -> list[Param]:
+        if self._params is not None:
+            return self._params
+        out: list[Param] = []
+        for a in self.adapters:
+            required = self.o.grade or grading.default_required_grade(a)
+            for dev, dt, mode, why in self._axes(a):
+                if why:  # the whole combination cannot run: one skip per check, not one per case
+                    if self.cases:
+                        out += [Param(a, dev, dt, mode, ALL_CASES, c, ALL_CASES.variant, required, why)
+                                for c in ("value", "grad")]  # fmt: skip
+                    if self.invariants:
+                        out.append(Param(a, dev, dt, mode, ALL_CASES, "invariant", ALL_CASES.variant, required, why))
+                    continue
+                narrow = dt in fam.NARROW_DTYPES and self.o.depth != "deep"
+                for case in self.cases:
+                    if mode == "compiled" and not case.compiled:
+                        continue  # the compiled subset of this depth (families.py)
+                    if narrow and not case.narrow:
+                        continue  # families.NARROW_DTYPES
+                    v, skip = case.variant, why
+                    if not skip:
+                        try:
+                            x, t = case.rounded(dt)
+                            v = resolve_variant(a, case.variant, dt, x)
+                            skip = supports(a, v, x, t, dt, dev, mode)
+                        except SpecError as exc:
+                            skip = str(exc)
+                    for check in ("value", "grad"):
+                        out.append(Param(a, dev, dt, mode, case, check, v, required, skip))
+                for inv in self.invariants:
+                    if (mode == "compiled" and not inv.compiled) or narrow:
+                        continue
+                    p = Param(a, dev, dt, mode, inv, "invariant", inv.variant, required, why)
+                    if not why:
+                        p.evals, p.skip = self._invariant_evals(a, inv, dt, dev, mode)
+                    out.append(p)
+        self._params = out
+        return out
+
+    def _invariant_evals(
+        self, a: Adapter, inv: InvariantCase, dtype: str, device: str, mode: str
+    ) -> tuple[list[Evaluation], str | None]:
+        evals = invariants.evaluations(inv, dtype)
+        resolved = []
+        for ev in evals:
+            try:
+                v = resolve_variant(a, ev.variant, dtype, ev.inputs)
+            except SpecError as exc:
+                return [], str(exc)
+            if inv.needs_exact_definition and v.clip_eps is not None and ev.variant.clip_eps is None:
+                return [], (
+                    f"this identity holds for the exact definition; {a.name} declares clipping at {v.clip_eps:g}"
+                )
+            why = supports(a, v, ev.inputs, ev.targets, dtype, device, mode)
+            if why:
+                return [], why
+            resolved.append(replace(ev, variant=v))
+        return resolved, None
+
+    # -------------------------------------------------------------- running
+
+    def _call(
+        self, a: Adapter, v: Variant, x: np.ndarray, t: np.ndarray, dtype: str, device: str, mode: str, want_grad: bool
+    ) -> Output | BaseException:
+        stuck = self.stuck[a.name] = [th for th in self.stuck.get(a.name, []) if th.is_alive()]
+        if len(stuck) >= MAX_STUCK:  # give the oldest one a timeout's grace before refusing
+            stuck[0].join(self.o.timeout)
+            stuck = self.stuck[a.name] = [th for th in stuck if th.is_alive()]
+        if len(stuck) >= MAX_STUCK:
+            return CallTimeout(
+                f"not called: {len(stuck)} earlier calls of {a.name} timed out and are still running "
+                f"(--focal-timeout {self.o.timeout:g} s)"
+            )
+        xs, ts = np.array(x, copy=True), np.array(t, copy=True)
+        try:
+            out = call_with_timeout(lambda: a.run(v, xs, ts, dtype, device, mode, want_grad), self.o.timeout)
+        except CallTimeout as exc:
+            if exc.thread is not None:
+                self.stuck.setdefault(a.name, []).append(exc.thread)
+            return exc
+        except Exception as exc:
+            return exc
+        if not isinstance(out, Output):
+            return AdapterError(f"{a.name}.run returned {type(out).__name__}, not an Output")
+        self.combos_run.add((a.name, device, dtype, mode))
+        if out.ran and a.name not in self.ran:
+            self.ran[a.name] = dict(out.ran)
+        return out
+
+    def _output(self, p: Param, x: np.ndarray, t: np.ndarray) -> Output | BaseException:
+        """The adapter's output for a value/grad parameter; one call serves both checks."""
+        assert p.variant is not None
+        key = p.key
+        if p.check == "grad":
+            hit = self._outputs.pop(key, None)
+            if isinstance(hit, BaseException) or (isinstance(hit, Output) and hit.grad is not None):
+                return hit
+            return self._call(p.adapter, p.variant, x, t, p.dtype, p.device, p.mode, True)
+        want = key in self.grad_keys
+        res = self._call(p.adapter, p.variant, x, t, p.dtype, p.device, p.mode, want)
+        if want:
+            self._outputs[key] = res
+            while len(self._outputs) > 8:
+                self._outputs.popitem(last=False)
+            if isinstance(res, BaseException) and not isinstance(res, CallTimeout):
+                # the gradient may be what failed: the value check still gets its own verdict
+                res = self._call(p.adapter, p.variant, x, t, p.dtype, p.device, p.mode, False)
+        return res
+
+    def run(self, p: Param, node: Any) -> None:
+        """Run one check; ``pytest.fail`` with the message when it does not pass."""
+        rec = self.records.setdefault(node.nodeid, {})
+        rec.update(grade=None, value=None, grad=None, worst=None, message=None)
+        what = (
+            f"{p.case.id} [{p.variant.label() if p.variant else ''}] in {p.dtype} on {p.adapter.name} "
+            f"({p.device}, {p.mode})"
+        )
+        rec["reproducer"] = grading.reproducer(
+            p.adapter, p.case.id, p.dtype, p.device, p.mode, p.case.family != "golden", self.o.depth, self.o.seed
+        )
+        t0 = time.perf_counter()
+        try:
+            if p.check == "invariant":
+                measures = self._run_invariant(p, rec, what)
+            else:
+                measures = self._run_value_grad(p, rec, what)
+        finally:
+            rec["duration_s"] = round(time.perf_counter() - t0, 6)
+        worst = max(measures, key=lambda m: grading.RANK[m.grade])
+        rec["grade"] = worst.grade
+        bad = [m for m in measures if not m.passed]
+        rec["worst"] = (bad[0] if bad else worst).worst
+        node.user_properties.extend(
+            [
+                ("grade", worst.grade),
+                ("required_grade", p.required),
+                *((f"{m.which}_max_err_u", f"{m.max_err:.4g}") for m in measures),
+            ]
+        )
+        if bad:
+            msg = "\n".join(grading.failure_message(m, what) for m in bad)
+            self._fail(rec, msg)
+
+    def _fail(self, rec: dict[str, Any], message: str, grade: str | None = "fail") -> None:
+        rec["message"] = message
+        rec["grade"] = grade
+        pytest.fail(f"{message}\nReproduce: {rec['reproducer']}", pytrace=False)
+
+    def _run_value_grad(self, p: Param, rec: dict[str, Any], what: str) -> list[grading.Measure]:
+        case = p.case
+        assert isinstance(case, SuiteCase) and p.variant is not None
+        x, t = case.rounded(p.dtype)
+        res = self._output(p, x, t)
+        if isinstance(res, BaseException):
+            self._fail(rec, f"{p.check} check of {what}: {describe_exception(res)}")
+        assert isinstance(res, Output)
+        source = grading.reference_source(case.family, p.dtype, x.size, p.variant.activation)
+        exp = grading.expected(p.variant, x, t, p.dtype, source)
+        if p.check == "value":
+            got = np.asarray(res.loss, dtype=np.float64)
+            if got.shape != exp.value.shape:
+                self._fail(
+                    rec, f"value check of {what}: the loss has shape {got.shape}, the spec gives {exp.value.shape}"
+                )
+            m = grading.measure_value(got, exp, p.variant, x, t, p.dtype, p.required)
+            rec["value"] = m.summary()
+        else:
+            if res.grad is None:
+                self._fail(rec, f"grad check of {what}: no gradient came back")
+            got = np.asarray(res.grad, dtype=np.float64)
+            if got.shape != x.shape:
+                self._fail(rec, f"grad check of {what}: the gradient has shape {got.shape}, the inputs {x.shape}")
+            m = grading.measure_grad(got, exp, p.variant, x, t, p.dtype, p.required)
+            rec["grad"] = m.summary()
+        return [m]
+
+    def _run_invariant(self, p: Param, rec: dict[str, Any], what: str) -> list[grading.Measure]:
+        inv = p.case
+        assert isinstance(inv, InvariantCase)
+        need_grad = invariants.NEEDS_GRAD[inv.kind]
+        outs = []
+        for ev in p.evals:
+            res = self._call(p.adapter, ev.variant, ev.inputs, ev.targets, p.dtype, p.device, p.mode, need_grad)
+            if isinstance(res, BaseException):
+                self._fail(
+                    rec, f"invariant check of {what}: evaluating {ev.variant.label()}: {describe_exception(res)}"
+                )
+            assert isinstance(res, Output)
+            shape = _loss_shape(ev)
+            if np.shape(res.loss) != shape:
+                self._fail(
+                    rec,
+                    f"invariant check of {what}: {ev.variant.label()} returned shape "
+                    f"{np.shape(res.loss)}, the spec gives {shape}",
+                )
+            if need_grad and (res.grad is None or np.shape(res.grad) != ev.inputs.shape):
+                self._fail(
+                    rec, f"invariant check of {what}: {ev.variant.label()} returned no gradient of the inputs' shape"
+                )
+            outs.append(res)
+        mv, mg = invariants.compare(inv, p.evals, outs, p.dtype, p.required)
+        rec["value"] = mv.summary()
+        measures = [mv]
+        if mg is not None:
+            rec["grad"] = mg.summary()
+            measures.append(mg)
+        return measures
+
+
+def _loss_shape(ev: Evaluation) -> tuple[int, ...]:
+    if ev.variant.reduction != "none":
+        return ()
+    return tuple(ev.inputs.shape[:-1]) if ev.variant.activation == "softmax" else tuple(ev.inputs.shape)

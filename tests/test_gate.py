@@ -1,0 +1,283 @@
+"""The CI gate (``focalspec check``) rejects each deliberately broken implementation for its own
+defect, accepts a careful one and focalspec's own torch adapter, and keeps its exit codes.
+
+Each gate run is small (quick depth, float64 + float32, eager) and in-process, sharing the
+reference cache; one run goes through a real subprocess for the exit-code contract.  The broken
+implementations live in ``tests/broken_impls/focal.py`` (the careful one with one defect each).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("torch")
+
+from focalspec.cli_main import main
+
+TESTS = Path(__file__).resolve().parent
+IMPL = "broken_impls.focal"
+QUICK = ["--depth", "quick", "--dtype", "float64,float32", "--mode", "eager"]
+CALLABLE = ["--framework", "torch", "--normalized", "normalized"]
+
+_RUNS: dict[tuple[str, ...], tuple[int, dict[str, Any]]] = {}
+
+
+def gate(tmp_path_factory: pytest.TempPathFactory, target: str, *extra: str) -> tuple[int, dict[str, Any]]:
+    """``focalspec check TARGET`` in-process (memoised per argument list): (exit code, results JSON)."""
+    key = (target, *extra)
+    if key not in _RUNS:
+        out = tmp_path_factory.mktemp("gate") / "results.json"
+        args = ["check", target, *QUICK, *extra, "--json", str(out)]
+        if ":" in target:
+            args += CALLABLE
+        code = main(args)
+        doc = json.loads(out.read_text()) if out.exists() else {}
+        _RUNS[key] = (code, doc)
+    return _RUNS[key]
+
+
+def failed(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    return [t for t in doc["tests"] if t["outcome"] in ("failed", "error")]
+
+
+def passed(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    return [t for t in doc["tests"] if t["outcome"] == "passed"]
+
+
+def worst_input(t: dict[str, Any]) -> float:
+    w = t["worst"] or {}
+    x = w.get("input")
+    return abs(float(x)) if isinstance(x, int | float) or x in ("inf", "-inf", "nan") else float("nan")
+
+
+def run_of(tmp_path_factory: pytest.TempPathFactory, name: str, *extra: str) -> dict[str, Any]:
+    code, doc = gate(tmp_path_factory, f"{IMPL}:{name}", *extra)
+    assert code == 1, f"{name} was not rejected (exit {code})"
+    assert failed(doc), f"{name}: exit 1 but no failed test in the JSON"
+    return doc
+
+
+# ----------------------------------------------------------------------------- accepted
+
+
+def test_careful_implementation_is_accepted(tmp_path_factory: pytest.TempPathFactory) -> None:
+    code, doc = gate(tmp_path_factory, f"{IMPL}:careful")
+    assert code == 0
+    assert not failed(doc)
+    assert len(passed(doc)) > 300
+    families = {t["family"] for t in passed(doc)}
+    assert families == {"golden", "random", "invariant", "edge", "shape"}
+    assert {t["required_grade"] for t in doc["tests"]} == {"acceptable"}  # third-party default
+    # careful arithmetic is not merely acceptable: every check is within the 'accurate' budget
+    assert {t["grade"] for t in passed(doc)} <= {"exact", "faithful", "accurate"}
+
+
+def test_focalspec_own_torch_adapter_is_accepted(tmp_path_factory: pytest.TempPathFactory) -> None:
+    code, doc = gate(tmp_path_factory, "focalspec-torch")
+    bad = [f"{t['nodeid'].split('::')[-1]}: {(t['message'] or '')[:200]}" for t in failed(doc)]
+    assert code == 0, "focalspec-torch rejected:\n" + "\n".join(bad[:20])
+    assert {t["required_grade"] for t in doc["tests"]} == {"accurate"}  # focalspec's own: stricter
+
+
+# ----------------------------------------------------------------------------- rejected, for the right reason
+
+
+def test_wrong_alpha_side(tmp_path_factory: pytest.TempPathFactory) -> None:
+    doc = run_of(tmp_path_factory, "wrong_alpha_side")
+    for t in failed(doc):
+        if t["check"] == "invariant":
+            assert t["case_id"].startswith("inv_alpha_"), t["nodeid"]
+        else:
+            assert t["variant"]["alpha"] not in (None, 0.5), t["nodeid"]
+    symmetric = [t for t in doc["tests"] if t["variant"]["alpha"] in (None, 0.5) and t["check"] != "invariant"]
+    assert symmetric and all(t["outcome"] in ("passed", "skipped") for t in symmetric)
+
+
+def test_eps_inside_the_log(tmp_path_factory: pytest.TempPathFactory) -> None:
+    doc = run_of(tmp_path_factory, "eps_in_log")
+    values = [t for t in failed(doc) if t["check"] == "value"]
+    assert {t["dtype"] for t in values} == {"float64", "float32"}
+    # float64 sees the moved values at moderate logits; float32 the cap -log(1e-6) at large ones
+    assert any(t["dtype"] == "float64" and worst_input(t) <= 10 for t in values)
+    assert any(t["dtype"] == "float32" and worst_input(t) >= 14 for t in values)
+
+
+def test_detached_modulating_factor(tmp_path_factory: pytest.TempPathFactory) -> None:
+    doc = run_of(tmp_path_factory, "detached_factor")
+    assert all(t["check"] == "grad" for t in failed(doc)), "values must all pass: only the gradient is wrong"
+    assert all(t["variant"]["gamma"] > 0 for t in failed(doc))
+    gamma0 = [t for t in doc["tests"] if t["check"] == "grad" and t["variant"]["gamma"] == 0]
+    assert gamma0 and all(t["outcome"] in ("passed", "skipped") for t in gamma0)
+    assert any(t["family"] == "random" for t in failed(doc))
+
+
+def test_nan_gradient_at_saturation(tmp_path_factory: pytest.TempPathFactory) -> None:
+    doc = run_of(tmp_path_factory, "naive_pow")
+    assert all(t["check"] == "grad" for t in failed(doc)), "values must all pass"
+    assert all(t["worst"]["got"] == "nan" for t in failed(doc)), "every failure is a NaN gradient"
+    finite_sat = [
+        t for t in failed(doc) if 0 < t["variant"]["gamma"] < 1 and t["worst"]["input"] not in ("inf", "-inf")
+    ]
+    assert finite_sat, "the NaN must show up at finite saturated logits with 0 < gamma < 1"
+    assert any(t["case_id"].startswith("edge_sat_right") for t in finite_sat)
+    rand_g2 = [t for t in doc["tests"] if t["case_id"].startswith("rand_sig_g2_a0.25") and t["check"] == "grad"]
+    assert rand_g2 and all(t["outcome"] == "passed" for t in rand_g2)
+
+
+def test_float32_arithmetic_under_float64_inputs(tmp_path_factory: pytest.TempPathFactory) -> None:
+    doc = run_of(tmp_path_factory, "float32_inside")
+    assert {t["dtype"] for t in failed(doc)} == {"float64"}
+    f32 = [t for t in doc["tests"] if t["dtype"] == "float32"]
+    assert f32 and all(t["outcome"] in ("passed", "skipped") for t in f32)
+    assert any(t["value"] and (t["value"]["max_err_u"] or 0) > 1e6 for t in failed(doc) if t["check"] == "value")
+
+
+def test_mean_over_rows(tmp_path_factory: pytest.TempPathFactory) -> None:
+    doc = run_of(tmp_path_factory, "mean_over_rows")
+    for t in failed(doc):
+        assert t["variant"]["reduction"] == "mean", t["nodeid"]
+    assert any(t["case_id"] == "shape_sig_nchw_mean" for t in failed(doc))
+    assert any(t["case_id"] == "inv_reduction_mean_g2" for t in failed(doc))
+    flat_mean = [t for t in doc["tests"] if t["case_id"].startswith("red_mean")]  # 1-D: rows = elements
+    assert flat_mean and all(t["outcome"] == "passed" for t in flat_mean)
+
+
+def test_normalizer_counts_elements_not_positives(tmp_path_factory: pytest.TempPathFactory) -> None:
+    doc = run_of(tmp_path_factory, "normalized_by_n")
+    for t in failed(doc):
+        assert t["variant"]["reduction"] == "normalized", t["nodeid"]
+    assert any(t["case_id"] == "inv_normalized_nopos_g2" for t in failed(doc))
+    assert any(t["case_id"] == "red_normalized_nopos" for t in failed(doc))
+
+
+def test_clamped_logits(tmp_path_factory: pytest.TempPathFactory) -> None:
+    doc = run_of(tmp_path_factory, "clamped_logits")
+    elementwise = [t for t in failed(doc) if t["check"] != "invariant" and t["variant"]["reduction"] == "none"]
+    # beyond the clamp, or non-finite (clamp's backward gives 0 for NaN, the spec NaN)
+    assert elementwise and all(not worst_input(t) <= 20 for t in elementwise)
+    assert any(20 < worst_input(t) < float("inf") for t in elementwise)
+    within = [t for t in doc["tests"] if t["case_id"].startswith("grid_")]  # |x| <= 10
+    assert within and all(t["outcome"] == "passed" for t in within)
+
+
+def test_naive_log_sigmoid(tmp_path_factory: pytest.TempPathFactory) -> None:
+    doc = run_of(tmp_path_factory, "naive_log_sigmoid")
+    values = [t for t in failed(doc) if t["check"] == "value" and t["variant"]["reduction"] == "none"]
+    assert values and all(worst_input(t) >= 5 for t in values)
+    assert any(t["worst"]["got"] == "inf" for t in values), "-log(0) = inf must be among the failures"
+    small = [t for t in doc["tests"] if t["case_id"] in ("small_logits", "edge_subnormal_logits")]
+    assert small and all(t["outcome"] == "passed" for t in small)
+
+
+def test_a_raising_callable_fails_those_checks_only(tmp_path_factory: pytest.TempPathFactory) -> None:
+    doc = run_of(tmp_path_factory, "raises_on_soft")
+    assert all("raised ValueError: hard 0/1 targets only" in (t["message"] or "") for t in failed(doc))
+    assert len(passed(doc)) > 300
+
+
+def test_a_hanging_callable_times_out_and_the_suite_goes_on(tmp_path_factory: pytest.TempPathFactory) -> None:
+    doc = run_of(tmp_path_factory, "hangs_on_inf", "--timeout", "0.5")
+    for t in failed(doc):
+        assert "did not return within 0.5 s" in t["message"], t["message"]
+        assert t["variant"]["gamma"] == 0.5
+    assert len(passed(doc)) > 300
+
+
+def test_wrong_shape_and_wrong_dtype(tmp_path_factory: pytest.TempPathFactory) -> None:
+    doc = run_of(tmp_path_factory, "wrong_shape")
+    assert all("shape" in t["message"] for t in failed(doc))
+    assert any(t["case_id"] == "shape_sig_nchw_none" for t in failed(doc))
+    doc = run_of(tmp_path_factory, "wrong_dtype")
+    assert all("returned torch.float32 for torch.float64 inputs" in t["message"] for t in failed(doc))
+    assert {t["dtype"] for t in failed(doc)} == {"float64"}
+
+
+def test_failure_messages_name_the_worst_element_and_a_reproducer(tmp_path_factory: pytest.TempPathFactory) -> None:
+    doc = run_of(tmp_path_factory, "wrong_alpha_side")
+    t = next(t for t in failed(doc) if t["case_id"] == "grid_g2_a0.25" and t["check"] == "value")
+    msg = t["message"]
+    assert "grid_g2_a0.25" in msg and "float" in msg and "Worst at index" in msg and "expected" in msg
+    assert t["worst"]["err_u"] > 1e3 and t["value"]["n_bad"] > 0
+    assert t["reproducer"].startswith(f"focalspec check {IMPL}:wrong_alpha_side --framework torch")
+    assert f"--case grid_g2_a0.25 --dtype {t['dtype']}" in t["reproducer"]
+
+
+# ----------------------------------------------------------------------------- exit codes and usage errors
+
+
+def _subprocess(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run(
+        [sys.executable, "-m", "focalspec", "check", *args], capture_output=True, text=True, env=env, timeout=600
+    )
+
+
+def test_exit_codes_through_a_real_process(tmp_path: Path) -> None:
+    small = [
+        "--framework",
+        "torch",
+        "--depth",
+        "quick",
+        "--dtype",
+        "float64",
+        "--mode",
+        "eager",
+        "--families",
+        "golden",
+        "--case",
+        "grid_g2_*",
+    ]
+    ok = _subprocess(f"{IMPL}:careful", *small)
+    assert ok.returncode == 0, ok.stdout[-2000:] + ok.stderr[-2000:]
+    assert "focalspec check: PASS" in ok.stdout
+    bad = _subprocess(f"{IMPL}:wrong_alpha_side", *small, "--junitxml", str(tmp_path / "j.xml"))
+    assert bad.returncode == 1
+    assert "focalspec check: FAIL" in bad.stdout
+    xml = (tmp_path / "j.xml").read_text()
+    assert 'name="test_value[broken_impls.focal.wrong_alpha_side-cpu-float64-eager-grid_g2_a0.25]"' in xml
+    assert '<property name="grade" value="fail"' in xml
+    usage = _subprocess("no_such_module_xyz:fn", "--framework", "torch")
+    assert usage.returncode == 2
+    assert usage.stderr.strip().count("\n") == 0 and "Traceback" not in usage.stderr
+    assert "cannot import no_such_module_xyz" in usage.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        ([f"{IMPL}:careful"], "needs --framework"),
+        ([f"{IMPL}:no_alpha_argument", "--framework", "torch"], "has no keyword argument 'alpha'"),
+        ([f"{IMPL}:NOT_CALLABLE", "--framework", "torch"], "is not callable"),
+        ([f"{IMPL}:nothing_here", "--framework", "torch"], "has no attribute"),
+        (["no-such-adapter"], "no adapter named 'no-such-adapter'"),
+        ([f"{IMPL}:careful", "--framework", "torch", "--case", "no_such_case_*"], "no check ran"),
+        (
+            [f"{IMPL}:careful", "--framework", "torch", "--softmax", "--families", "golden", "--case", "grid_g2_a*"],
+            "every selected check skipped",
+        ),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(args: list[str], words: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["check", *args, *QUICK])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert err and words in err[-1] and "Traceback" not in "\n".join(err)
+
+
+def test_missing_framework_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from focalspec.adapters import callable_adapter
+
+    monkeypatch.setitem(callable_adapter._IMPORT_NAME, "jax", "focalspec_no_such_framework")
+    monkeypatch.delitem(sys.modules, "focalspec_no_such_framework", raising=False)
+    code = main(["check", f"{IMPL}:careful", "--framework", "jax", *QUICK])
+    assert code == 2
+    assert "jax is not importable here" in capsys.readouterr().err

@@ -1,0 +1,249 @@
+"""The conformance plugin: option contract (command line and FOCAL_* environment), ids, skips with
+reasons, xfail/skip files and their stale entries, the results JSON schema, inertness in other
+pytest sessions, and the parametrisation rules (compiled subset, devices, declared variants)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("torch")
+
+from focalspec.adapters.registry import all_adapters
+from focalspec.conformance.options import Options
+from focalspec.conformance.runner import Suite
+
+IMPL = ["--focal-impl", "broken_impls.focal:careful", "--focal-framework", "torch"]
+SMALL = ["--focal-depth", "quick", "--focal-dtypes", "float64", "--focal-modes", "eager"]
+
+TEST_KEYS = {
+    "nodeid",
+    "adapter",
+    "device",
+    "dtype",
+    "mode",
+    "case_id",
+    "family",
+    "check",
+    "spec_section",
+    "variant",
+    "outcome",
+    "grade",
+    "required_grade",
+    "value",
+    "grad",
+    "worst",
+    "message",
+    "reproducer",
+    "duration_s",
+    "skip_reason",
+}
+
+
+def run_suite(tmp_path: Path, *args: str) -> tuple[int, dict[str, Any]]:
+    out = tmp_path / "results.json"
+    code = int(
+        pytest.main(
+            ["--pyargs", "focalspec.conformance", "-p", "no:cacheprovider", "-q", "--focal-json", str(out), *args]
+        )
+    )
+    return code, (json.loads(out.read_text()) if out.exists() else {})
+
+
+def options(**kw: Any) -> Options:
+    base: dict[str, Any] = dict(
+        adapters=None,
+        dtypes=None,
+        devices=None,
+        modes=None,
+        impl="broken_impls.focal:careful",
+        framework="torch",
+        input="logits",
+        alpha_off="none",
+        alpha_flag="apply_class_balancing",
+        clip_eps=None,
+        softmax=False,
+        soft_target="canonical",
+        normalized=None,
+        targets_first=False,
+        kwargs=(),
+        grade=None,
+        depth="quick",
+        families=("golden", "random", "invariant", "edge", "shape"),
+        cases=None,
+        seed=0,
+        json=None,
+        xfails=None,
+        skips=None,
+        timeout=30.0,
+    )
+    base.update(kw)
+    return Options(**base)
+
+
+def test_results_json_schema_and_ids(tmp_path: Path) -> None:
+    code, doc = run_suite(tmp_path, *IMPL, *SMALL, "--focal-case", "grid_g2_a0.25,inv_symmetry_*")
+    assert code == 0
+    assert doc["schema"] == "focalspec-results" and doc["schema_version"] == 1
+    assert set(doc) == {"schema", "schema_version", "suite", "run", "adapters", "tests", "sweeps", "stale"}
+    assert set(doc["suite"]) == {"version", "git_revision", "depth"} and doc["suite"]["depth"] == "quick"
+    assert set(doc["run"]) == {"started", "finished", "host", "python", "platform", "command", "env"}
+    (adapter,) = doc["adapters"]
+    assert set(adapter) == {
+        "name",
+        "implementation",
+        "framework",
+        "framework_version",
+        "convention",
+        "devices",
+        "dtypes",
+        "modes",
+        "unavailable",
+        "ran",
+    }
+    assert adapter["ran"]["framework"] == "torch"
+    ids = sorted(t["nodeid"].split("::")[1] for t in doc["tests"])
+    assert ids == [
+        "test_grad[broken_impls.focal.careful-cpu-float64-eager-grid_g2_a0.25]",
+        "test_invariant[broken_impls.focal.careful-cpu-float64-eager-inv_symmetry_g2_a0.25]",
+        "test_value[broken_impls.focal.careful-cpu-float64-eager-grid_g2_a0.25]",
+    ]
+    for t in doc["tests"]:
+        assert set(t) == TEST_KEYS
+        assert t["outcome"] == "passed" and t["grade"] in ("exact", "faithful", "accurate")
+    inv = next(t for t in doc["tests"] if t["check"] == "invariant")
+    assert inv["family"] == "invariant" and inv["value"]["n"] == 32 and inv["grad"]["n"] == 32
+    sweeps = doc["sweeps"]
+    assert {(s["gamma"], s["target"]) for s in sweeps} == {(0.5, 0.0), (0.5, 1.0), (2.0, 0.0), (2.0, 1.0)}
+    assert all(len(s["x"]) == len(s["value_err_u"]) == len(s["grad_err_u"]) == 301 for s in sweeps)
+    assert min(sweeps[0]["x"]) == -1e4 and max(sweeps[0]["x"]) == 1e4
+    json.dumps(doc, allow_nan=False)  # strict JSON
+
+
+def test_environment_variables_are_the_same_contract(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FOCAL_IMPL", "broken_impls.focal:careful")
+    monkeypatch.setenv("FOCAL_FRAMEWORK", "torch")
+    monkeypatch.setenv("FOCAL_DEPTH", "quick")
+    monkeypatch.setenv("FOCAL_DTYPES", "float32")
+    monkeypatch.setenv("FOCAL_MODES", "eager")
+    monkeypatch.setenv("FOCAL_CASE", "grid_g0.5_a*")
+    monkeypatch.setenv("FOCAL_GRADE", "accurate")
+    code, doc = run_suite(tmp_path, "--focal-families", "golden")
+    assert code == 0
+    assert {t["case_id"] for t in doc["tests"]} == {f"grid_g0.5_a{a}" for a in ("none", "0", "0.25", "0.5", "1")}
+    assert {t["dtype"] for t in doc["tests"]} == {"float32"}
+    assert {t["required_grade"] for t in doc["tests"]} == {"accurate"}
+    # the command line wins over the environment
+    code, doc = run_suite(tmp_path, "--focal-families", "golden", "--focal-dtypes", "float64")
+    assert {t["dtype"] for t in doc["tests"]} == {"float64"}
+
+
+def test_xfail_and_skip_files_with_stale_entries(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    xf = tmp_path / "xfails.txt"
+    xf.write_text(
+        "# known defect: alpha weights the negatives\n"
+        "test_value[*wrong_alpha_side-cpu-float64-eager-grid_g2_a0.25]  # alpha on the wrong side\n"
+        "test_grad[*-grid_g2_anone]   # passes: stale\n"
+        "test_value[*-no_such_case]\n"
+    )
+    sk = tmp_path / "skips.txt"
+    sk.write_text("test_grad[*-grid_g2_a0.25]  # not today\nnever_matches_anything\n")
+    args = [
+        "--focal-impl",
+        "broken_impls.focal:wrong_alpha_side",
+        "--focal-framework",
+        "torch",
+        *SMALL,
+        "--focal-case",
+        "grid_g2_a0.25,grid_g2_anone",
+        "--focal-xfails",
+        str(xf),
+        "--focal-skips",
+        str(sk),
+    ]
+    code, doc = run_suite(tmp_path, *args)
+    out = capsys.readouterr().out
+    assert code == 0  # the one failure is an expected one; the skipped grad check is not run
+    by_id = {f"{t['case_id']}:{t['check']}": t for t in doc["tests"]}
+    assert by_id["grid_g2_a0.25:value"]["outcome"] == "xfailed"
+    assert by_id["grid_g2_a0.25:grad"]["outcome"] == "skipped"
+    assert by_id["grid_g2_a0.25:grad"]["skip_reason"] == "not today"
+    assert by_id["grid_g2_anone:grad"]["outcome"] == "xpassed"
+    assert doc["stale"] == {
+        "xfails": ["test_grad[*-grid_g2_anone]", "test_value[*-no_such_case]"],
+        "skips": ["never_matches_anything"],
+    }
+    assert "stale xfail entry" in out and "matches no collected test" in out and "passed:" in out
+
+
+def test_unavailable_adapter_is_a_skip_with_its_reason(tmp_path: Path) -> None:
+    gone = [a for a in all_adapters() if a.unavailable_reason()]
+    if not gone:
+        pytest.skip("every adapter is available in this environment")
+    a = gone[0]
+    code, doc = run_suite(
+        tmp_path, "--focal-adapters", a.name, *SMALL, "--focal-families", "golden", "--focal-case", "grid_g2_*"
+    )
+    assert code == 0
+    assert doc["tests"] and all(t["outcome"] == "skipped" for t in doc["tests"])
+    assert {t["skip_reason"] for t in doc["tests"]} == {a.unavailable_reason()}
+    assert doc["adapters"][0]["unavailable"] == a.unavailable_reason()
+
+
+def test_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _ = run_suite(tmp_path, "--focal-grade", "perfect")
+    assert code == pytest.ExitCode.USAGE_ERROR
+    code, _ = run_suite(tmp_path, "--focal-adapters", "no-such-adapter", *SMALL)
+    assert code == pytest.ExitCode.USAGE_ERROR
+    err = capsys.readouterr().err
+    assert "ERROR: focalspec: --focal-adapters: no adapter named no-such-adapter" in err and "Traceback" not in err
+    code, _ = run_suite(tmp_path, "--focal-impl", "broken_impls.focal:careful")
+    assert code == pytest.ExitCode.USAGE_ERROR
+
+
+def test_plugin_is_inert_in_other_sessions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "test_other.py").write_text("def test_one():\n    assert True\n")
+    out = tmp_path / "never.json"
+    monkeypatch.setenv("FOCAL_JSON", str(out))
+    monkeypatch.setenv("FOCAL_ADAPTERS", "no-such-adapter")  # would be an error if anything were loaded
+    code = pytest.main([str(tmp_path / "test_other.py"), "-q", "-p", "no:cacheprovider"])
+    assert code == 0
+    assert not out.exists()
+
+
+# ----------------------------------------------------------------------------- parametrisation
+
+
+def test_compiled_mode_runs_the_subset_and_cuda_only_where_reported() -> None:
+    suite = Suite(options(dtypes=("float32",)))
+    params = suite.params()
+    compiled = {p.case.id.rsplit("_s", 1)[0] for p in params if p.mode == "compiled"}
+    assert compiled == {"sat_large_g0.5", "rand_sig_g2_a0.25_n64"}
+    assert {p.device for p in params} == set(suite.adapters[0].devices())
+    ids = [p.id for p in params]
+    assert len(ids) == len({(p.id, p.check) for p in params})
+    deep = Suite(options(dtypes=("float32",), depth="deep", families=("golden",)))
+    assert {p.case.id for p in deep.params() if p.mode == "compiled"} == {c.id for c in deep.cases}
+
+
+def test_declared_variant_maps_the_case_onto_the_convention() -> None:
+    suite = Suite(options(clip_eps=1e-7, dtypes=("float32", "float16"), modes=("eager",), families=("golden",)))
+    grid = [p for p in suite.params() if p.case.id == "grid_g2_a0.25" and p.check == "value"]
+    f32 = next(p for p in grid if p.dtype == "float32")
+    assert f32.skip is None
+    assert f32.variant.clip_eps == pytest.approx(1e-7, rel=1e-7) and f32.variant.clip_upper == 1.0 - 2.0**-23
+    f16 = next(p for p in grid if p.dtype == "float16")
+    assert f16.skip and "rounds to 1 in float16" in f16.skip
+    soft = next(p for p in suite.params() if p.case.id == "soft_margin_grid" and p.dtype == "float32")
+    assert soft.skip  # a margin-convention case cannot be clipped: never silently run as something else
+
+
+def test_invariants_that_need_the_exact_definition_skip_under_a_declared_clip() -> None:
+    suite = Suite(options(clip_eps=1e-7, dtypes=("float32",), modes=("eager",), families=("invariant",)))
+    by_id = {p.case.id: p for p in suite.params()}
+    assert "declares clipping" in (by_id["inv_symmetry_g2_a0.25"].skip or "")
+    assert by_id["inv_alpha_g2_a0.25"].skip is None
+    assert by_id["inv_softmax_c2_g2_a0.25"].skip  # and a sigmoid callable has no softmax side anyway
