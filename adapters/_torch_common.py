@@ -18,17 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from focalspec.adapters.base import DEVICES, DTYPES, Adapter, AdapterError, Output, Timed
+from focalspec.adapters.base import CLIP_UPPER_REASON, DEVICES, DTYPES, Adapter, AdapterError, Output, Timed, one_line
 from focalspec.spec.variant import Variant
 
 _TORCH: Any = None
 RECOMPILE_LIMIT = 4096  # specialisations per code object the suite may create
-
-
-CLIP_UPPER_REASON = (
-    "a stated rounded clip bound (clip_upper) is not a parameter of this implementation; "
-    "it clips at [eps, 1 - eps] formed in its compute precision"
-)
 
 
 def torch_module() -> Any:
@@ -60,12 +54,6 @@ def torch_dtype(dtype: str) -> Any:
     return {"float64": torch.float64, "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[
         dtype
     ]
-
-
-def one_line(exc: BaseException) -> str:
-    """``Type: first line of the message`` -- never a traceback wall."""
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")[:500]
 
 
 def device_description(device: str) -> str:

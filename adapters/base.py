@@ -29,6 +29,18 @@ class AdapterError(RuntimeError):
     """The implementation under test raised or misbehaved; the message is one line."""
 
 
+CLIP_UPPER_REASON = (
+    "a stated rounded clip bound (clip_upper) is not a parameter of this implementation; "
+    "it clips at [eps, 1 - eps] formed in its compute precision"
+)
+
+
+def one_line(exc: BaseException) -> str:
+    """``Type: first line of the message`` -- never a traceback wall (TF errors carry pages)."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")[:500]
+
+
 @dataclass
 class Output:
     """What one call of an implementation produced (float64 copies of dtype values)."""

@@ -14,16 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from focalspec.adapters.base import DTYPES, Adapter, AdapterError, Output, Timed
+from focalspec.adapters.base import CLIP_UPPER_REASON, DTYPES, Adapter, AdapterError, Output, Timed, one_line
 from focalspec.spec.variant import Variant
 
+_one_line = one_line
+
 _CONFIGURED: dict[str, Any] = {}
-
-
-CLIP_UPPER_REASON = (
-    "a stated rounded clip bound (clip_upper) is not a parameter of this implementation; "
-    "it clips at [eps, 1 - eps] formed in its compute precision"
-)
 
 
 def _jax() -> Any:
@@ -46,11 +42,6 @@ def _np_dtype(dtype: str) -> Any:
 
         return ml_dtypes.bfloat16
     return np.dtype(dtype).type
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"[:500]
 
 
 class _JaxAdapter(Adapter):

@@ -15,16 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from focalspec.adapters.base import DTYPES, Adapter, AdapterError, Output, Timed
+from focalspec.adapters.base import CLIP_UPPER_REASON, DTYPES, Adapter, AdapterError, Output, Timed, one_line
 from focalspec.spec.variant import Variant
 
 _TF: Any = None
-
-
-CLIP_UPPER_REASON = (
-    "a stated rounded clip bound (clip_upper) is not a parameter of this implementation; "
-    "it clips at [eps, 1 - eps] formed in its compute precision"
-)
 
 
 def tf_module() -> Any:
@@ -59,12 +53,6 @@ def tf_device_name(device: str) -> str:
 
 def tf_dtype(dtype: str) -> Any:
     return getattr(tf_module(), dtype)
-
-
-def one_line(exc: BaseException) -> str:
-    """``Type: first line of the message`` -- TensorFlow errors carry pages of graph dump."""
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"[:500]
 
 
 def tf_ran(device: str, mode: str, dtype: str, **extra: Any) -> dict[str, Any]:

@@ -25,17 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from focalspec.adapters.base import DEVICES, Adapter, AdapterError, Output
+from focalspec.adapters.base import DEVICES, Adapter, AdapterError, Output, one_line
 from focalspec.spec.variant import SpecError, Variant
 
 TORCH_DTYPES: tuple[str, ...] = ("float64", "float32", "bfloat16", "float16")
 SIGMOID_REDUCTIONS: tuple[str, ...] = ("none", "sum", "mean")
-
-
-def one_line(exc: BaseException) -> str:
-    """``Type: first line of the message`` -- never a traceback wall."""
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
 def _torch() -> Any:
