@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from focalspec.adapters.base import CLIP_UPPER_REASON, DEVICES, DTYPES, Adapter, AdapterError, Output, Timed, one_line
+from focalspec.adapters.base import CLIP_UPPER_REASON, DEVICES, DTYPES, Adapter, Output, Timed, framework_errors
 from focalspec.spec.variant import Variant
 
 _TORCH: Any = None
@@ -216,11 +216,9 @@ class TorchAdapter(Adapter):
         mode: str = "eager",
         want_grad: bool = True,
     ) -> Output:
-        reason = self.supports(variant, dtype, device, mode)
-        if reason:
-            raise AdapterError(reason)
+        self.require_supported(variant, dtype, device, mode)
         torch = torch_module()
-        try:
+        with framework_errors():
             x = place_inputs(inputs, dtype, device, want_grad)
             t = place_targets(variant, targets, x.shape, dtype, device)
             fn = self._loss_fn(variant, dtype, device, mode)
@@ -228,10 +226,6 @@ class TorchAdapter(Adapter):
             loss = fn(x, t)
             grad = torch.autograd.grad(loss.sum(), x)[0] if want_grad else None
             seconds = time.perf_counter() - start
-        except AdapterError:
-            raise
-        except Exception as exc:
-            raise AdapterError(one_line(exc)) from exc
         return Output(
             loss=to_float64(loss),
             grad=None if grad is None else to_float64(grad),
@@ -250,18 +244,12 @@ class TorchAdapter(Adapter):
         mode: str = "eager",
         backward: bool = False,
     ) -> Timed:
-        reason = self.supports(variant, dtype, device, mode)
-        if reason:
-            raise AdapterError(reason)
-        if not input_sets:
-            raise AdapterError("prepare_timed needs at least one input set")
+        self.require_supported(variant, dtype, device, mode, input_sets)
         torch = torch_module()
-        try:
+        with framework_errors():
             xs = [place_inputs(a, dtype, device, backward) for a in input_sets]
             t = place_targets(variant, targets, xs[0].shape, dtype, device)
             fn = self._loss_fn(variant, dtype, device, mode)
-        except Exception as exc:
-            raise AdapterError(one_line(exc)) from exc
         n = len(xs)
 
         def step(i: int) -> Any:
@@ -281,12 +269,10 @@ class TorchAdapter(Adapter):
 
         compile_seconds = 0.0
         if mode == "compiled":
-            try:
+            with framework_errors():
                 start = time.perf_counter()
                 sync(step(0))
                 compile_seconds = time.perf_counter() - start
-            except Exception as exc:
-                raise AdapterError(one_line(exc)) from exc
         return Timed(
             step=step,
             sync=sync,

@@ -12,7 +12,8 @@ which the suite turns into a skip with that reason -- never a pass, never a cras
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +40,18 @@ def one_line(exc: BaseException) -> str:
     """``Type: first line of the message`` -- never a traceback wall (TF errors carry pages)."""
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")[:500]
+
+
+@contextlib.contextmanager
+def framework_errors(prefix: str = "") -> Iterator[None]:
+    """Whatever the framework raises inside becomes one AdapterError line (AdapterError passes
+    through), so the suite records the failure and carries on with the other cases."""
+    try:
+        yield
+    except AdapterError:
+        raise
+    except Exception as exc:
+        raise AdapterError(f"{prefix}{one_line(exc)}") from None
 
 
 @dataclass
@@ -123,6 +136,17 @@ class Adapter(abc.ABC):
     ) -> Output:
         """Evaluate the implementation; ``inputs`` are dtype-exact float64 values, ``targets``
         float (sigmoid) or int64 class indices / float distributions (softmax)."""
+
+    def require_supported(
+        self, variant: Variant, dtype: str, device: str, mode: str, input_sets: list[np.ndarray] | None = None
+    ) -> None:
+        """Refuse a combination ``supports`` rejects (and an empty list of timed input sets) with
+        the reason: every ``run``/``prepare_timed`` starts here so a direct call cannot bypass it."""
+        reason = self.supports(variant, dtype, device, mode)
+        if reason:
+            raise AdapterError(reason)
+        if input_sets is not None and not input_sets:
+            raise AdapterError("prepare_timed needs at least one input set")
 
     def prepare_timed(
         self,

@@ -14,10 +14,16 @@ from typing import Any
 
 import numpy as np
 
-from focalspec.adapters.base import CLIP_UPPER_REASON, DTYPES, Adapter, AdapterError, Output, Timed, one_line
+from focalspec.adapters.base import (
+    CLIP_UPPER_REASON,
+    DTYPES,
+    Adapter,
+    Output,
+    Timed,
+    framework_errors,
+    one_line,
+)
 from focalspec.spec.variant import Variant
-
-_one_line = one_line
 
 _CONFIGURED: dict[str, Any] = {}
 
@@ -72,7 +78,7 @@ class _JaxAdapter(Adapter):
         try:
             _jax()
         except Exception as exc:  # ImportError, or a broken jaxlib
-            return f"jax is not usable: {_one_line(exc)}"
+            return f"jax is not usable: {one_line(exc)}"
         return None
 
     def framework_version(self) -> str | None:
@@ -113,20 +119,14 @@ class _JaxAdapter(Adapter):
         mode: str = "eager",
         want_grad: bool = True,
     ) -> Output:
-        reason = self.supports(variant, dtype, device, mode)
-        if reason:
-            raise AdapterError(reason)
+        self.require_supported(variant, dtype, device, mode)
         jax = _jax()
-        try:
+        with framework_errors():
             x, t = self._place(variant, inputs, targets, dtype, device)
             fn = self._function(variant, mode, want_grad, x, t)
             start = time.perf_counter()
             out = jax.block_until_ready(fn(x, t))
             seconds = time.perf_counter() - start
-        except AdapterError:
-            raise
-        except Exception as exc:
-            raise AdapterError(_one_line(exc)) from None
         loss, grad = out if want_grad else (out, None)
         return Output(
             loss=np.asarray(loss).astype(np.float64),
@@ -144,13 +144,9 @@ class _JaxAdapter(Adapter):
         mode: str = "eager",
         backward: bool = False,
     ) -> Timed:
-        reason = self.supports(variant, dtype, device, mode)
-        if reason:
-            raise AdapterError(reason)
-        if not input_sets:
-            raise AdapterError("prepare_timed needs at least one input set")
+        self.require_supported(variant, dtype, device, mode, input_sets)
         jax = _jax()
-        try:
+        with framework_errors():
             placed = [self._place(variant, s, targets, dtype, device) for s in input_sets]
             xs = [x for x, _ in placed]
             t = placed[0][1]
@@ -163,10 +159,6 @@ class _JaxAdapter(Adapter):
             start = time.perf_counter()
             jax.block_until_ready(step(0))
             compile_seconds = time.perf_counter() - start
-        except AdapterError:
-            raise
-        except Exception as exc:
-            raise AdapterError(_one_line(exc)) from None
 
         def to_numpy(out: Any) -> tuple[np.ndarray, np.ndarray | None]:
             loss, grad = out if backward else (out, None)
@@ -283,7 +275,7 @@ class OptaxAdapter(_JaxAdapter):
         try:
             import optax  # noqa: F401
         except Exception as exc:
-            return f"optax is not usable: {_one_line(exc)}"
+            return f"optax is not usable: {one_line(exc)}"
         return None
 
     def _variant_reason(self, v: Variant) -> str | None:

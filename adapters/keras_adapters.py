@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from focalspec.adapters import _keras_worker as kw
-from focalspec.adapters.base import DTYPES, Adapter, AdapterError, Output, Timed
+from focalspec.adapters.base import DTYPES, Adapter, AdapterError, Output, Timed, framework_errors
 from focalspec.spec.variant import Variant
 
 KERAS_EPSILON = 1e-7
@@ -320,9 +320,7 @@ class KerasFocalAdapter(Adapter):
         mode: str = "eager",
         want_grad: bool = True,
     ) -> Output:
-        reason = self.supports(variant, dtype, device, mode)
-        if reason:
-            raise AdapterError(reason)
+        self.require_supported(variant, dtype, device, mode)
         x = np.asarray(inputs, dtype=np.float64)
         if variant.activation == "softmax" and x.ndim == 0:
             raise AdapterError("softmax inputs need a class axis")
@@ -331,10 +329,8 @@ class KerasFocalAdapter(Adapter):
         if not self._uses_worker():
             runner = inprocess_runner()
             assert runner is not None
-            try:
+            with framework_errors():
                 loss, grad = runner.run(spec, x, t)
-            except Exception as exc:
-                raise AdapterError(kw.one_line(exc)) from exc
             return Output(loss=loss, grad=grad, ran=runner.ran(spec))
         w = worker(self.backend)
         try:
@@ -376,9 +372,7 @@ class KerasFocalAdapter(Adapter):
     ) -> Timed:
         if self._uses_worker():
             raise NotImplementedError(f"{self.name} runs in a worker process: no native timing path")
-        reason = self.supports(variant, dtype, device, mode)
-        if reason:
-            raise AdapterError(reason)
+        self.require_supported(variant, dtype, device, mode)
         from focalspec.adapters.tf_adapters import tf_timed
 
         timed = tf_timed(self, variant, input_sets, targets, dtype, device, mode, backward)

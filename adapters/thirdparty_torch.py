@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from focalspec.adapters.base import DEVICES, Adapter, AdapterError, Output, one_line
+from focalspec.adapters.base import DEVICES, Adapter, AdapterError, Output, framework_errors, one_line
 from focalspec.spec.variant import SpecError, Variant
 
 TORCH_DTYPES: tuple[str, ...] = ("float64", "float32", "bfloat16", "float16")
@@ -198,7 +198,7 @@ class ThirdPartyTorch(Adapter):
         dt, dev = _torch_dtype(dtype), torch.device(device)
         inputs = np.asarray(inputs, dtype=np.float64)
         n_classes = inputs.shape[-1] if variant.activation == "softmax" and inputs.ndim else None
-        try:
+        with framework_errors(f"{self.name}: "):
             # float64 -> dtype is exact: the values are dtype values already
             x = torch.from_numpy(np.array(inputs, order="C")).to(device=dev, dtype=dt).requires_grad_(want_grad)
             t = self._targets(variant, inputs, targets, dt, dev)
@@ -213,10 +213,6 @@ class ThirdPartyTorch(Adapter):
             loss_np = loss.detach().to("cpu", torch.float64).numpy().copy()
             grad_np = None if grad is None else grad.detach().to("cpu", torch.float64).numpy().copy()
             out_dtype = str(loss.dtype).removeprefix("torch.")
-        except AdapterError:
-            raise
-        except Exception as exc:
-            raise AdapterError(f"{self.name}: {one_line(exc)}") from None
         ran = {
             "framework": "torch",
             "framework_version": self.framework_version(),
@@ -240,6 +236,22 @@ def _sigmoid_reason(variant: Variant, who: str, reductions: tuple[str, ...] = SI
         return f"{who} has no label smoothing"
     if variant.reduction not in reductions:
         return f"{who} has no reduction {variant.reduction!r} (offers {', '.join(reductions)})"
+    return None
+
+
+def _class_map_reason(variant: Variant, who: str, sibling: str) -> str | None:
+    """Softmax losses that return a (N, C, *) per-component map (kornia, MONAI): logits only,
+    no clipping or smoothing, and a 'mean' over N*C components rather than over rows."""
+    if variant.activation != "softmax":
+        return f"{who} is a softmax loss ({sibling} is the sigmoid one)"
+    if variant.input_kind != "logits":
+        return f"{who} takes logits only"
+    if variant.clip_eps is not None or variant.label_smoothing:
+        return f"{who} has neither clipping nor label smoothing"
+    if variant.reduction == "mean":
+        return f"{who}'s 'mean' divides by every element of the (N, C, *) loss map (N*C), not by the number of rows"
+    if variant.reduction not in ("none", "sum"):
+        return f"{who} has no reduction {variant.reduction!r}"
     return None
 
 
@@ -389,16 +401,9 @@ class KorniaMulticlass(ThirdPartyTorch):
         return background_alpha(variant, n_classes, self.name)
 
     def variant_reason(self, variant: Variant) -> str | None:
-        if variant.activation != "softmax":
-            return "kornia focal_loss is a softmax loss (kornia-binary is the sigmoid one)"
-        if variant.input_kind != "logits":
-            return "kornia focal_loss takes logits only"
-        if variant.clip_eps is not None or variant.label_smoothing:
-            return "kornia focal_loss has neither clipping nor label smoothing"
-        if variant.reduction == "mean":
-            return "kornia's 'mean' divides by every element of the (N, C, *) map (N*C), not by the number of rows"
-        if variant.reduction not in ("none", "sum"):
-            return f"kornia focal_loss has no reduction {variant.reduction!r}"
+        reason = _class_map_reason(variant, "kornia focal_loss", "kornia-binary")
+        if reason:
+            return reason
         if isinstance(variant.alpha, tuple) and alpha_vector_scalar(variant.alpha) is None:
             return "kornia's alpha is the vector (1-a, a, ..., a); another per-class alpha cannot be expressed"
         return None
@@ -478,17 +483,7 @@ class MonaiSoftmax(ThirdPartyTorch):
         return background_alpha(variant, n_classes, self.name)
 
     def variant_reason(self, variant: Variant) -> str | None:
-        if variant.activation != "softmax":
-            return "monai-softmax is the use_softmax=True path (monai-sigmoid is the sigmoid one)"
-        if variant.input_kind != "logits":
-            return "MONAI FocalLoss takes logits only"
-        if variant.clip_eps is not None or variant.label_smoothing:
-            return "MONAI FocalLoss has neither clipping nor label smoothing"
-        if variant.reduction == "mean":
-            return "MONAI's 'mean' divides by every element of the (N, C, *) loss map (N*C), not by the number of rows"
-        if variant.reduction not in ("none", "sum"):
-            return f"MONAI FocalLoss has no reduction {variant.reduction!r}"
-        return None
+        return _class_map_reason(variant, "MONAI FocalLoss(use_softmax=True)", "monai-sigmoid")
 
     def _loss(self, variant: Variant, x: Any, t: Any, n_classes: int | None) -> Any:
         torch = _torch()
