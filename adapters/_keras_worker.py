@@ -262,17 +262,19 @@ class KerasRunner:
             import jax
             import jax.numpy as jnp
 
-            return jax.device_put(jnp.asarray(arr).astype(dtype), self._jax_device(device or "cpu"))
+            # converted in numpy: XLA's casts flush subnormals on CPU
+            return jax.device_put(np.asarray(arr).astype(jnp.dtype(dtype)), self._jax_device(device or "cpu"))
         if self.backend == "torch":
             import torch
 
             return torch.from_numpy(arr).to(device=device or "cpu", dtype=getattr(torch, dtype))
         import tensorflow as tf
 
+        exact = np.asarray(arr).astype(getattr(tf, dtype).as_numpy_dtype)  # TF's cast flushes subnormals
         if device is None:
-            return tf.cast(tf.constant(arr), dtype)
+            return tf.constant(exact)
         with tf.device("/GPU:0" if device == "cuda" else "/CPU:0"):
-            return tf.cast(tf.constant(arr), dtype)
+            return tf.constant(exact)
 
     def to_numpy(self, value: Any) -> np.ndarray:
         if self.backend == "torch":

@@ -341,9 +341,7 @@ class CallableAdapter(Adapter):
         mode: str = "eager",
         want_grad: bool = True,
     ) -> Output:
-        reason = self.supports(variant, dtype, device, mode)
-        if reason:
-            raise AdapterError(reason)
+        self.require_supported(variant, dtype, device, mode)
         kw = self.call_kwargs(variant)
         fn = self.fn
 
@@ -553,11 +551,12 @@ class _TfBackend(_Backend):
         tf = self.tf
         tdt = self.dtypes[dtype]
         with tf.device("/GPU:0" if device == "cuda" else "/CPU:0"):
-            x = tf.cast(tf.constant(np.asarray(inputs, dtype=np.float64)), tdt)
+            # converted in numpy: TF's float64 -> float32 cast flushes subnormals on CPU
+            x = tf.constant(np.asarray(inputs, dtype=np.float64).astype(tdt.as_numpy_dtype))
             if softmax:
                 t = tf.constant(np.asarray(targets, dtype=np.int64))
             else:
-                t = tf.cast(tf.constant(np.asarray(targets, dtype=np.float64)), tdt)
+                t = tf.constant(np.asarray(targets, dtype=np.float64).astype(tdt.as_numpy_dtype))
 
             def value_and_grad(xx: Any, tt: Any) -> Any:
                 with tf.GradientTape() as tape:

@@ -338,6 +338,20 @@ def _log1p(y: jax.Array) -> jax.Array:
     return jnp.where(y < -0.25, jnp.log(1 + y), jnp.log1p(y))
 
 
+def _subnormal_split(p: jax.Array) -> tuple[jax.Array, jax.Array, int]:
+    """(is_subnormal, p * 2**S, S) read from the bits of p.
+
+    XLA on CPU treats subnormal operands as zero (denormals-are-zero), so log p, p**g and
+    1/p of a subnormal probability would be those of 0.  A subnormal is k * 2**-(nmant + S)
+    with k its integer bits, so p * 2**S = k * 2**-nmant is formed exactly and is normal."""
+    fi = jnp.finfo(p.dtype)
+    shift = -int(fi.minexp)  # 126 (float32), 1022 (float64)
+    bits = lax.bitcast_convert_type(p, jnp.int32 if p.dtype == jnp.float32 else jnp.int64)
+    sub = (bits > 0) & (bits < (1 << int(fi.nmant)))
+    scaled = jnp.where(sub, bits, 1).astype(p.dtype) * (2.0 ** -int(fi.nmant))
+    return sub, scaled, shift
+
+
 # Error-free transforms.  XLA rewrites ``(a - 1) + 1`` to ``a`` and LLVM fuses ``a * b + c`` into
 # one FMA, so the textbook forms that lean on a constant or on a rounded product (Veltkamp's
 # split, Fast2Sum against 1) are not safe under jit; these use no constants and split by bits.
@@ -523,6 +537,8 @@ def _sigmoid_probs(x: jax.Array, tp: jax.Array, tn: jax.Array, cfg: _SigCfg, gra
     else:
         p, q = x, 1 - x  # 1 - p is exact for p >= 1/2
         logp, logq = jnp.log(p), jnp.where(p < 0.5, _log1p(-p), jnp.log(q))
+        sub, p_scaled, shift = _subnormal_split(p)
+        logp = jnp.where(sub, jnp.log(p_scaled) - shift * math.log(2), logp)
     inside = True
     if eps is not None:
         if logits:  # decide in logit space, where the threshold is sharp
@@ -540,6 +556,8 @@ def _sigmoid_probs(x: jax.Array, tp: jax.Array, tn: jax.Array, cfg: _SigCfg, gra
     a_zero = jnp.asarray(a) == 0
     m = tp * q + tn * p  # 1 - p_t
     mg = _pow(m, g)
+    if not logits and eps is None:  # 1 - p_t = p subnormal (t = 0): p**g = (p 2**S)**g 2**(-S g)
+        mg = jnp.where(sub & (tp == 0), _pow(p_scaled, g) * (2.0 ** (-shift * g)), mg)
     ce = jnp.where(tp > 0, -tp * logp, 0) + jnp.where(tn > 0, -tn * logq, 0)
     loss = jnp.where(a_zero, 0, jnp.where(jnp.isinf(ce), ce, a * mg * ce))
     if not grads:
@@ -550,6 +568,10 @@ def _sigmoid_probs(x: jax.Array, tp: jax.Array, tn: jax.Array, cfg: _SigCfg, gra
     at_target = (g == 0) * jnp.where(tn == 0, -a, a)  # p = t at a hard target: one-sided limit
     gp = jnp.where(m == 0, at_target, gp)
     gp = jnp.where((p == 0) & (tp > 0), -jnp.inf, jnp.where((q == 0) & (tn > 0), jnp.inf, gp))
+    if not logits and eps is None:  # subnormal p: m / ce -> 1 for t = 0; t / p formed as (t / (p 2**S)) 2**S
+        ratio = jnp.where(tp > 0, ce / m, 1)  # tp > 0: m >= tp q is normal
+        rest = a * mg * (g * (tn - tp) * ratio + jnp.where(tn > 0, tn / q, 0))
+        gp = jnp.where(sub, rest - (a * mg * tp / p_scaled) * (2.0**shift), gp)
     gp = jnp.where(a_zero | ~jnp.asarray(inside), 0, gp)
     gx = jnp.where(inside, gp * (p * q), 0) if logits else gp
     gt = da * mg * ce + a * mg * (g * (q - p) * ratio + (logq - logp))

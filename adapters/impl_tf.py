@@ -112,6 +112,20 @@ def _softplus_pair(x: tf.Tensor, e: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     return tf.nn.relu(x) + tail, tf.nn.relu(-x) + tail
 
 
+def _subnormal_split(p: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, int]:
+    """(is_subnormal, p * 2**S, S) read from the bits of p.
+
+    XLA on CPU treats subnormal operands as zero (denormals-are-zero) and TF's eager log is
+    off for them, so log p, p**g and 1/p of a subnormal probability go wrong.  A subnormal is
+    k * 2**-(nmant + S) with k its integer bits: p * 2**S = k * 2**-nmant is exact and normal."""
+    f64 = p.dtype == tf.float64
+    nmant, shift = (52, 1022) if f64 else (23, 126)
+    bits = tf.bitcast(p, tf.int64 if f64 else tf.int32)
+    sub = (bits > 0) & (bits < (1 << nmant))
+    scaled = tf.cast(tf.where(sub, bits, tf.ones_like(bits)), p.dtype) * (2.0**-nmant)
+    return sub, scaled, shift
+
+
 def _clip_pair(
     p: tf.Tensor, q: tf.Tensor, log_p: tf.Tensor, log_q: tf.Tensor | None, clip_eps: float | None
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor | None, tf.Tensor]:
@@ -283,13 +297,18 @@ def _probs_core(
     g: float,
     a: float | None,
     clip_eps: float | None,
+    subnormal: tuple[tf.Tensor, tf.Tensor, int] | None = None,
 ) -> tuple[tf.Tensor, Any]:
-    """Loss at probability p (complement q, logs given accurately) and a thunk for dloss/dp."""
+    """Loss at probability p (complement q, logs given accurately) and a thunk for dloss/dp.
+    ``subnormal`` (from ``_subnormal_split``, unclipped p only) rescues subnormal p."""
     p_c, q_c, log_pc, log_qc, inside = _clip_pair(p, q, log_p, log_q, clip_eps)
     assert log_qc is not None
     w = _alpha_t(tp, tn, a)
     m = tp * q_c + tn * p_c  # 1 - p_t
     mg = _pow(m, g)
+    if subnormal is not None:  # 1 - p_t = p subnormal (t = 0): p**g = (p 2**S)**g 2**(-S g)
+        sub, p_scaled, shift = subnormal
+        mg = tf.where(sub & (tp == 0), _pow(p_scaled, g) * (2.0 ** (-shift * g)), mg)
     ce = _mul0(tp, -log_pc) + _mul0(tn, -log_qc)
     zero = tf.zeros_like(p)
     val = tf.where(w == 0, zero, w * mg * ce)
@@ -304,6 +323,10 @@ def _probs_core(
         d = tf.where(m == 0, at_target, d)
         inf = tf.constant(math.inf, p.dtype)
         d = tf.where((p_c == 0) & (tp > 0), -inf, tf.where((q_c == 0) & (tn > 0), inf, d))
+        if subnormal is not None:  # m / ce -> 1 for t = 0; t / p formed as (t / (p 2**S)) 2**S
+            ratio = tf.where(tp > 0, ce / m, tf.ones_like(m))  # tp > 0: m >= tp q is normal
+            rest = w * mg * (g * dt * ratio + inv_q)
+            d = tf.where(sub, rest - (w * mg * tp / p_scaled) * (2.0**shift), d)
         return tf.where((w == 0) | tf.logical_not(inside), zero, d)
 
     return val, dloss_dp
@@ -317,7 +340,12 @@ def _sigmoid_probs(
         q = 1.0 - pv  # exact for p >= 1/2; relative error u below
         log_p = tf.where(pv > 0.5, tf.math.log1p(-q), tf.math.log(pv))
         log_q = tf.where(pv < 0.5, tf.math.log1p(-pv), tf.math.log(q))
-        val, dthunk = _probs_core(pv, q, log_p, log_q, tp, tn, dt, g, a, clip_eps)
+        split = None
+        if clip_eps is None:
+            split = _subnormal_split(pv)
+            sub, p_scaled, shift = split
+            log_p = tf.where(sub, tf.math.log(p_scaled) - shift * math.log(2), log_p)
+        val, dthunk = _probs_core(pv, q, log_p, log_q, tp, tn, dt, g, a, clip_eps, split)
 
         def grad(up: tf.Tensor) -> tf.Tensor:
             return up * dthunk()

@@ -15,7 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from focalspec.adapters.base import CLIP_UPPER_REASON, DTYPES, Adapter, AdapterError, Output, Timed, one_line
+from focalspec.adapters.base import (
+    CLIP_UPPER_REASON,
+    DTYPES,
+    Adapter,
+    AdapterError,
+    Output,
+    Timed,
+    framework_errors,
+)
 from focalspec.spec.variant import Variant
 
 _TF: Any = None
@@ -53,6 +61,13 @@ def tf_device_name(device: str) -> str:
 
 def tf_dtype(dtype: str) -> Any:
     return getattr(tf_module(), dtype)
+
+
+def tf_exact(values: Any, dtype: str) -> Any:
+    """A TF tensor holding exactly these dtype-exact values.  Converted in numpy: TF's own
+    float64 -> float32 cast flushes subnormals to zero on CPU, so a subnormal test input
+    would reach the implementation as 0 and its error be charged to the implementation."""
+    return tf_module().constant(np.asarray(values, dtype=np.float64).astype(tf_dtype(dtype).as_numpy_dtype))
 
 
 def tf_ran(device: str, mode: str, dtype: str, **extra: Any) -> dict[str, Any]:
@@ -191,12 +206,12 @@ class FocalspecTFAdapter(Adapter):
 
     def _place(self, variant: Variant, inputs: np.ndarray, targets: np.ndarray, dtype: str) -> tuple[Any, Any]:
         tf = tf_module()
-        x = tf.cast(tf.constant(np.asarray(inputs, dtype=np.float64)), tf_dtype(dtype))  # exact: dtype values
+        x = tf_exact(inputs, dtype)
         tarr = np.asarray(targets)
         if variant.activation == "softmax" and tarr.dtype.kind in "iu":
             t = tf.constant(tarr.astype(np.int64))
         else:
-            t = tf.cast(tf.constant(tarr.astype(np.float64)), tf_dtype(dtype))
+            t = tf_exact(tarr, dtype)
         return x, t
 
     # ------------------------------------------------------------------ interface
@@ -211,19 +226,15 @@ class FocalspecTFAdapter(Adapter):
         mode: str = "eager",
         want_grad: bool = True,
     ) -> Output:
-        reason = self.supports(variant, dtype, device, mode)
-        if reason:
-            raise AdapterError(reason)
+        self.require_supported(variant, dtype, device, mode)
         tf = tf_module()
-        try:
+        with framework_errors():
             with tf.device(tf_device_name(device)):
                 x, t = self._place(variant, inputs, targets, dtype)
                 fn = self._callable(variant, tuple(x.shape), tuple(t.shape), dtype, device, mode, want_grad)
                 out = fn(x, t)
                 loss = np.asarray(out[0].numpy(), dtype=np.float64)
                 grad = np.asarray(out[1].numpy(), dtype=np.float64) if want_grad and out[1] is not None else None
-        except Exception as exc:
-            raise AdapterError(one_line(exc)) from exc
         if want_grad and grad is None:
             raise AdapterError("TensorFlow returned no gradient for the inputs")
         return Output(loss=loss, grad=grad, ran=tf_ran(device, mode, dtype))
@@ -238,11 +249,7 @@ class FocalspecTFAdapter(Adapter):
         mode: str = "eager",
         backward: bool = False,
     ) -> Timed:
-        reason = self.supports(variant, dtype, device, mode)
-        if reason:
-            raise AdapterError(reason)
-        if not input_sets:
-            raise AdapterError("prepare_timed needs at least one input set")
+        self.require_supported(variant, dtype, device, mode, input_sets)
         return tf_timed(self, variant, input_sets, targets, dtype, device, mode, backward)
 
 
@@ -258,7 +265,7 @@ def tf_timed(
 ) -> Timed:
     """A ``Timed`` over an adapter with ``_place`` and ``_callable`` (shared with Keras on TF)."""
     tf = tf_module()
-    try:
+    with framework_errors():
         with tf.device(tf_device_name(device)):
             placed = [adapter._place(variant, xs, targets, dtype) for xs in input_sets]
             xs = [p[0] for p in placed]
@@ -268,8 +275,6 @@ def tf_timed(
             first = fn(xs[0], t)
             sync_tf(first)
             compile_seconds = time.perf_counter() - start
-    except Exception as exc:
-        raise AdapterError(one_line(exc)) from exc
     n = len(xs)
     dev = tf_device_name(device)
 

@@ -23,8 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from focalspec.adapters.base import DEVICES, Adapter, AdapterError, Output
-from focalspec.adapters.thirdparty_torch import class_indices, one_line
+from focalspec.adapters.base import DEVICES, Adapter, AdapterError, Output, framework_errors, one_line
+from focalspec.adapters.tf_adapters import tf_exact
+from focalspec.adapters.thirdparty_torch import class_indices
 from focalspec.spec.variant import Variant
 
 KERAS_REDUCTION = {"none": "none", "sum": "sum", "mean": "sum_over_batch_size"}
@@ -113,10 +114,9 @@ class FocalLossTF(Adapter):
         if reason:
             raise AdapterError(f"{self.name}: {reason}")
         tf = _tf()
-        try:
+        with framework_errors(f"{self.name}: "):
             with tf.device("/GPU:0" if device == "cuda" else "/CPU:0"):
-                # float64 -> dtype is exact: the values are dtype values already
-                x = tf.cast(tf.constant(np.asarray(inputs, dtype=np.float64)), dtype)
+                x = tf_exact(inputs, dtype)
                 with tf.GradientTape() as tape:
                     tape.watch(x)
                     loss = self._loss(variant, x, np.asarray(targets), dtype)
@@ -127,10 +127,6 @@ class FocalLossTF(Adapter):
                 loss_np = np.asarray(tf.cast(loss, tf.float64).numpy(), dtype=np.float64)
                 grad_np = None if grad is None else np.asarray(tf.cast(grad, tf.float64).numpy(), dtype=np.float64)
                 out_dtype = loss.dtype.name
-        except AdapterError:
-            raise
-        except Exception as exc:
-            raise AdapterError(f"{self.name}: {one_line(exc)}") from None
         ran = {
             "framework": "tensorflow",
             "framework_version": self.framework_version(),
@@ -178,7 +174,6 @@ class FocalLossBinary(FocalLossTF):
     def _loss(self, variant: Variant, x: Any, targets: np.ndarray, dtype: str) -> Any:
         from focal_loss import BinaryFocalLoss  # type: ignore[import-not-found,import-untyped,unused-ignore]
 
-        tf = _tf()
         t = np.asarray(targets, dtype=np.float64)
         if not variant.label_smoothing and not np.all((t == 0) | (t == 1)):
             raise AdapterError(
@@ -191,7 +186,7 @@ class FocalLossBinary(FocalLossTF):
             reduction=KERAS_REDUCTION[variant.reduction],
             dtype=dtype,
         )
-        return loss_fn(tf.cast(tf.constant(t), dtype), x)
+        return loss_fn(tf_exact(t, dtype), x)
 
 
 class FocalLossSparse(FocalLossTF):

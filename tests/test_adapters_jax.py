@@ -267,6 +267,18 @@ def test_subnormal_results_are_zero_only_where_the_platform_flushes() -> None:
         assert r["el"][0] <= budget("float32", 2.0).accurate
 
 
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 0.3, 2.0])
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_subnormal_probability_inputs_are_read_from_their_bits(dtype: str, gamma: float) -> None:
+    """XLA on CPU reads a subnormal operand as 0: log p, p**gamma and 1/p of p = 1e-40 would be
+    those of 0 (loss +inf instead of 92.1; gradient 0 instead of 1.1e-20 at t = 0, gamma = 1/2)."""
+    p = [1.4e-45, 1e-40, 1e-39, 5e-39, 1.1e-38, 1e-10, 0.5]
+    v = Variant(input_kind="probs", gamma=gamma, alpha=0.25)
+    for mode in ("eager", "compiled"):
+        r = graded(OWN, v, p * 2, [1.0] * len(p) + [0.0] * len(p), dtype, mode)
+        assert_within(r, budget(dtype, gamma).accurate, f"{v.label()} {dtype} {mode}")
+
+
 def test_own_target_gradient_matches_mpmath_derivative() -> None:
     """d loss / d target (soft targets may be trained): closed forms against mp.diff."""
     import jax.numpy as jnp
