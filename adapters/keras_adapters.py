@@ -395,6 +395,13 @@ class KerasBinaryAdapter(KerasFocalAdapter):
         """Keras's clip on this backend: none on TF logits (logits recovered), 1e-7 otherwise."""
         return None if (self.backend == "tensorflow" and v.input_kind == "logits") else KERAS_EPSILON
 
+    def declared_variant(self, variant: Variant) -> Variant:
+        """What Keras computes when handed a case's alpha, gamma, input kind and smoothing: the
+        same loss with its own clip (an unclipped case is graded against that, never skipped)."""
+        if variant.activation == "sigmoid" and variant.clip_eps is None and variant.clip_upper is None:
+            return variant.with_(clip_eps=self.declared_clip(variant))
+        return variant
+
     def variant_reason(self, v: Variant) -> str | None:
         if v.activation != "sigmoid":
             return "BinaryFocalCrossentropy is a sigmoid focal loss"
@@ -442,6 +449,19 @@ class KerasCategoricalAdapter(KerasFocalAdapter):
 
     def declared_convention(self) -> str:
         return "alpha on every class (never None); clip_eps=1e-7; probs: renormalize=True"
+
+    def declared_variant(self, variant: Variant) -> Variant:
+        """What Keras computes for a softmax case: its clip at 1e-7, probability rows divided by
+        their sum, and alpha=None as alpha=1.0 on every class (the same loss)."""
+        if variant.activation != "softmax":
+            return variant
+        if variant.clip_eps is None and variant.clip_upper is None:
+            variant = variant.with_(clip_eps=KERAS_EPSILON)
+        if variant.alpha is None:
+            variant = variant.with_(alpha=1.0)
+        if variant.input_kind == "probs" and not variant.renormalize:
+            variant = variant.with_(renormalize=True)
+        return variant
 
     def keras_kwargs(self, v: Variant) -> dict[str, Any]:
         alpha = list(v.alpha) if isinstance(v.alpha, tuple) else float(v.alpha)  # type: ignore[arg-type]

@@ -134,6 +134,24 @@ def test_unsupported_combinations_give_reasons() -> None:
     assert ADAPTERS["keras-binary-torch"].supports(Variant(clip_eps=1e-7), "float32", "cpu", "compiled")
 
 
+def test_case_variants_are_graded_against_what_keras_computes() -> None:
+    """The suite maps a case onto Keras's declared convention (its clip, renormalised
+    probability rows, alpha=None as 1.0) instead of skipping it; a different stated clip stays
+    and is refused with the reason."""
+    from focalspec.conformance.runner import resolve_variant
+
+    assert resolve_variant(ADAPTERS["keras-binary-jax"], Variant(), "float32") == Variant(clip_eps=1e-7)
+    assert resolve_variant(ADAPTERS["keras-binary-tf"], Variant(), "float32") == Variant()
+    assert resolve_variant(ADAPTERS["keras-binary-tf"], Variant(input_kind="probs"), "float32").clip_eps == 1e-7
+    smx = Variant(activation="softmax", alpha=None, input_kind="probs")
+    got = resolve_variant(ADAPTERS["keras-categorical-torch"], smx, "float32", np.zeros((2, 3)))
+    assert (got.clip_eps, got.alpha, got.renormalize) == (1e-7, 1.0, True)
+    assert resolve_variant(ADAPTERS["keras-categorical-tf"], Variant(), "float32") == Variant()
+    other = Variant(clip_eps=1e-3)
+    assert resolve_variant(ADAPTERS["keras-binary-jax"], other, "float32") == other
+    assert "clip" in (ADAPTERS["keras-binary-jax"].variant_reason(other) or "")  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_worker_survives_errors_and_reports_what_ran(backend: str) -> None:
     a = usable(f"keras-binary-{backend}")
