@@ -279,6 +279,11 @@ class KerasRunner:
     def to_numpy(self, value: Any) -> np.ndarray:
         if self.backend == "torch":
             return value.detach().to("cpu").double().numpy()
+        if self.backend == "tensorflow":
+            import tensorflow as tf
+
+            # widened in TF (exact): a 0-d bfloat16 EagerTensor's __array__ does not produce an array
+            return np.asarray(tf.cast(value, tf.float64).numpy(), dtype=np.float64)
         return np.asarray(np.asarray(value), dtype=np.float64)
 
     def run(self, spec: dict[str, Any], x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:

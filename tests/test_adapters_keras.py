@@ -134,6 +134,19 @@ def test_unsupported_combinations_give_reasons() -> None:
     assert ADAPTERS["keras-binary-torch"].supports(Variant(clip_eps=1e-7), "float32", "cpu", "compiled")
 
 
+@pytest.mark.parametrize("name", ["keras-binary-tf", "keras-binary-jax", "keras-binary-torch"])
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_zero_dimensional_half_inputs_come_back(name: str, dtype: str) -> None:
+    """A 0-d input (the seed articles' single-probability examples) in a half type: a 0-d
+    bfloat16 EagerTensor cannot go through np.asarray; the adapter must still return the loss."""
+    a = usable(name)
+    v = Variant(input_kind="probs", gamma=2.0, alpha=0.25, clip_eps=1e-7)
+    out = a.run(v, np.array(0.94921875), np.array(1.0), dtype)
+    assert out.loss.shape == () and out.grad is not None and out.grad.shape == ()
+    exact = float(mpref.evaluate(v, np.array([0.94921875]), np.array([1.0])).losses[0])
+    assert out.loss == pytest.approx(exact, rel=2 ** -7)
+
+
 def test_case_variants_are_graded_against_what_keras_computes() -> None:
     """The suite maps a case onto Keras's declared convention (its clip, renormalised
     probability rows, alpha=None as 1.0) instead of skipping it; a different stated clip stays
