@@ -294,10 +294,49 @@ class DirectKeras(Direct):
 DIRECT: dict[str, type[Direct]] = {c.name: c for c in (DirectTorchvision, DirectOptax, DirectKeras)}
 
 
+class KerasFinding:
+    """A Keras adapter (adapters/keras_adapters.py) with the interface the findings need: the
+    keras package pins a finding, its backend is the framework.  Findings through it are
+    stated for Keras's declared variant (its 1e-7 clip), so they are defects, not conventions."""
+
+    package = "keras"
+
+    def __init__(self, name: str) -> None:
+        from focalspec.adapters.keras_adapters import keras_adapters
+
+        self.adapter = {a.name: a for a in keras_adapters()}[name]
+        self.name = name
+        self.implementation = self.adapter.implementation
+        self.framework = self.adapter.backend
+
+    def unavailable_reason(self) -> str | None:
+        return self.adapter.unavailable_reason()
+
+    def package_version(self) -> str | None:
+        try:
+            return importlib.metadata.version("keras")
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
+    def framework_version(self) -> str | None:
+        return self.adapter.framework_version()
+
+    def declared_variant(self, variant: Variant, n_classes: int | None = None) -> Variant:
+        return self.adapter.declared_variant(variant)
+
+    def run(self, *args: Any, **kwargs: Any) -> Output:
+        return self.adapter.run(*args, **kwargs)
+
+
 def get_impl(name: str) -> Any:
     """The adapter (or direct caller) called ``name``; AdapterError when it is unknown."""
     if name in DIRECT:
         return DIRECT[name]()
+    if name.startswith("keras-"):
+        try:
+            return KerasFinding(name)
+        except KeyError:
+            raise AdapterError(f"unknown implementation {name!r}") from None
     from focalspec.adapters import thirdparty_tf, thirdparty_torch
 
     for factory in (*thirdparty_torch.FACTORIES, thirdparty_tf.FocalLossBinary, thirdparty_tf.FocalLossSparse):
