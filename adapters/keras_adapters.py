@@ -402,6 +402,29 @@ class KerasBinaryAdapter(KerasFocalAdapter):
             return variant.with_(clip_eps=self.declared_clip(variant))
         return variant
 
+    def supports_data(self, variant: Variant, inputs: np.ndarray, targets: np.ndarray) -> str | None:
+        """Keras clips p inside its BCE only: the modulating factor (1 - p_t)**gamma takes the
+        unclipped p.  That agrees with the clip_eps variant (which clips p everywhere) only where
+        the clip is inactive, so a case with p near or beyond a bound is not graded (no spec
+        variant describes it).  The margin 4 eps covers p's rounding onto a bound in float32."""
+        eps = variant.clip_eps
+        if variant.activation != "sigmoid" or eps is None:
+            return None
+        x = np.asarray(inputs, dtype=np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):
+            if variant.input_kind == "logits":
+                p, q = 1.0 / (1.0 + np.exp(-x)), 1.0 / (1.0 + np.exp(x))
+            else:
+                p, q = x, 1.0 - x
+            near = np.minimum(p, q) < 4 * eps  # a NaN input is NaN either way: graded
+        if near.any():
+            worst = x.ravel()[int(np.argmax(near.ravel()))]
+            return (
+                f"Keras clips p to [{eps:g}, 1 - {eps:g}] inside its BCE only and keeps the unclipped p in "
+                f"(1 - p_t)**gamma; no spec variant describes an input at or beyond the clip ({worst!r})"
+            )
+        return None
+
     def variant_reason(self, v: Variant) -> str | None:
         if v.activation != "sigmoid":
             return "BinaryFocalCrossentropy is a sigmoid focal loss"

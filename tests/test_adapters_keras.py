@@ -165,6 +165,20 @@ def test_case_variants_are_graded_against_what_keras_computes() -> None:
     assert "clip" in (ADAPTERS["keras-binary-jax"].variant_reason(other) or "")  # type: ignore[attr-defined]
 
 
+def test_binary_cases_beyond_the_clip_are_not_graded() -> None:
+    """Keras's modulating factor takes the unclipped p, the clip_eps variant the clipped one:
+    they agree only where the clip is inactive, so cases reaching a bound are refused with the
+    reason (and NaN inputs, NaN either way, are still graded)."""
+    a = ADAPTERS["keras-binary-jax"]
+    v = Variant(clip_eps=1e-7)
+    assert a.supports_data(v, np.array([-5.0, 0.0, 14.0]), np.zeros(3)) is None  # type: ignore[attr-defined]
+    assert a.supports_data(v, np.array([np.nan, 1.0]), np.zeros(2)) is None  # type: ignore[attr-defined]
+    reason = a.supports_data(v, np.array([0.0, 17.0]), np.zeros(2))  # type: ignore[attr-defined]
+    assert reason and "unclipped p" in reason and "17.0" in reason
+    assert a.supports_data(v.with_(input_kind="probs"), np.array([1e-8, 0.5]), np.zeros(2))  # type: ignore[attr-defined]
+    assert a.supports_data(Variant(), np.array([40.0]), np.zeros(1)) is None  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_worker_survives_errors_and_reports_what_ran(backend: str) -> None:
     a = usable(f"keras-binary-{backend}")
