@@ -54,6 +54,24 @@ def framework_errors(prefix: str = "") -> Iterator[None]:
         raise AdapterError(f"{prefix}{one_line(exc)}") from None
 
 
+def own_impl_kwargs(v: Variant) -> dict[str, Any]:
+    """Keyword arguments of focalspec's own implementations for a variant: impl_torch,
+    impl_jax and impl_tf share one signature (sigmoid: soft_target; softmax: renormalize)."""
+    kw: dict[str, Any] = {
+        "gamma": v.gamma,
+        "alpha": v.alpha,
+        "input_kind": v.input_kind,
+        "clip_eps": v.clip_eps,
+        "label_smoothing": v.label_smoothing,
+        "reduction": v.reduction,
+    }
+    if v.activation == "sigmoid":
+        kw["soft_target"] = v.soft_target
+    else:
+        kw["renormalize"] = v.renormalize
+    return kw
+
+
 @dataclass
 class Output:
     """What one call of an implementation produced (float64 copies of dtype values)."""

@@ -118,6 +118,23 @@ def _choice(name: str, value: object, choices: tuple[str, ...]) -> None:
         raise SpecError(f"{name}: unknown value {value!r}; expected one of {', '.join(choices)}")
 
 
+def convention_from_options(opts: Any, kwarg_items: list[str] | tuple[str, ...]) -> Convention:
+    """The convention from parsed options: ``focalspec check``'s argparse namespace and the
+    plugin's FocalOptions name these fields alike (only the k=v list differs in name)."""
+    return Convention(
+        framework=opts.framework or "",
+        input_kind=opts.input,
+        alpha_off=opts.alpha_off,
+        alpha_flag=opts.alpha_flag,
+        clip_eps=opts.clip_eps,
+        softmax=opts.softmax,
+        soft_target=opts.soft_target,
+        normalized=opts.normalized,
+        targets_first=opts.targets_first,
+        kwargs=parse_kwargs(kwarg_items),
+    )
+
+
 def parse_kwargs(items: list[str] | tuple[str, ...]) -> tuple[tuple[str, Any], ...]:
     """``k=v`` strings -> pairs; v is a Python literal when it parses as one, else the string."""
     out = []

@@ -22,6 +22,7 @@ from focalspec.adapters.base import (
     Timed,
     framework_errors,
     one_line,
+    own_impl_kwargs,
 )
 from focalspec.spec.variant import Variant
 
@@ -244,17 +245,9 @@ class OwnJaxAdapter(_JaxAdapter):
     def _loss_fn(self, variant: Variant) -> Callable[[Any, Any], Any]:
         from focalspec.adapters import impl_jax
 
-        common = {
-            "gamma": variant.gamma,
-            "alpha": variant.alpha,
-            "input_kind": variant.input_kind,
-            "clip_eps": variant.clip_eps,
-            "label_smoothing": variant.label_smoothing,
-            "reduction": variant.reduction,
-        }
-        if variant.activation == "sigmoid":
-            return lambda x, t: impl_jax.sigmoid_focal_loss(x, t, soft_target=variant.soft_target, **common)
-        return lambda x, t: impl_jax.softmax_focal_loss(x, t, renormalize=variant.renormalize, **common)
+        fn = impl_jax.sigmoid_focal_loss if variant.activation == "sigmoid" else impl_jax.softmax_focal_loss
+        kw = own_impl_kwargs(variant)
+        return lambda x, t: fn(x, t, **kw)
 
     def _extra_ran(self, dtype: str) -> dict[str, Any]:
         return {"compute_dtype": "float32"} if dtype in ("bfloat16", "float16") else {}

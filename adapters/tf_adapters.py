@@ -23,6 +23,7 @@ from focalspec.adapters.base import (
     Output,
     Timed,
     framework_errors,
+    own_impl_kwargs,
 )
 from focalspec.spec.variant import Variant
 
@@ -122,23 +123,6 @@ def check_common(adapter: Adapter, dtype: str, device: str, mode: str) -> str | 
     return None
 
 
-def impl_kwargs(v: Variant) -> dict[str, Any]:
-    """Keyword arguments of ``impl_tf`` for a variant."""
-    kw: dict[str, Any] = {
-        "gamma": v.gamma,
-        "alpha": v.alpha,
-        "input_kind": v.input_kind,
-        "clip_eps": v.clip_eps,
-        "label_smoothing": v.label_smoothing,
-        "reduction": v.reduction,
-    }
-    if v.activation == "sigmoid":
-        kw["soft_target"] = v.soft_target
-    else:
-        kw["renormalize"] = v.renormalize
-    return kw
-
-
 class FocalspecTFAdapter(Adapter):
     """focalspec's own TensorFlow implementation; claims every variant of the spec."""
 
@@ -173,7 +157,7 @@ class FocalspecTFAdapter(Adapter):
         from focalspec.adapters import impl_tf
 
         loss_fn = impl_tf.sigmoid_focal_loss if variant.activation == "sigmoid" else impl_tf.softmax_focal_loss
-        kwargs = impl_kwargs(variant)
+        kwargs = own_impl_kwargs(variant)
 
         def fn(x: Any, t: Any) -> tuple[Any, ...]:
             if not want_grad:

@@ -13,24 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from focalspec.adapters._torch_common import TorchAdapter, torch_module
+from focalspec.adapters.base import own_impl_kwargs
 from focalspec.spec.variant import Variant
-
-
-def impl_kwargs(v: Variant) -> dict[str, Any]:
-    """Keyword arguments of ``impl_torch`` for a variant."""
-    kw: dict[str, Any] = {
-        "gamma": v.gamma,
-        "alpha": v.alpha,
-        "input_kind": v.input_kind,
-        "clip_eps": v.clip_eps,
-        "label_smoothing": v.label_smoothing,
-        "reduction": v.reduction,
-    }
-    if v.activation == "sigmoid":
-        kw["soft_target"] = v.soft_target
-    else:
-        kw["renormalize"] = v.renormalize
-    return kw
 
 
 class FocalspecTorchAdapter(TorchAdapter):
@@ -47,7 +31,7 @@ class FocalspecTorchAdapter(TorchAdapter):
         from focalspec.adapters import impl_torch
 
         fn = impl_torch.sigmoid_focal_loss if variant.activation == "sigmoid" else impl_torch.softmax_focal_loss
-        kw = impl_kwargs(variant)
+        kw = own_impl_kwargs(variant)
 
         def loss(x: Any, t: Any) -> Any:
             return fn(x, t, **kw)

@@ -92,23 +92,12 @@ def validate(args: argparse.Namespace) -> list[str]:
     opts: list[str] = []
     target: str = args.target
     if ":" in target:
-        from focalspec.adapters.callable_adapter import Convention, make_callable_adapter, parse_kwargs
+        from focalspec.adapters.callable_adapter import convention_from_options, make_callable_adapter
 
         if not args.framework:
             raise SpecError("a callable needs --framework torch|jax|tensorflow")
-        conv = Convention(
-            framework=args.framework,
-            input_kind=args.input,
-            alpha_off=args.alpha_off,
-            alpha_flag=args.alpha_flag,
-            clip_eps=args.clip_eps,
-            softmax=args.softmax,
-            soft_target=args.soft_target,
-            normalized=args.normalized,
-            targets_first=args.targets_first,
-            kwargs=parse_kwargs(args.kwarg),
-        )
-        make_callable_adapter(target, conv)  # import, signature, framework: one line each
+        # import, signature, framework: one line each
+        make_callable_adapter(target, convention_from_options(args, args.kwarg))
         opts += [
             "--focal-impl",
             target,

@@ -94,21 +94,9 @@ def load_adapters(o: Options) -> list[Adapter]:
 
     chosen: list[Adapter] = []
     if o.impl:
-        from focalspec.adapters.callable_adapter import Convention, make_callable_adapter, parse_kwargs
+        from focalspec.adapters.callable_adapter import convention_from_options, make_callable_adapter
 
-        conv = Convention(
-            framework=o.framework or "",
-            input_kind=o.input,
-            alpha_off=o.alpha_off,
-            alpha_flag=o.alpha_flag,
-            clip_eps=o.clip_eps,
-            softmax=o.softmax,
-            soft_target=o.soft_target,
-            normalized=o.normalized,
-            targets_first=o.targets_first,
-            kwargs=parse_kwargs(o.kwargs),
-        )
-        chosen.append(make_callable_adapter(o.impl, conv))
+        chosen.append(make_callable_adapter(o.impl, convention_from_options(o, o.kwargs)))
         if not o.adapters:
             return chosen
     known = all_adapters()
