@@ -121,6 +121,8 @@ def sigmoid_logits_element(x: MPF, t: MPF, v: Variant) -> tuple[MPF, MPF, MPF]:
     """(loss, dloss/dx, gradient scale) for one logit x and (smoothed) target t."""
     if mp.isnan(x):
         return mp.nan, mp.nan, mp.nan
+    if v.clip_eps is not None and v.clip_scope == "ce":
+        return _sigmoid_logits_clip_ce(x, t, v)
     if v.clip_eps is not None:
         p = _sig(x) if not mp.isinf(x) else (mp.one if x > 0 else mp.zero)
         val, dp, scale = sigmoid_probs_element(p, t, v)
@@ -161,12 +163,73 @@ def sigmoid_logits_element(x: MPF, t: MPF, v: Variant) -> tuple[MPF, MPF, MPF]:
     return a * mg * ce, a * mg * (dce - t2), a * mg * (dce_scale + abs(t2))
 
 
+def _clip_complements(v: Variant) -> tuple[MPF, MPF]:
+    """(lo, 1 - hi) exactly: 1 - hi is eps itself unless the variant states a rounded bound."""
+    lo, hi = clip_interval(v)
+    return lo, (lo if v.clip_upper is None else 1 - hi)
+
+
+def _factor_slope(m: MPF, g: MPF) -> MPF:
+    """d(m^g)/dm, with its one-sided limit at m = 0 (infinite for 0 < g < 1)."""
+    if m != 0:
+        return g * m ** (g - 1) if g != 0 else mp.zero
+    return mp.zero if (g == 0 or g > 1) else (mp.one if g == 1 else mp.inf)
+
+
+def _sigmoid_logits_clip_ce(x: MPF, t: MPF, v: Variant) -> tuple[MPF, MPF, MPF]:
+    """Keras' binary form (clip_scope='ce'): BCE of clip(sigma(x)), factor of the unclipped p.
+
+    Evaluated in x: inside the clip the BCE is the softplus form, beyond it the constant
+    BCE of the bound (slope 0); the factor's slope uses sigma(x) sigma(-x) / (1 - p_t)."""
+    g = mp.mpf(v.gamma)
+    a = alpha_weight(t, v.alpha)
+    if a == 0:
+        return mp.zero, mp.zero, mp.zero
+    lo, hi_c = _clip_complements(v)
+    x_lo, x_hi = mp.log(lo) - mp.log1p(-lo), mp.log1p(-hi_c) - mp.log(hi_c)  # logit of each bound
+    if mp.isinf(x):
+        s_pos, s_neg = (mp.one, mp.zero) if x > 0 else (mp.zero, mp.one)
+    else:
+        s_pos, s_neg = _sig(x), _sig(-x)
+    if x > x_hi:
+        ce, dce, dce_scale = _mul0(t, -mp.log1p(-hi_c)) + _mul0(1 - t, -mp.log(hi_c)), mp.zero, mp.zero
+    elif x < x_lo:
+        ce, dce, dce_scale = _mul0(t, -mp.log(lo)) + _mul0(1 - t, -mp.log1p(-lo)), mp.zero, mp.zero
+    else:
+        ce = _mul0(t, _softplus(-x)) + _mul0(1 - t, _softplus(x))
+        dce, dce_scale = _mul0(1 - t, s_pos) - _mul0(t, s_neg), _mul0(1 - t, s_pos) + _mul0(t, s_neg)
+    m = _mul0(t, s_neg) + _mul0(1 - t, s_pos)  # 1 - p_t, unclipped
+    mg = _pow(m, g)
+    r = s_pos if t == 1 else (s_neg if t == 0 else s_pos * s_neg / m)  # |d(1-p_t)/dx| / (1-p_t)
+    t1 = g * mg * (1 - 2 * t) * r * ce
+    return a * mg * ce, a * (t1 + mg * dce), a * (abs(t1) + mg * dce_scale)
+
+
+def _sigmoid_probs_clip_ce(p: MPF, t: MPF, v: Variant) -> tuple[MPF, MPF, MPF]:
+    """Keras' binary form on probabilities: BCE of clip(p), factor (1 - p_t)^g of the unclipped p."""
+    g = mp.mpf(v.gamma)
+    a = alpha_weight(t, v.alpha)
+    if a == 0:
+        return mp.zero, mp.zero, mp.zero
+    lo, hi = clip_interval(v)
+    inside = mp.one if lo <= p <= hi else mp.zero
+    pc = min(max(p, lo), hi)
+    ce = _mul0(t, -mp.log(pc)) + _mul0(1 - t, -mp.log1p(-pc))
+    d_neg, d_pos = _mul0(1 - t, 1 / (1 - pc)), _mul0(t, 1 / pc)
+    m = _mul0(t, 1 - p) + _mul0(1 - t, p)
+    mg = _pow(m, g)
+    t1 = _factor_slope(m, g) * (1 - 2 * t) * ce  # ce > 0: the clipped BCE is never 0
+    return a * mg * ce, a * (t1 + mg * (d_neg - d_pos) * inside), a * (abs(t1) + mg * (d_neg + d_pos) * inside)
+
+
 def sigmoid_probs_element(p: MPF, t: MPF, v: Variant) -> tuple[MPF, MPF, MPF]:
     """(loss, dloss/dp, gradient scale) for one probability p; clipping applied here."""
     if mp.isnan(p):
         return mp.nan, mp.nan, mp.nan
     if not 0 <= p <= 1:
         raise SpecError(f"probability input {mp.nstr(p, 8)} is outside [0, 1]")
+    if v.clip_eps is not None and v.clip_scope == "ce":
+        return _sigmoid_probs_clip_ce(p, t, v)
     inside = mp.one
     if v.clip_eps is not None:
         lo, hi = clip_interval(v)
@@ -321,7 +384,10 @@ def evaluate(v: Variant, inputs: Any, targets: Any, dps: int = DEFAULT_DPS) -> M
         return _reduce(v, losses, grad, scale, npos)
 
 
-def _eval_sigmoid(v: Variant, x: np.ndarray, targets: Any) -> tuple[np.ndarray, ...]:
+Evaluated = tuple[np.ndarray, np.ndarray, np.ndarray, int]  # losses, gradient, its scale, #positives
+
+
+def _eval_sigmoid(v: Variant, x: np.ndarray, targets: Any) -> Evaluated:
     t = to_mpf_array(targets)
     if t.shape != x.shape:
         raise SpecError(f"targets have shape {t.shape} but inputs have shape {x.shape}")
@@ -335,12 +401,12 @@ def _eval_sigmoid(v: Variant, x: np.ndarray, targets: Any) -> tuple[np.ndarray, 
         ti = t[idx]
         if not 0 <= ti <= 1:
             raise SpecError(f"target {mp.nstr(ti, 8)} is outside [0, 1]")
-        npos += ti == 1
+        npos += int(ti == 1)
         losses[idx], grad[idx], scale[idx] = elem(xi, smooth_binary(ti, ls), v)
     return losses, grad, scale, npos
 
 
-def _eval_softmax(v: Variant, z: np.ndarray, targets: Any) -> tuple[np.ndarray, ...]:
+def _eval_softmax(v: Variant, z: np.ndarray, targets: Any) -> Evaluated:
     if z.ndim < 1:
         raise SpecError("softmax inputs need a class axis")
     c = z.shape[-1]

@@ -27,6 +27,16 @@ def margin_bound(x: np.ndarray, t: np.ndarray, gamma: float) -> np.ndarray:
     return NP_ERROR_BOUND_U + 2 * gamma * np.abs(x * (2 * t - 1))
 
 
+def log_space_factor(m: np.ndarray, x: np.ndarray, mm: np.ndarray, g: float) -> np.ndarray:
+    """m**g for m = 1 - p_t = sigmoid(-x mm): where sigmoid(-x mm) underflows, (1 - p_t)^g may
+    not, so it is taken from log space there, exp(-g softplus(x mm)) (error ~ 2 g |x mm| u:
+    the stated exception margin_bound)."""
+    if g == 0:
+        return np.ones_like(m)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.where(m < 1e-300, np.exp(-g * softplus(x * mm)), _pow(m, g))
+
+
 @dataclass
 class NpResult:
     """Same meaning as ``mp.MpResult``, as float64 arrays (``value`` a float or None)."""
@@ -84,6 +94,8 @@ def softmax_bound(z: np.ndarray) -> np.ndarray:
 
 def sigmoid_logits(x: np.ndarray, t: np.ndarray, v: Variant) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(loss, dloss/dx, gradient scale) element-wise; t already smoothed."""
+    if v.clip_eps is not None and v.clip_scope == "ce":
+        return _sigmoid_logits_clip_ce(x, t, v)
     if v.clip_eps is not None:
         p = expit(x)
         val, dp, sc = sigmoid_probs(p, t, v)
@@ -124,9 +136,7 @@ def sigmoid_logits(x: np.ndarray, t: np.ndarray, v: Variant) -> tuple[np.ndarray
         else:  # margin
             mm = 2.0 * t - 1.0
             m = expit(-xf * mm)
-            # where sigmoid(-x m) underflows, (1 - p_t)^g may not: take it from log space
-            # (error ~ g |x m| u, within margin_bound)
-            mg = np.where(m < 1e-300, np.exp(-g * softplus(xf * mm)), _pow(m, g))
+            mg = log_space_factor(m, xf, mm, g)
             t2 = g * mm * expit(xf * mm) * ce
             val, grad, scale = a * mg * ce, a * mg * (dce - t2), a * mg * (dce_scale + np.abs(t2))
     return _patch_infinite(x, t, v, val, grad, scale)
@@ -174,10 +184,71 @@ def _patch_infinite(
     return val, grad, scale
 
 
+def _sigmoid_logits_clip_ce(x: np.ndarray, t: np.ndarray, v: Variant) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Keras' binary form (clip_scope='ce'): BCE of clip(sigma(x)), factor of the unclipped p.
+
+    Decided and evaluated in x, as the mpmath reference does: inside the clip the BCE is
+    the softplus form (no log of a rounded sigma(x)), beyond it the BCE of the bound."""
+    lo, hi = clip_interval(v)
+    hi_c = lo if v.clip_upper is None else 1.0 - hi  # exact: Sterbenz
+    x_lo, x_hi = np.log(lo) - np.log1p(-lo), np.log1p(-hi_c) - np.log(hi_c)
+    g = float(v.gamma)
+    a = alpha_weight(t, v.alpha)
+    one_t = 1.0 - t
+    s_pos, s_neg = expit(x), expit(-x)  # exactly 1 and 0 at the infinities
+    above, below = x > x_hi, x < x_lo
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        xf = np.where(above | below, 0.0, x)  # the softplus branch is used inside only
+        ce_in = _mul0(t, softplus(-xf)) + _mul0(one_t, softplus(xf))
+        ce_hi = _mul0(t, np.full_like(x, -np.log1p(-hi_c))) + _mul0(one_t, np.full_like(x, -np.log(hi_c)))
+        ce_lo = _mul0(t, np.full_like(x, -np.log(lo))) + _mul0(one_t, np.full_like(x, -np.log1p(-lo)))
+        ce = np.where(above, ce_hi, np.where(below, ce_lo, ce_in))
+        inside = ~(above | below)
+        dce = np.where(inside, _mul0(one_t, s_pos) - _mul0(t, s_neg), 0.0)
+        dce_scale = np.where(inside, _mul0(one_t, s_pos) + _mul0(t, s_neg), 0.0)
+        m = _mul0(t, s_neg) + _mul0(one_t, s_pos)
+        hard = (t == 0) | (t == 1)  # there 1 - p_t = sigmoid(-x (2t - 1)), which may underflow
+        mg = np.where(hard, log_space_factor(m, x, 2.0 * t - 1.0, g), _pow(m, g))
+        r = np.where(t == 1, s_pos, np.where(t == 0, s_neg, s_pos * s_neg / m))
+        t1 = g * mg * (1.0 - 2.0 * t) * r * ce
+        val, grad, scale = a * mg * ce, a * (t1 + mg * dce), a * (np.abs(t1) + mg * dce_scale)
+    zero_w, nan = a == 0, np.isnan(x)
+    val, grad, scale = (np.where(zero_w, 0.0, arr) for arr in (val, grad, scale))
+    return tuple(np.where(nan, np.nan, arr) for arr in (val, grad, scale))  # type: ignore[return-value]
+
+
+def _sigmoid_probs_clip_ce(p: np.ndarray, t: np.ndarray, v: Variant) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Keras' binary form on probabilities: BCE of clip(p), factor (1 - p_t)^g of the unclipped p."""
+    lo, hi = clip_interval(v)
+    inside = ((p >= lo) & (p <= hi)).astype(np.float64)
+    pc = np.clip(p, lo, hi)
+    g = float(v.gamma)
+    a = alpha_weight(t, v.alpha)
+    one_t = 1.0 - t
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        ce = _mul0(t, -np.log(pc)) + _mul0(one_t, -np.log1p(-pc))
+        d_neg, d_pos = _mul0(one_t, 1.0 / (1.0 - pc)), _mul0(t, 1.0 / pc)
+        m = _mul0(t, 1.0 - p) + _mul0(one_t, p)
+        mg = _pow(m, g)
+        # d(m^g)/dm, with its one-sided limit at m = 0: infinite for 0 < g < 1, 1 at g = 1
+        at_zero = 0.0 if (g == 0 or g > 1) else (1.0 if g == 1 else np.inf)
+        # g m^(g-1), not g m^g / m: m^g underflows long before m^(g-1) does
+        slope = np.where(m > 0, g * _pow(np.where(m > 0, m, 1.0), g - 1.0), at_zero) if g != 0 else np.zeros_like(m)
+        t1 = slope * (1.0 - 2.0 * t) * ce  # ce > 0: the clipped BCE is never 0
+        val = a * mg * ce
+        grad = a * (t1 + mg * (d_neg - d_pos) * inside)
+        scale = a * (np.abs(t1) + mg * (d_neg + d_pos) * inside)
+    zero_w, nan = a == 0, np.isnan(p)
+    val, grad, scale = (np.where(zero_w, 0.0, arr) for arr in (val, grad, scale))
+    return tuple(np.where(nan, np.nan, arr) for arr in (val, grad, scale))  # type: ignore[return-value]
+
+
 def sigmoid_probs(p: np.ndarray, t: np.ndarray, v: Variant) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(loss, dloss/dp, gradient scale) for probability inputs; clipping applied here."""
     if np.any((p < 0) | (p > 1)):
         raise SpecError("probability inputs must lie in [0, 1]")
+    if v.clip_eps is not None and v.clip_scope == "ce":
+        return _sigmoid_probs_clip_ce(p, t, v)
     inside = np.ones_like(p)
     if v.clip_eps is not None:
         lo, hi = clip_interval(v)

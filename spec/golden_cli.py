@@ -23,11 +23,12 @@ from focalspec.reference.rounding import FORMATS
 from focalspec.spec.case import TAGS
 from focalspec.spec.catalogue import all_cases, cases_with_tag, get_case
 from focalspec.spec.certify import certify, certify_ratio, variant_of
-from focalspec.spec.variant import REDUCTIONS, SOFT_TARGETS, SpecError, Variant
+from focalspec.spec.variant import CLIP_SCOPES, REDUCTIONS, SOFT_TARGETS, SpecError, Variant
 
 MAX_DIGITS = 1000
 # options of the --x form; None = not given, so that they can be refused next to a CASE_ID
-X_OPTIONS = ("y", "alpha", "gamma", "kind", "variant", "softmax", "clip_eps", "label_smoothing", "soft", "reduction")
+X_OPTIONS: tuple[str, ...] = ("y", "alpha", "gamma", "kind", "variant", "softmax", "soft", "reduction")
+X_OPTIONS += ("clip_eps", "clip_scope", "label_smoothing")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -46,6 +47,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--softmax", action="store_true", default=None, help="--x is one row of class logits")
     g.add_argument("--soft", action="store_true", default=None, help="allow soft targets in [0, 1]")
     g.add_argument("--clip-eps", dest="clip_eps", metavar="E", help="declared clip convention eps")
+    g.add_argument(
+        "--clip-scope",
+        dest="clip_scope",
+        choices=CLIP_SCOPES,
+        help="where that clip acts: all (default) or ce, inside the cross-entropy only (Keras binary)",
+    )
     g.add_argument("--label-smoothing", dest="label_smoothing", metavar="L", help="label smoothing in [0, 1]")
     g.add_argument("--reduction", choices=REDUCTIONS, help="for several --x values (default none)")
     o = p.add_argument_group("output")
@@ -109,6 +116,7 @@ def adhoc(args: argparse.Namespace) -> tuple[Variant, Any, Any]:
         alpha=_alpha(args.alpha),
         soft_target=args.variant or "canonical",
         clip_eps=None if args.clip_eps is None else _real("--clip-eps", args.clip_eps, 0.0),
+        clip_scope=args.clip_scope or "all",
         label_smoothing=_real("--label-smoothing", args.label_smoothing, 0.0),
         reduction=args.reduction or "none",
     )

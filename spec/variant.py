@@ -15,11 +15,13 @@ Activation = Literal["sigmoid", "softmax"]
 InputKind = Literal["logits", "probs"]
 SoftTarget = Literal["canonical", "geometric", "margin", "two_term"]
 Reduction = Literal["none", "sum", "mean", "normalized"]
+ClipScope = Literal["all", "ce"]
 
 ACTIVATIONS: tuple[str, ...] = ("sigmoid", "softmax")
 INPUT_KINDS: tuple[str, ...] = ("logits", "probs")
 SOFT_TARGETS: tuple[str, ...] = ("canonical", "geometric", "margin", "two_term")
 REDUCTIONS: tuple[str, ...] = ("none", "sum", "mean", "normalized")
+CLIP_SCOPES: tuple[str, ...] = ("all", "ce")
 
 
 class SpecError(ValueError):
@@ -42,6 +44,9 @@ class Variant:
     clip_upper: the upper clip bound when it is not exactly 1 - clip_eps -- implementations
     form 1 - eps in their working dtype (float32: 1 - 1e-7 rounds to 1 - 2**-23), and the
     suite states that rounded bound here so the reference clips where the code does.
+    clip_scope: where the clip applies -- ``"all"`` replaces p by the clipped p everywhere;
+    ``"ce"`` clips it inside the cross-entropy only and keeps the unclipped p in the factor
+    (1 - p_t)**gamma (Keras' binary focal loss; sigmoid only).
     """
 
     activation: Activation = "sigmoid"
@@ -54,6 +59,7 @@ class Variant:
     reduction: Reduction = "none"
     renormalize: bool = False
     clip_upper: float | None = None
+    clip_scope: ClipScope = "all"
 
     def __post_init__(self) -> None:
         _check_choice("activation", self.activation, ACTIVATIONS)
@@ -72,6 +78,9 @@ class Variant:
             _check_real("clip_upper", self.clip_upper)
             if self.clip_eps is None or not 0.5 < self.clip_upper < 1:
                 raise SpecError(f"clip_upper needs clip_eps and must be in (0.5, 1), got {self.clip_upper!r}")
+        _check_choice("clip_scope", self.clip_scope, CLIP_SCOPES)
+        if self.clip_scope != "all" and (self.clip_eps is None or self.activation != "sigmoid"):
+            raise SpecError(f"clip_scope={self.clip_scope!r} needs clip_eps and activation='sigmoid'")
         _check_real("label_smoothing", self.label_smoothing)
         if not 0 <= self.label_smoothing <= 1:
             raise SpecError(f"label_smoothing must be in [0, 1], got {self.label_smoothing!r}")
@@ -119,9 +128,13 @@ class Variant:
         return replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON form; clip_scope is written only when it is not the default, so golden data and
+        results written before the field existed read back as the same variant."""
         d = asdict(self)
         if isinstance(d["alpha"], tuple):
             d["alpha"] = list(d["alpha"])
+        if d["clip_scope"] == "all":
+            del d["clip_scope"]
         return d
 
     @classmethod
@@ -146,7 +159,7 @@ class Variant:
         if self.soft_target != "canonical":
             parts.append(self.soft_target)
         if self.clip_eps is not None:
-            parts.append(f"clip{self.clip_eps:g}")
+            parts.append(f"clip{self.clip_eps:g}" + ("" if self.clip_scope == "all" else f"-{self.clip_scope}"))
         if self.label_smoothing:
             parts.append(f"ls{self.label_smoothing:g}")
         if self.renormalize:

@@ -183,3 +183,17 @@ def test_as_dtype_rounds_decimals_once() -> None:
     s = format(Decimal(1) + Decimal(2) ** -11 + Decimal(2) ** -60, "f")
     assert as_dtype([s], "float16")[0] == 1 + 2.0**-10
     assert as_dtype(["inf", "-inf"], "float32").tolist() == [np.inf, -np.inf]
+
+
+def test_clip_scope_needs_a_sigmoid_clip_and_round_trips() -> None:
+    from focalspec.spec.variant import Variant
+
+    with pytest.raises(SpecError, match="clip_scope='ce' needs clip_eps"):
+        Variant(clip_scope="ce")
+    with pytest.raises(SpecError, match="needs clip_eps and activation='sigmoid'"):
+        Variant(activation="softmax", clip_eps=1e-7, clip_scope="ce")
+    with pytest.raises(SpecError, match="unknown clip_scope 'bce'"):
+        Variant(clip_eps=1e-7, clip_scope="bce")  # type: ignore[arg-type]
+    v = Variant(clip_eps=1e-7, clip_scope="ce")
+    assert Variant.from_dict(v.to_dict()) == v and v.label().endswith("clip1e-07-ce")
+    assert "clip_scope" not in Variant(clip_eps=1e-7).to_dict()  # golden data predating the field reads the same

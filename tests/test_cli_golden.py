@@ -145,3 +145,16 @@ def test_errors_subprocess(argv) -> None:
     r = subprocess.run([sys.executable, "-m", "focalspec", *argv], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
+
+
+def test_clip_scope_of_an_adhoc_value(capsys: pytest.CaptureFixture[str]) -> None:
+    """x = 20, y = 1 beyond Keras' clip: clipped everywhere the factor freezes at eps^2 and the
+    gradient is 0; clipped in the cross-entropy only (Keras binary) the factor keeps falling."""
+    base = ["golden", "--x", "20", "--y", "1", "--clip-eps", "1e-7", "--grad", "--json"]
+    assert main(base) == 0
+    everywhere = json.loads(capsys.readouterr().out)
+    assert main([*base, "--clip-scope", "ce"]) == 0
+    in_ce = json.loads(capsys.readouterr().out)
+    assert in_ce["variant"]["clip_scope"] == "ce" and "clip_scope" not in everywhere["variant"]
+    assert float(everywhere["grad"]) == 0 and float(in_ce["grad"]) < 0
+    assert float(in_ce["losses"]) < 1e-3 * float(everywhere["losses"])

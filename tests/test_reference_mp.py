@@ -165,3 +165,49 @@ def test_bad_requests_are_one_line_errors() -> None:
         ref.evaluate(Variant(), np.zeros(3), np.zeros(2))
     with pytest.raises(SpecError, match="outside"):
         ref.evaluate(Variant(input_kind="probs"), np.array([1.5]), np.array([1.0]))
+
+
+# ----------------------------------------------------------------------------- clip_scope='ce' (Keras binary)
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 1.0, 2.0])
+@pytest.mark.parametrize("kind", ["logits", "probs"])
+def test_clip_in_cross_entropy_only_gradient_matches_numeric_derivative(gamma: float, kind: str) -> None:
+    """Points inside and beyond the clip (eps = 1e-3: logit(1 - eps) = 6.9) on both sides."""
+    v = Variant(input_kind=kind, gamma=gamma, alpha=0.25, clip_eps=1e-3, clip_scope="ce")  # type: ignore[arg-type]
+    points = ["-12", "-6.5", "-0.3", "2", "7.5", "20"] if kind == "logits" else ["1e-5", "0.02", "0.5", "0.9995"]
+    with mp.workdps(50):
+        for x, t in itertools.product(points, ["0", "0.3", "1"]):
+            xm, tm = mp.mpf(x), mp.mpf(t)
+            elem = ref.sigmoid_logits_element if kind == "logits" else ref.sigmoid_probs_element
+            assert_close(elem(xm, tm, v)[1], numeric_derivative(v, xm, tm))
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 2.0])
+def test_clip_in_cross_entropy_only_is_the_keras_formula(gamma: float) -> None:
+    """-alpha_t (1 - p_t)^g BCE(clip(p)), evaluated in the textbook form with 200 digits:
+    the factor sees the unclipped p, so beyond the clip the loss still falls with x."""
+    eps = mp.mpf("1e-7")
+    v = Variant(gamma=gamma, alpha=0.25, clip_eps=1e-7, clip_scope="ce")
+    for x, y in itertools.product(["-40", "-16.2", "-3", "0.5", "16.2", "40", "300"], [0, 1]):
+        with mp.workdps(50):
+            got = ref.sigmoid_logits_element(mp.mpf(x), mp.mpf(y), v)[0]
+        with mp.workdps(200):
+            p = 1 / (1 + mp.exp(-mp.mpf(x)))
+            pc = min(max(p, eps), 1 - eps)
+            bce = -mp.log(pc) if y == 1 else -mp.log(1 - pc)
+            pt = p if y == 1 else 1 - p
+            want = (mp.mpf("0.25") if y == 1 else mp.mpf("0.75")) * (1 - pt) ** gamma * bce
+            assert_close(got, want, 40)
+
+
+def test_clip_in_cross_entropy_only_at_a_reached_hard_target() -> None:
+    """p = t = 1: the factor is 0 (gamma > 0) but the clipped BCE is not, so the loss is
+    alpha (1 - p_t)^g (-log(1 - eps)) and its slope in p is -inf for 0 < g < 1."""
+    with mp.workdps(50):
+        for gamma, loss, grad in [(0.0, "x", 0), (0.5, 0, -mp.inf), (1.0, 0, "s"), (2.0, 0, 0)]:
+            v = Variant(input_kind="probs", gamma=gamma, alpha=0.25, clip_eps=1e-7, clip_scope="ce")
+            val, d, _ = ref.sigmoid_probs_element(mp.one, mp.one, v)
+            ce = -mp.log1p(-mp.mpf(1e-7))
+            assert val == (mp.mpf("0.25") * ce if loss == "x" else 0)
+            assert d == (-mp.mpf("0.25") * ce if grad == "s" else grad)

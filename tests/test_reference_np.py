@@ -102,3 +102,31 @@ def test_infinite_and_nan_logits_match_the_limits() -> None:
                 eg = error_in_u(approx.grad, exact.grad.astype(float), exact.grad_scale.astype(float), "float64")
                 bound = npref.NP_ERROR_BOUND_U
                 assert ev.max() <= bound and eg.max() <= bound, (st, g, t, approx.losses, approx.grad)
+
+
+@pytest.mark.parametrize("gamma", GAMMAS)
+@pytest.mark.parametrize("upper", [None, 1.0 - 2.0**-23])
+def test_sigmoid_clip_in_cross_entropy_only_within_bound(gamma: float, upper: float | None) -> None:
+    """Keras' binary form: BCE of clip(sigma(x)), factor of the unclipped p. At hard targets the
+    factor comes from log space where 1 - p_t underflows: the margin exception applies there."""
+    x = np.concatenate([logit_grid(), [16.1, 16.2, -16.1, np.inf, -np.inf]])
+    v = Variant(gamma=gamma, alpha=0.25, clip_eps=1e-7, clip_upper=upper, clip_scope="ce")
+    for t in (0.0, 1.0, 0.3, 0.95):
+        tt = np.full_like(x, t)
+        exact, approx = mpref.evaluate(v, x, tt, dps=50), npref.evaluate(v, x, tt)
+        ev = error_in_u(approx.losses, exact.losses.astype(float), exact.losses.astype(float), "float64")
+        eg = error_in_u(approx.grad, exact.grad.astype(float), exact.grad_scale.astype(float), "float64")
+        if t in (0.0, 1.0):
+            relax = npref.margin_bound(np.where(np.isfinite(x), x, 0.0), tt, gamma) / npref.NP_ERROR_BOUND_U
+            ev, eg = ev / relax, eg / relax
+        assert ev.max() <= npref.NP_ERROR_BOUND_U, f"value error {ev.max():.1f} u at t={t}"
+        assert eg.max() <= npref.NP_ERROR_BOUND_U, f"gradient error {eg.max():.1f} u at t={t}"
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 1.0, 2.0])
+def test_sigmoid_probability_clip_in_cross_entropy_only_within_bound(gamma: float) -> None:
+    p = np.unique(np.concatenate([np.logspace(-300, 0, 40), 1 - np.logspace(-16, -1, 20), [0.0, 0.5, 1.0]]))
+    v = Variant(input_kind="probs", gamma=gamma, alpha=0.25, clip_eps=1e-7, clip_upper=1.0 - 1e-7, clip_scope="ce")
+    for t in (0.0, 1.0, 0.3):
+        ev, eg = max_err(v, p, np.full_like(p, t))
+        assert ev <= npref.NP_ERROR_BOUND_U and eg <= npref.NP_ERROR_BOUND_U, (t, ev, eg)
