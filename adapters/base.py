@@ -124,6 +124,7 @@ class Adapter(abc.ABC):
     convention: str = ""  # the spec convention it claims (a key of spec.conventions), for the report
     dtypes: tuple[str, ...] = ("float64", "float32")
     modes: tuple[str, ...] = ("eager",)
+    clip_scopes: tuple[str, ...] = ("all",)  # where a clip it applies acts (Variant.clip_scope values)
 
     @abc.abstractmethod
     def unavailable_reason(self) -> str | None:
@@ -160,11 +161,21 @@ class Adapter(abc.ABC):
     ) -> None:
         """Refuse a combination ``supports`` rejects (and an empty list of timed input sets) with
         the reason: every ``run``/``prepare_timed`` starts here so a direct call cannot bypass it."""
-        reason = self.supports(variant, dtype, device, mode)
+        reason = self.clip_scope_reason(variant) or self.supports(variant, dtype, device, mode)
         if reason:
             raise AdapterError(reason)
         if input_sets is not None and not input_sets:
             raise AdapterError("prepare_timed needs at least one input set")
+
+    def clip_scope_reason(self, variant: Variant) -> str | None:
+        """Why a clipped variant is refused when its clip acts where this adapter's does not
+        (every adapter sees this check, whatever its own ``supports`` says)."""
+        if variant.clip_eps is None or variant.clip_scope in self.clip_scopes:
+            return None
+        return (
+            f"{self.name} clips with clip_scope {'/'.join(self.clip_scopes)}; "
+            f"the variant clips with clip_scope={variant.clip_scope!r}"
+        )
 
     def prepare_timed(
         self,

@@ -30,7 +30,7 @@ import numpy as np
 
 from focalspec.adapters.base import DTYPES, Adapter, AdapterError, Output
 from focalspec.reference.rounding import round_mpf
-from focalspec.spec.variant import SOFT_TARGETS, SpecError, Variant
+from focalspec.spec.variant import CLIP_SCOPES, SOFT_TARGETS, SpecError, Variant
 
 FRAMEWORKS: tuple[str, ...] = ("torch", "jax", "tensorflow")
 ALPHA_OFF: tuple[str, ...] = ("none", "-1", "flag", "never")
@@ -55,6 +55,7 @@ class Convention:
     alpha_off: str = "none"
     alpha_flag: str = "apply_class_balancing"
     clip_eps: float | None = None
+    clip_scope: str = "all"
     softmax: bool = False
     soft_target: str = "canonical"
     normalized: str | None = None
@@ -68,6 +69,9 @@ class Convention:
         _choice("--soft-target", self.soft_target, SOFT_TARGETS)
         if self.clip_eps is not None and not 0 < self.clip_eps < 0.5:
             raise SpecError(f"--clip-eps must be in (0, 0.5), got {self.clip_eps!r}")
+        _choice("--clip-scope", self.clip_scope, CLIP_SCOPES)
+        if self.clip_scope != "all" and (self.clip_eps is None or self.softmax):
+            raise SpecError(f"--clip-scope {self.clip_scope} needs --clip-eps and a sigmoid loss")
         if self.softmax and self.soft_target != "canonical":
             raise SpecError("--soft-target applies to sigmoid losses only, not with --softmax")
         if self.softmax and self.normalized:
@@ -86,6 +90,8 @@ class Convention:
             out += ["--alpha-flag", self.alpha_flag]
         if self.clip_eps is not None:
             out += ["--clip-eps", repr(self.clip_eps)]
+        if self.clip_scope != "all":
+            out += ["--clip-scope", self.clip_scope]
         if self.softmax:
             out.append("--softmax")
         if self.soft_target != "canonical":
@@ -105,7 +111,7 @@ class Convention:
             f"alpha off: {self.alpha_off}",
         ]
         if self.clip_eps is not None:
-            parts.append(f"clip {self.clip_eps:g}")
+            parts.append(f"clip {self.clip_eps:g}" + (" in the cross-entropy only" if self.clip_scope == "ce" else ""))
         if not self.softmax:
             parts.append(f"soft targets: {self.soft_target}")
         if self.normalized:
@@ -127,6 +133,7 @@ def convention_from_options(opts: Any, kwarg_items: list[str] | tuple[str, ...])
         alpha_off=opts.alpha_off,
         alpha_flag=opts.alpha_flag,
         clip_eps=opts.clip_eps,
+        clip_scope=opts.clip_scope,
         softmax=opts.softmax,
         soft_target=opts.soft_target,
         normalized=opts.normalized,
@@ -223,6 +230,7 @@ class CallableAdapter(Adapter):
     def __init__(self, spec: str, convention: Convention) -> None:
         self.spec = spec
         self.conv = convention
+        self.clip_scopes = (convention.clip_scope,)
         self.fn = load_callable(spec)
         self.call_shape = check_signature(self.fn, spec, convention)
         self.name = spec.replace(":", ".")
@@ -263,6 +271,8 @@ class CallableAdapter(Adapter):
         conv = self.conv
         if conv.clip_eps is not None and v.clip_eps is None and v.soft_target == "canonical":
             v = replace(v, clip_eps=conv.clip_eps)
+        if v.clip_eps is not None and v.clip_eps == conv.clip_eps and v.activation == "sigmoid":
+            v = replace(v, clip_scope=conv.clip_scope)  # type: ignore[arg-type]
         if v.clip_eps is not None and v.clip_eps == conv.clip_eps and dtype is not None:
             lo = round_mpf(conv.clip_eps, dtype)
             hi = round_mpf(1.0 - conv.clip_eps, dtype)

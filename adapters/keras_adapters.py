@@ -10,8 +10,8 @@ backend (keras/src/losses/losses.py, keras 3.15.1, read from the installed sourc
   TensorFlow ``ops.sigmoid`` tags its output with ``_keras_logits`` and the backend BCE
   recovers the logits and uses ``tf.nn.sigmoid_cross_entropy_with_logits`` -- unclipped
   (declared ``clip_eps=None``).  Alpha only with ``apply_class_balancing=True`` (Variant
-  alpha None <-> False).  The focal factor uses the *unclipped* p, so outside the clip range
-  Keras and its declared variant differ: reported by the suite as failures.
+  alpha None <-> False).  The focal factor uses the *unclipped* p: the clip acts inside the
+  BCE only (declared ``clip_scope='ce'``, SPEC.md §3).
 * categorical: softmax (from_logits) then ``y_pred / sum(y_pred)`` then clip to
   [1e-7, 1 - 1e-7] for both the log and ``(1 - p)**gamma``; alpha multiplies every class and
   cannot be switched off (alpha=1.0 is the equivalent of alpha None, which is unsupported).
@@ -386,6 +386,7 @@ class KerasFocalAdapter(Adapter):
 class KerasBinaryAdapter(KerasFocalAdapter):
     kind = "binary"
     keras_class = "BinaryFocalCrossentropy"
+    clip_scopes = ("ce",)  # clip(p) inside the BCE only; (1 - p_t)**gamma takes the unclipped p
 
     def declared_convention(self) -> str:
         logits = "clip_eps=None (logits BCE)" if self.backend == "tensorflow" else "clip_eps=1e-7"
@@ -397,33 +398,14 @@ class KerasBinaryAdapter(KerasFocalAdapter):
 
     def declared_variant(self, variant: Variant) -> Variant:
         """What Keras computes when handed a case's alpha, gamma, input kind and smoothing: the
-        same loss with its own clip (an unclipped case is graded against that, never skipped)."""
-        if variant.activation == "sigmoid" and variant.clip_eps is None and variant.clip_upper is None:
-            return variant.with_(clip_eps=self.declared_clip(variant))
-        return variant
-
-    def supports_data(self, variant: Variant, inputs: np.ndarray, targets: np.ndarray) -> str | None:
-        """Keras clips p inside its BCE only: the modulating factor (1 - p_t)**gamma takes the
-        unclipped p.  That agrees with the clip_eps variant (which clips p everywhere) only where
-        the clip is inactive, so a case with p near or beyond a bound is not graded (no spec
-        variant describes it).  The margin 4 eps covers p's rounding onto a bound in float32."""
-        eps = variant.clip_eps
-        if variant.activation != "sigmoid" or eps is None:
-            return None
-        x = np.asarray(inputs, dtype=np.float64)
-        with np.errstate(over="ignore", invalid="ignore"):
-            if variant.input_kind == "logits":
-                p, q = 1.0 / (1.0 + np.exp(-x)), 1.0 / (1.0 + np.exp(x))
-            else:
-                p, q = x, 1.0 - x
-            near = np.minimum(p, q) < 4 * eps  # a NaN input is NaN either way: graded
-        if near.any():
-            worst = x.ravel()[int(np.argmax(near.ravel()))]
-            return (
-                f"Keras clips p to [{eps:g}, 1 - {eps:g}] inside its BCE only and keeps the unclipped p in "
-                f"(1 - p_t)**gamma; no spec variant describes an input at or beyond the clip ({worst!r})"
-            )
-        return None
+        same loss with its own clip (none on TF logits), which acts inside the BCE only
+        (clip_scope='ce'); an unclipped case is graded against that, never skipped."""
+        if variant.activation != "sigmoid":
+            return variant
+        clip = self.declared_clip(variant)
+        if variant.clip_eps is None and variant.clip_upper is None:
+            return variant if clip is None else variant.with_(clip_eps=clip, clip_scope="ce")
+        return variant.with_(clip_scope="ce") if variant.clip_eps == clip else variant
 
     def variant_reason(self, v: Variant) -> str | None:
         if v.activation != "sigmoid":

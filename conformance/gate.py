@@ -42,6 +42,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     conv.add_argument("--alpha-flag", default="apply_class_balancing", help="keyword of the alpha flag")
     conv.add_argument("--clip-eps", type=float, help="it clips probabilities to [E, 1-E] (declared convention)")
+    conv.add_argument(
+        "--clip-scope",
+        choices=("all", "ce"),
+        default="all",
+        help="where that clip acts: everywhere p is used (default) or inside the cross-entropy only, "
+        "(1-p_t)^gamma taking the unclipped p (Keras' binary loss)",
+    )
     conv.add_argument("--softmax", action="store_true", help="a softmax loss over the last axis, class indices")
     conv.add_argument(
         "--soft-target",
@@ -113,7 +120,7 @@ def validate(args: argparse.Namespace) -> list[str]:
             args.soft_target,
         ]
         if args.clip_eps is not None:
-            opts += ["--focal-clip-eps", repr(args.clip_eps)]
+            opts += ["--focal-clip-eps", repr(args.clip_eps), "--focal-clip-scope", args.clip_scope]
         if args.softmax:
             opts.append("--focal-softmax")
         if args.normalized:

@@ -50,6 +50,12 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
         "keyword of the alpha on/off flag for --focal-alpha-off flag (default apply_class_balancing)",
     ),
     ("clip-eps", "str", "--focal-impl declares clipping probabilities to [E, 1-E] (Keras: 1e-7)"),
+    (
+        "clip-scope",
+        "str",
+        "where that clip acts: all (everywhere p is used, default) | ce (inside the cross-entropy only, "
+        "(1-p_t)^gamma takes the unclipped p: Keras' binary loss)",
+    ),
     ("softmax", "flag", "--focal-impl is a softmax focal loss over the last axis with class-index targets"),
     ("soft-target", "str", f"soft-target form --focal-impl declares: {' | '.join(SOFT_TARGETS)} (default canonical)"),
     ("normalized", "str", "the reduction argument value with which --focal-impl computes sum / max(1, #positives)"),
@@ -135,6 +141,7 @@ class Options:
     alpha_off: str
     alpha_flag: str
     clip_eps: float | None
+    clip_scope: str
     softmax: bool
     soft_target: str
     normalized: str | None
@@ -186,6 +193,7 @@ class Options:
             alpha_off=get("alpha-off") or "none",
             alpha_flag=get("alpha-flag") or "apply_class_balancing",
             clip_eps=clip_eps,
+            clip_scope=get("clip-scope") or "all",
             softmax=bool(get("softmax")),
             soft_target=get("soft-target") or "canonical",
             normalized=get("normalized"),

@@ -141,7 +141,8 @@ def supports(
 ) -> str | None:
     """None, or why this adapter cannot run this variant/data (a skip reason)."""
     try:
-        reason = adapter.supports(v, dtype, device, mode)
+        scope = getattr(adapter, "clip_scope_reason", None)
+        reason = (scope(v) if scope is not None else None) or adapter.supports(v, dtype, device, mode)
         if reason:
             return reason
         data = getattr(adapter, "supports_data", None)

@@ -69,7 +69,8 @@ def check(a: KerasFocalAdapter, v: Variant, x: object, t: object, dtype: str, mo
 def binary_variant(a: KerasFocalAdapter, **kw: object) -> Variant:
     assert isinstance(a, KerasBinaryAdapter)
     v = Variant(**kw)  # type: ignore[arg-type]
-    return v.with_(clip_eps=a.declared_clip(v))
+    clip = a.declared_clip(v)
+    return v.with_(clip_eps=clip, clip_scope="all" if clip is None else "ce")
 
 
 @pytest.mark.parametrize("name", BINARY)
@@ -140,7 +141,7 @@ def test_zero_dimensional_half_inputs_come_back(name: str, dtype: str) -> None:
     """A 0-d input (the seed articles' single-probability examples) in a half type: a 0-d
     bfloat16 EagerTensor cannot go through np.asarray; the adapter must still return the loss."""
     a = usable(name)
-    v = Variant(input_kind="probs", gamma=2.0, alpha=0.25, clip_eps=1e-7)
+    v = Variant(input_kind="probs", gamma=2.0, alpha=0.25, clip_eps=1e-7, clip_scope="ce")
     out = a.run(v, np.array(0.94921875), np.array(1.0), dtype)
     assert out.loss.shape == () and out.grad is not None and out.grad.shape == ()
     exact = float(mpref.evaluate(v, np.array([0.94921875]), np.array([1.0])).losses[0])
@@ -153,7 +154,10 @@ def test_case_variants_are_graded_against_what_keras_computes() -> None:
     and is refused with the reason."""
     from focalspec.conformance.runner import resolve_variant
 
-    assert resolve_variant(ADAPTERS["keras-binary-jax"], Variant(), "float32") == Variant(clip_eps=1e-7)
+    keras_clip = Variant(clip_eps=1e-7, clip_scope="ce")
+    assert resolve_variant(ADAPTERS["keras-binary-jax"], Variant(), "float32") == keras_clip
+    stated = Variant(clip_eps=1e-7, clip_upper=1.0 - 2.0**-23)  # a case that states Keras's float32 bound
+    assert resolve_variant(ADAPTERS["keras-binary-torch"], stated, "float32") == stated.with_(clip_scope="ce")
     assert resolve_variant(ADAPTERS["keras-binary-tf"], Variant(), "float32") == Variant()
     assert resolve_variant(ADAPTERS["keras-binary-tf"], Variant(input_kind="probs"), "float32").clip_eps == 1e-7
     smx = Variant(activation="softmax", alpha=None, input_kind="probs")
@@ -165,18 +169,25 @@ def test_case_variants_are_graded_against_what_keras_computes() -> None:
     assert "clip" in (ADAPTERS["keras-binary-jax"].variant_reason(other) or "")  # type: ignore[attr-defined]
 
 
-def test_binary_cases_beyond_the_clip_are_not_graded() -> None:
-    """Keras's modulating factor takes the unclipped p, the clip_eps variant the clipped one:
-    they agree only where the clip is inactive, so cases reaching a bound are refused with the
-    reason (and NaN inputs, NaN either way, are still graded)."""
-    a = ADAPTERS["keras-binary-jax"]
-    v = Variant(clip_eps=1e-7)
-    assert a.supports_data(v, np.array([-5.0, 0.0, 14.0]), np.zeros(3)) is None  # type: ignore[attr-defined]
-    assert a.supports_data(v, np.array([np.nan, 1.0]), np.zeros(2)) is None  # type: ignore[attr-defined]
-    reason = a.supports_data(v, np.array([0.0, 17.0]), np.zeros(2))  # type: ignore[attr-defined]
-    assert reason and "unclipped p" in reason and "17.0" in reason
-    assert a.supports_data(v.with_(input_kind="probs"), np.array([1e-8, 0.5]), np.zeros(2))  # type: ignore[attr-defined]
-    assert a.supports_data(Variant(), np.array([40.0]), np.zeros(1)) is None  # type: ignore[attr-defined]
+@pytest.mark.parametrize("name", BINARY)
+def test_binary_beyond_the_clip_is_graded_with_the_clip_in_the_bce_only(name: str) -> None:
+    """Probabilities beyond the lower clip with y = 1: Keras's BCE is the constant -log(1e-7)
+    there, but its factor (1 - p_t)**gamma = (1 - p)**gamma still moves with p, so the gradient
+    is -gamma (1 - p)**(gamma - 1) alpha (-log 1e-7), not 0.  The declared variant (clip_scope
+    'ce') says exactly that and Keras passes; clipping p everywhere would call it wrong."""
+    from focalspec.conformance.runner import resolve_variant
+
+    a = usable(name)
+    p, y = np.array([0.0, 1e-9, 3e-8]), np.ones(3)
+    for g in (0.5, 2.0):
+        v = resolve_variant(a, Variant(input_kind="probs", gamma=g, alpha=0.25), "float32")
+        assert (v.clip_eps, v.clip_scope) == (1e-7, "ce")
+        check(a, v, p, y, "float32", "eager")
+        out = a.run(v, rounded(p, "float32"), y, "float32")
+        everywhere = mpref.evaluate(v.with_(clip_scope="all"), rounded(p, "float32"), y)
+        assert np.all(everywhere.grad == 0) and np.all(np.abs(out.grad) > 1), (out.grad, everywhere.grad)
+    with pytest.raises(AdapterError, match="clip_scope"):
+        a.run(Variant(input_kind="probs", clip_eps=1e-7), p, y, "float32")
 
 
 @pytest.mark.parametrize("backend", ["jax", "torch"])
@@ -223,11 +234,13 @@ def test_inprocess_tensorflow_timed_path() -> None:
         assert timed.ran["framework"] == "tensorflow" and timed.ran["tensor_float_32"] is False
 
 
+KERAS_CLIP = dict(clip_eps=1e-7, clip_scope="ce")  # Keras binary's clip: [1e-7, 1 - 1e-7], inside the BCE only
+
 # Where Keras 3.15.1 departs from its own declared variant: (adapter, variant, x, t, dtype, value|grad, why)
 DEPARTURES = [
-    ("keras-binary-jax", dict(gamma=0.0, alpha=None, clip_eps=1e-7), [17.0], [0.0], "float32", "value",
+    ("keras-binary-jax", dict(gamma=0.0, alpha=None, **KERAS_CLIP), [17.0], [0.0], "float32", "value",
      "clip at float32(1 - 1e-7) = 1 - 1.19e-7: -log(1.19e-7) = 15.94, declared -log(1e-7) = 16.12"),
-    ("keras-binary-torch", dict(gamma=0.0, alpha=None, clip_eps=1e-7), [17.0], [0.0], "float32", "value",
+    ("keras-binary-torch", dict(gamma=0.0, alpha=None, **KERAS_CLIP), [17.0], [0.0], "float32", "value",
      "clip at float32(1 - 1e-7) = 1 - 1.19e-7: -log(1.19e-7) = 15.94, declared -log(1e-7) = 16.12"),
     ("keras-binary-tf", dict(gamma=2.0, alpha=None), [17.0], [1.0], "float32", "value",
      "float32 sigmoid(17) is exactly 1 on TF, 1 - p_t = 1 - p = 0: loss 0 instead of 7.1e-23"),
@@ -235,13 +248,13 @@ DEPARTURES = [
      "d/dx (1 - p_t)**0.5 at 1 - p_t = 0: NaN"),
     ("keras-binary-tf", dict(gamma=0.0, alpha=None), [-18.0], [0.0], "float32", "grad",
      "even gamma = 0: pow(0, 0)' = 0 * 0**-1 = NaN"),
-    ("keras-binary-jax", dict(gamma=0.5, alpha=None, clip_eps=1e-7), [20.0], [1.0], "float32", "grad",
+    ("keras-binary-jax", dict(gamma=0.5, alpha=None, **KERAS_CLIP), [20.0], [1.0], "float32", "grad",
      "d/dx (1 - p_t)**0.5 at 1 - p_t = 0: NaN"),
-    ("keras-binary-jax", dict(gamma=0.0, alpha=None, clip_eps=1e-7), [16.0], [0.0], "float32", "grad",
+    ("keras-binary-jax", dict(gamma=0.0, alpha=None, **KERAS_CLIP), [16.0], [0.0], "float32", "grad",
      "sigmoid(16) rounds onto the clip bound; jnp.clip splits the tie: gradient 0.5 instead of 1"),
-    ("keras-binary-jax", dict(gamma=2.0, alpha=None, clip_eps=1e-7), [0.5], [1.0], "float64", "value",
+    ("keras-binary-jax", dict(gamma=2.0, alpha=None, **KERAS_CLIP), [0.5], [1.0], "float64", "value",
      "ops.mean computes in dtypes.result_type(float64, 'float32') = float32"),
-    ("keras-binary-torch", dict(gamma=2.0, alpha=None, clip_eps=1e-7), [0.5], [1.0], "float64", "value",
+    ("keras-binary-torch", dict(gamma=2.0, alpha=None, **KERAS_CLIP), [0.5], [1.0], "float64", "value",
      "ops.mean computes in dtypes.result_type(float64, 'float32') = float32"),
     ("keras-categorical-torch", dict(activation="softmax", gamma=0.0, alpha=1.0, clip_eps=1e-7), [[17.0, 0.0, -1.0]],
      [0], "float64", "value", "float64 clip bound 1 - 1e-7 rounded to float32: loss 1.19e-7 instead of 1e-7"),

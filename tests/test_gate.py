@@ -281,3 +281,17 @@ def test_missing_framework_is_a_usage_error(
     code = main(["check", f"{IMPL}:careful", "--framework", "jax", *QUICK])
     assert code == 2
     assert "jax is not importable here" in capsys.readouterr().err
+
+
+def test_a_clip_declared_inside_the_cross_entropy_only(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Keras' binary form as a callable on probabilities: accepted when declared as what it is
+    (--clip-eps 1e-7 --clip-scope ce); declared as a clip everywhere it is rejected where p lies
+    beyond a bound (there its factor still moves with p; a clip everywhere would freeze it)."""
+    declared = ["--input", "probs", "--clip-eps", "1e-7", "--families", "golden,edge,random"]
+    code, doc = gate(tmp_path_factory, f"{IMPL}:clip_in_ce_probs", *declared, "--clip-scope", "ce")
+    bad = [f"{t['nodeid'].split('::')[-1]}: {(t['message'] or '')[:160]}" for t in failed(doc)]
+    assert code == 0, "\n".join(bad[:10])
+    assert len(passed(doc)) > 50 and {t["variant"].get("clip_scope") for t in passed(doc)} == {"ce"}
+    doc = run_of(tmp_path_factory, "clip_in_ce_probs", *declared)
+    worst = [worst_input(t) for t in failed(doc)]
+    assert all(min(w, 1 - w) < 1e-7 for w in worst), worst

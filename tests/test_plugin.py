@@ -65,6 +65,7 @@ def options(**kw: Any) -> Options:
         alpha_off="none",
         alpha_flag="apply_class_balancing",
         clip_eps=None,
+        clip_scope="all",
         softmax=False,
         soft_target="canonical",
         normalized=None,

@@ -324,8 +324,9 @@ class KerasFinding:
     def declared_variant(self, variant: Variant, n_classes: int | None = None) -> Variant:
         return self.adapter.declared_variant(variant)
 
-    def run(self, *args: Any, **kwargs: Any) -> Output:
-        return self.adapter.run(*args, **kwargs)
+    def run(self, variant: Variant, *args: Any, **kwargs: Any) -> Output:
+        """Run what Keras computes for the finding's variant (binary: its clip in the BCE only)."""
+        return self.adapter.run(self.adapter.declared_variant(variant), *args, **kwargs)
 
 
 def get_impl(name: str) -> Any:

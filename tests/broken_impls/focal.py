@@ -295,3 +295,22 @@ def no_alpha_argument(inputs: Tensor, targets: Tensor, gamma: float = 2.0) -> Te
 
 
 NOT_CALLABLE = 42
+
+
+# ----------------------------------------------------------------------------- a declared convention
+
+
+def clip_in_ce_probs(
+    inputs: Tensor, targets: Tensor, alpha: float | None = 0.25, gamma: float = 2.0, reduction: str = "none"
+) -> Tensor:
+    """Keras' binary form on probabilities: BCE of clamp(p, 1e-7, 1 - 1e-7), the factor of the
+    unclipped p.  Right for --clip-eps 1e-7 --clip-scope ce, wrong for a clip everywhere."""
+    t = targets.to(inputs.dtype)
+    pc = inputs.clamp(1e-7, 1 - 1e-7)
+    bce = -(t * torch.log(pc) + (1 - t) * torch.log1p(-pc))
+    # 1 - p_t chosen per element, not t (1 - p) + (1 - t) p: at p = t = 1 that sum's slope is
+    # 0 * inf = NaN in autograd, the one-sided limit -inf (gamma < 1) is what the spec says
+    m = torch.where(t == 1, 1 - inputs, torch.where(t == 0, inputs, t * (1 - inputs) + (1 - t) * inputs))
+    loss = m.pow(gamma) * bce
+    a = _alpha_t(alpha, t)
+    return _reduce(a * loss, t, reduction)
