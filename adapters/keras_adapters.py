@@ -390,7 +390,10 @@ class KerasBinaryAdapter(KerasFocalAdapter):
 
     def declared_convention(self) -> str:
         logits = "clip_eps=None (logits BCE)" if self.backend == "tensorflow" else "clip_eps=1e-7"
-        return f"canonical; alpha via apply_class_balancing; logits: {logits}; probs: clip_eps=1e-7; no normalized"
+        return (
+            f"canonical; alpha via apply_class_balancing; logits: {logits}; probs: clip_eps=1e-7; "
+            "the clip acts in the BCE only (clip_scope='ce'); no normalized"
+        )
 
     def declared_clip(self, v: Variant) -> float | None:
         """Keras's clip on this backend: none on TF logits (logits recovered), 1e-7 otherwise."""
