@@ -81,6 +81,18 @@ def clip_interval(v: Variant) -> tuple[float, float]:
     return v.clip_eps, (v.clip_upper if v.clip_upper is not None else 1.0 - v.clip_eps)
 
 
+def clipped(p: np.ndarray, v: Variant) -> tuple[np.ndarray, np.ndarray]:
+    """(clip(p) to the variant's interval, the clip's derivative: 1 inside, bounds included, 0 beyond)."""
+    lo, hi = clip_interval(v)
+    return np.clip(p, lo, hi), ((p >= lo) & (p <= hi)).astype(np.float64)
+
+
+def _finish(a: np.ndarray, x: np.ndarray, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+    """0 where the class weight is 0 (whatever the arithmetic gave), NaN where the input is NaN."""
+    zero_w, nan = a == 0, np.isnan(x)
+    return tuple(np.where(nan, np.nan, np.where(zero_w, 0.0, arr)) for arr in arrays)
+
+
 def softmax_bound(z: np.ndarray) -> np.ndarray:
     """The stated softmax exception: p_k = exp(z_k - z_max) has condition number |z_k - z_max|
     in an argument that float64 forms with a rounding error, so the bound of a row is
@@ -212,16 +224,12 @@ def _sigmoid_logits_clip_ce(x: np.ndarray, t: np.ndarray, v: Variant) -> tuple[n
         r = np.where(t == 1, s_pos, np.where(t == 0, s_neg, s_pos * s_neg / m))
         t1 = g * mg * (1.0 - 2.0 * t) * r * ce
         val, grad, scale = a * mg * ce, a * (t1 + mg * dce), a * (np.abs(t1) + mg * dce_scale)
-    zero_w, nan = a == 0, np.isnan(x)
-    val, grad, scale = (np.where(zero_w, 0.0, arr) for arr in (val, grad, scale))
-    return tuple(np.where(nan, np.nan, arr) for arr in (val, grad, scale))  # type: ignore[return-value]
+    return _finish(a, x, val, grad, scale)  # type: ignore[return-value]
 
 
 def _sigmoid_probs_clip_ce(p: np.ndarray, t: np.ndarray, v: Variant) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Keras' binary form on probabilities: BCE of clip(p), factor (1 - p_t)^g of the unclipped p."""
-    lo, hi = clip_interval(v)
-    inside = ((p >= lo) & (p <= hi)).astype(np.float64)
-    pc = np.clip(p, lo, hi)
+    pc, inside = clipped(p, v)
     g = float(v.gamma)
     a = alpha_weight(t, v.alpha)
     one_t = 1.0 - t
@@ -238,9 +246,7 @@ def _sigmoid_probs_clip_ce(p: np.ndarray, t: np.ndarray, v: Variant) -> tuple[np
         val = a * mg * ce
         grad = a * (t1 + mg * (d_neg - d_pos) * inside)
         scale = a * (np.abs(t1) + mg * (d_neg + d_pos) * inside)
-    zero_w, nan = a == 0, np.isnan(p)
-    val, grad, scale = (np.where(zero_w, 0.0, arr) for arr in (val, grad, scale))
-    return tuple(np.where(nan, np.nan, arr) for arr in (val, grad, scale))  # type: ignore[return-value]
+    return _finish(a, p, val, grad, scale)  # type: ignore[return-value]
 
 
 def sigmoid_probs(p: np.ndarray, t: np.ndarray, v: Variant) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -251,9 +257,7 @@ def sigmoid_probs(p: np.ndarray, t: np.ndarray, v: Variant) -> tuple[np.ndarray,
         return _sigmoid_probs_clip_ce(p, t, v)
     inside = np.ones_like(p)
     if v.clip_eps is not None:
-        lo, hi = clip_interval(v)
-        inside = ((p >= lo) & (p <= hi)).astype(np.float64)
-        p = np.clip(p, lo, hi)
+        p, inside = clipped(p, v)
     g = float(v.gamma)
     a = alpha_weight(t, v.alpha)
     one_t = 1.0 - t
@@ -317,9 +321,7 @@ def _probs_terms(p: np.ndarray, w: np.ndarray, g: float, v: Variant) -> tuple[np
     """Per-component -w (1-p)^g log p and its partial in p (clipping applied)."""
     inside = np.ones_like(p)
     if v.clip_eps is not None:
-        lo, hi = clip_interval(v)
-        inside = ((p >= lo) & (p <= hi)).astype(np.float64)
-        p = np.clip(p, lo, hi)
+        p, inside = clipped(p, v)
     q = 1.0 - p
     with np.errstate(divide="ignore", invalid="ignore"):
         logp = np.log(p)
