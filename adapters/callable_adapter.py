@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from focalspec.adapters.base import DTYPES, Adapter, AdapterError, Output
+from focalspec.adapters.tf_adapters import tf_exact  # TF tensors converted in numpy: TF's cast flushes subnormals
 from focalspec.reference.rounding import round_mpf
 from focalspec.spec.variant import CLIP_SCOPES, SOFT_TARGETS, SpecError, Variant
 
@@ -271,13 +272,14 @@ class CallableAdapter(Adapter):
         conv = self.conv
         if conv.clip_eps is not None and v.clip_eps is None and v.soft_target == "canonical":
             v = replace(v, clip_eps=conv.clip_eps)
-        if v.clip_eps is not None and v.clip_eps == conv.clip_eps and v.activation == "sigmoid":
-            v = replace(v, clip_scope=conv.clip_scope)  # type: ignore[arg-type]
-        if v.clip_eps is not None and v.clip_eps == conv.clip_eps and dtype is not None:
-            lo = round_mpf(conv.clip_eps, dtype)
-            hi = round_mpf(1.0 - conv.clip_eps, dtype)
-            if 0 < lo < 0.5 and 0.5 < hi < 1:
-                v = v.clip_bounds_for(lo, hi)
+        if v.clip_eps is not None and v.clip_eps == conv.clip_eps:
+            if v.activation == "sigmoid":
+                v = replace(v, clip_scope=conv.clip_scope)  # type: ignore[arg-type]
+            if dtype is not None:
+                lo = round_mpf(conv.clip_eps, dtype)
+                hi = round_mpf(1.0 - conv.clip_eps, dtype)
+                if 0 < lo < 0.5 and 0.5 < hi < 1:
+                    v = v.clip_bounds_for(lo, hi)
         if (
             conv.soft_target != "canonical"
             and v.soft_target == "canonical"
@@ -578,12 +580,8 @@ class _TfBackend(_Backend):
         tf = self.tf
         tdt = self.dtypes[dtype]
         with tf.device("/GPU:0" if device == "cuda" else "/CPU:0"):
-            # converted in numpy: TF's float64 -> float32 cast flushes subnormals on CPU
-            x = tf.constant(np.asarray(inputs, dtype=np.float64).astype(tdt.as_numpy_dtype))
-            if softmax:
-                t = tf.constant(np.asarray(targets, dtype=np.int64))
-            else:
-                t = tf.constant(np.asarray(targets, dtype=np.float64).astype(tdt.as_numpy_dtype))
+            x = tf_exact(inputs, dtype)
+            t = tf.constant(np.asarray(targets, dtype=np.int64)) if softmax else tf_exact(targets, dtype)
 
             def value_and_grad(xx: Any, tt: Any) -> Any:
                 with tf.GradientTape() as tape:

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from focalspec.spec.variant import SpecError
+from focalspec.spec.variant import CLIP_SCOPES, SpecError
 
 DTYPE_CHOICES = ("float64", "float32", "bfloat16", "float16")
 
@@ -44,7 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     conv.add_argument("--clip-eps", type=float, help="it clips probabilities to [E, 1-E] (declared convention)")
     conv.add_argument(
         "--clip-scope",
-        choices=("all", "ce"),
+        choices=CLIP_SCOPES,
         default="all",
         help="where that clip acts: everywhere p is used (default) or inside the cross-entropy only, "
         "(1-p_t)^gamma taking the unclipped p (Keras' binary loss)",

@@ -27,8 +27,10 @@ from focalspec.spec.variant import CLIP_SCOPES, REDUCTIONS, SOFT_TARGETS, SpecEr
 
 MAX_DIGITS = 1000
 # options of the --x form; None = not given, so that they can be refused next to a CASE_ID
-X_OPTIONS: tuple[str, ...] = ("y", "alpha", "gamma", "kind", "variant", "softmax", "soft", "reduction")
-X_OPTIONS += ("clip_eps", "clip_scope", "label_smoothing")
+X_OPTIONS = (
+    *("y", "alpha", "gamma", "kind", "variant", "softmax", "soft", "reduction"),
+    *("clip_eps", "clip_scope", "label_smoothing"),
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
