@@ -587,9 +587,10 @@ class _TfBackend(_Backend):
                 with tf.GradientTape() as tape:
                     tape.watch(xx)
                     loss = call(xx, tt)
-                if not want_grad or not isinstance(loss, tf.Tensor):
-                    return loss, None
-                return loss, tape.gradient(tf.reduce_sum(loss), xx)
+                    if not want_grad or not isinstance(loss, tf.Tensor):
+                        return loss, None
+                    total = tf.reduce_sum(loss)  # on the tape: a sum taken after it would have no gradient
+                return loss, tape.gradient(total, xx)
 
             if mode == "compiled":
                 ck = (key, want_grad)

@@ -10,6 +10,9 @@ the dtype's smallest normal may come back as 0 -- never as anything else.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -297,3 +300,19 @@ def test_timed_path(adapter: FocalspecTFAdapter, mode: str) -> None:
     direct = adapter.run(v, sets[1], t, "float32", mode=mode)
     assert grad is not None and np.array_equal(loss, direct.loss) and np.array_equal(grad, direct.grad)
     assert timed.compile_seconds >= 0.0 and timed.ran["framework"] == "tensorflow"
+
+
+def test_a_tensorflow_callable_gets_its_gradient_through_the_gate(tmp_path: Path) -> None:
+    """``focalspec check PKG:FN --framework tensorflow`` on focalspec's own TF function: every
+    gradient check must be graded and pass.  (The gate once took the sum of the loss after its
+    GradientTape had closed, so every TF callable reported 'gradient None'.)"""
+    from focalspec.cli_main import main
+
+    out = tmp_path / "results.json"
+    args = ["check", "focalspec.adapters.impl_tf:sigmoid_focal_loss", "--framework", "tensorflow"]
+    args += ["--depth", "quick", "--dtype", "float32,float64", "--families", "golden,edge", "--json", str(out)]
+    code = main(args)
+    tests = json.loads(out.read_text())["tests"]
+    grads = [t for t in tests if t["check"] == "grad" and t["outcome"] != "skipped"]
+    bad = [(t["case_id"], (t["message"] or "")[:160]) for t in grads if t["outcome"] != "passed"]
+    assert code == 0 and len(grads) > 100 and not bad, bad[:5]
