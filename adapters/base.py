@@ -55,8 +55,8 @@ def framework_errors(prefix: str = "") -> Iterator[None]:
 
 
 def own_impl_kwargs(v: Variant) -> dict[str, Any]:
-    """Keyword arguments of focalspec's own implementations for a variant: impl_torch,
-    impl_jax and impl_tf share one signature (sigmoid: soft_target; softmax: renormalize)."""
+    """Keyword arguments of focalspec's own implementations for a variant: the
+    torch, jax and tf modules of focalspec.kernels share one signature (sigmoid: soft_target; softmax: renormalize)."""
     kw: dict[str, Any] = {
         "gamma": v.gamma,
         "alpha": v.alpha,

@@ -1,6 +1,6 @@
 """The JAX adapters against the mpmath reference.
 
-focalspec's own implementation (``impl_jax``) must be 'accurate' (spec.tolerance.budget) in
+focalspec's own implementation (``focalspec.kernels.jax``) must be 'accurate' (spec.tolerance.budget) in
 float64 and float32, eager and jit, and in bfloat16/float16 too (it evaluates those in float32
 and rounds once).  optax must run through its adapter exactly as a direct call does, and stay
 within 'acceptable' on finite inputs; what it cannot express is a reason, never a run.
@@ -29,8 +29,8 @@ from focalspec.spec.variant import Variant
 
 jax = pytest.importorskip("jax")
 
-from focalspec.adapters import impl_jax  # noqa: E402
 from focalspec.adapters.jax_adapters import OptaxAdapter, OwnJaxAdapter, optax_adapter, own_jax  # noqa: E402
+from focalspec.kernels import jax as impl_jax  # noqa: E402
 
 OWN = own_jax()
 OPTAX = optax_adapter()

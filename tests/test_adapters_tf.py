@@ -255,7 +255,7 @@ def test_empty_mean_is_nan(adapter: FocalspecTFAdapter) -> None:
 
 
 def test_bad_arguments_are_one_line_value_errors() -> None:
-    from focalspec.adapters import impl_tf
+    from focalspec.kernels import tf as impl_tf
 
     x, t = np.zeros(3, np.float32), np.zeros(3, np.float32)
     bad = [
@@ -309,7 +309,7 @@ def test_a_tensorflow_callable_gets_its_gradient_through_the_gate(tmp_path: Path
     from focalspec.cli_main import main
 
     out = tmp_path / "results.json"
-    args = ["check", "focalspec.adapters.impl_tf:sigmoid_focal_loss", "--framework", "tensorflow"]
+    args = ["check", "focalspec.kernels.tf:sigmoid_focal_loss", "--framework", "tensorflow"]
     args += ["--depth", "quick", "--dtype", "float32,float64", "--families", "golden,edge", "--json", str(out)]
     code = main(args)
     tests = json.loads(out.read_text())["tests"]

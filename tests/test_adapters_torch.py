@@ -274,7 +274,7 @@ def test_own_edge_shapes() -> None:
 
 
 def test_own_bad_arguments_are_one_line_errors() -> None:
-    from focalspec.adapters import impl_torch
+    from focalspec.kernels import torch as impl_torch
 
     x, t = torch.zeros(3), torch.zeros(3)
     cases = [

@@ -10,7 +10,7 @@ from importlib import metadata
 
 import pytest
 
-PARTS = ("spec", "reference", "adapters", "conformance", "reports")
+PARTS = ("spec", "reference", "adapters", "kernels", "conformance", "reports")
 
 
 def test_only_focalspec_is_a_top_level_package() -> None:

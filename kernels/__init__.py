@@ -1,0 +1,7 @@
+"""focalspec's own focal-loss implementations: the code users import or copy.
+
+``focalspec.kernels.torch``, ``.jax`` and ``.tf`` are the stable framework implementations
+(every variant of SPEC.md, closed-form gradients); the adapters in ``focalspec.adapters``
+only wrap them for the conformance suite.  Each module imports its framework on import, so
+import the one you need: ``from focalspec.kernels.torch import sigmoid_focal_loss``.
+"""
