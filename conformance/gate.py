@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from focalspec.conformance.tiers import UNREQUIRED_PREFIX
 from focalspec.spec.variant import CLIP_SCOPES, SpecError
 
 DTYPE_CHOICES = ("float64", "float32", "bfloat16", "float16")
@@ -83,6 +84,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     sel.add_argument("--timeout", type=float, help="seconds one call may take (default 120; 0 = no limit)")
     sel.add_argument("--xfails", metavar="FILE", help="expected failures (ids or patterns, # comments)")
     sel.add_argument("--skips", metavar="FILE", help="tests to skip (same format)")
+    sel.add_argument(
+        "--require",
+        metavar="TIERS",
+        help="required tiers, comma-separated among finite,saturation,extended,compile "
+        "(default finite,saturation,compile; a failure in another tier is reported, not failing)",
+    )
     out = p.add_argument_group("output")
     out.add_argument("--json", metavar="PATH", help="write the results JSON here")
     out.add_argument("--junitxml", metavar="PATH", help="write JUnit XML here")
@@ -152,6 +159,10 @@ def validate(args: argparse.Namespace) -> list[str]:
     opts += ["--focal-depth", args.depth, "--focal-seed", str(args.seed)]
     if args.grade:
         opts += ["--focal-grade", args.grade]
+    from focalspec.conformance.tiers import parse_require
+
+    required = parse_require(args.require)
+    opts += ["--focal-require", ",".join(required)]
     if args.timeout is not None:
         opts += ["--focal-timeout", repr(args.timeout)]
     for flag, value in (("json", args.json), ("xfails", args.xfails), ("skips", args.skips)):
@@ -167,10 +178,15 @@ class _Tally:
         self.counts: Counter[str] = Counter()
         self.skip_reasons: Counter[str] = Counter()
         self.failed: list[str] = []
+        self.unrequired: Counter[str] = Counter()
 
     def pytest_runtest_logreport(self, report: Any) -> None:
         if report.when == "call" or (report.when == "setup" and not report.passed):
             key = "xfailed" if hasattr(report, "wasxfail") and report.skipped else report.outcome
+            if key == "xfailed" and str(report.wasxfail).startswith(UNREQUIRED_PREFIX):
+                key = "unrequired"
+                tier = dict(report.user_properties).get("failure_tier", "?")
+                self.unrequired[str(tier)] += 1
             if report.when == "setup" and report.failed:
                 key = "error"
             self.counts[key] += 1
@@ -228,8 +244,12 @@ def run(args: argparse.Namespace) -> int:
         with _without_focal_env():
             code = int(pytest.main(argv, plugins=[tally]))
     c = tally.counts
-    checked = c["passed"] + c["failed"] + c["error"] + c["xfailed"]
+    checked = c["passed"] + c["failed"] + c["error"] + c["xfailed"] + c["unrequired"]
     summary = f"{c['passed']} passed, {c['failed'] + c['error']} failed, {c['xfailed']} xfailed, {c['skipped']} skipped"
+    if tally.unrequired:
+        summary += "; failing only in tiers not required: " + ", ".join(
+            f"{n} {t}" for t, n in sorted(tally.unrequired.items())
+        )
     if code in (2, 3, 4):
         print(f"focalspec check: error: pytest ended with exit code {code}", file=sys.stderr)
         return 2

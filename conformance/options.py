@@ -14,6 +14,7 @@ from typing import Any
 
 from focalspec.adapters.base import DEVICES, DTYPES, MODES
 from focalspec.conformance.families import DEPTHS, FAMILIES
+from focalspec.conformance.tiers import parse_require
 from focalspec.spec.tolerance import GRADES
 from focalspec.spec.variant import SOFT_TARGETS, SpecError
 
@@ -71,6 +72,12 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("families", "list", f"families to run, subset of {','.join(FAMILIES)} (default: all)"),
     ("case", "list", "only cases whose id matches one of these fnmatch patterns"),
     ("seed", "str", "offset of the seeds of the random and invariant batches (default 0)"),
+    (
+        "require",
+        "str",
+        "required tiers, subset of finite,saturation,extended,compile (default finite,saturation,compile): "
+        "a failure in another tier is reported as xfailed, not failed (SPEC.md §10.5)",
+    ),
     ("json", "str", "write the results JSON (schema focalspec-results v1) to this path"),
     ("xfails", "str", "file of expected failures: test ids or patterns (* and ?; brackets literal), # comments"),
     ("skips", "str", "file of tests to skip, same format as --focal-xfails"),
@@ -156,6 +163,7 @@ class Options:
     xfails: str | None
     skips: str | None
     timeout: float
+    require: tuple[str, ...] = ()
 
     @classmethod
     def from_config(cls, config: Any) -> Options:
@@ -208,4 +216,5 @@ class Options:
             xfails=get("xfails"),
             skips=get("skips"),
             timeout=timeout,
+            require=parse_require(get("require")),
         )

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from focalspec.conformance import results
+from focalspec.conformance import results, tiers
 from focalspec.conformance.options import Options, add_options
 from focalspec.spec.variant import SpecError
 
@@ -109,8 +109,11 @@ class State:
                 "reproducer": None,
                 "duration_s": 0.0,
                 "skip_reason": None,
+                "failure_tier": None,
+                "tier_required": None,
             }
         wasxfail = hasattr(report, "wasxfail")
+        unrequired = wasxfail and str(report.wasxfail).startswith(tiers.UNREQUIRED_PREFIX)
         if report.when == "setup":
             if report.skipped:
                 e["outcome"] = "xfailed" if wasxfail else "skipped"
@@ -122,7 +125,7 @@ class State:
             e["duration_s"] = round(report.duration, 6)
             if report.passed:
                 e["outcome"] = "xpassed" if wasxfail else "passed"
-            elif report.failed:
+            elif report.failed or unrequired:
                 e["outcome"] = "failed"
             else:
                 e["outcome"] = "xfailed" if wasxfail else "skipped"
@@ -137,10 +140,13 @@ class State:
             e["message"] = _first_line(report)
         rec = self.suite.records.get(report.nodeid) if self.suite is not None else None
         if rec:
-            for k in ("grade", "value", "grad", "worst", "reproducer"):
+            for k in ("grade", "value", "grad", "worst", "reproducer", "failure_tier"):
                 e[k] = rec.get(k)
             if rec.get("message"):
                 e["message"] = rec["message"]
+        if e["outcome"] in ("failed", "error"):
+            e["failure_tier"] = e.get("failure_tier") or e.get("tier")
+            e["tier_required"] = e["failure_tier"] in self.options.require
 
     def stale(self) -> tuple[list[ListEntry], list[ListEntry]]:
         xf = [e for e in self.xfails if not e.matched or e.xpassed]
@@ -266,7 +272,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         if not hasattr(p, "static"):
             others.append(item)
             continue
-        state.static[item.nodeid] = p.static()
+        state.static[item.nodeid] = {**p.static(), "tier": tiers.param_tier(p)}
         names = (item.nodeid, item.name, p.id)
         for entry in state.skips:
             if entry.matches(*names):
@@ -292,6 +298,25 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if focal or empty:
         focal.sort(key=lambda kv: kv[0])
         items[:] = others + [it for _, it in focal]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Any:
+    """A failed check whose failure tier is not required becomes an xfail naming the tier."""
+    outcome = yield
+    report = outcome.get_result()
+    state = _state(item.config)
+    if state is None or report.when != "call" or not report.failed:
+        return
+    static = state.static.get(item.nodeid)
+    if static is None:
+        return
+    rec = state.suite.records.get(item.nodeid, {}) if state.suite is not None else {}
+    tier = rec.get("failure_tier") or static.get("tier")
+    report.user_properties.append(("failure_tier", tier))
+    if tier not in state.options.require:
+        report.outcome = "skipped"
+        report.wasxfail = f"{tiers.UNREQUIRED_PREFIX}{tier} (--focal-require {','.join(state.options.require)})"
 
 
 class _Reporter:
@@ -375,6 +400,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             f"{a:<28} {dev:<6} {dt:<9} {mode:<9} {r['passed']:>6} {r['failed']:>6} {r['skipped']:>6} "
             f"{r['xfailed']:>6}  {r['worst'] or '-'} ({r['required']})"
         )
+    tr.write_line(f"tiers (* = required, --focal-require {','.join(state.options.require)}):")
+    for line in tiers.summary_lines(state.entries.values(), state.options.require):
+        tr.write_line("  " + line)
     stale_x, stale_s = state.stale()
     for kind, entries in (("xfail", stale_x), ("skip", stale_s)):
         for entry in entries:

@@ -356,7 +356,7 @@ class Suite:
     def run(self, p: Param, node: Any) -> None:
         """Run one check; ``pytest.fail`` with the message when it does not pass."""
         rec = self.records.setdefault(node.nodeid, {})
-        rec.update(grade=None, value=None, grad=None, worst=None, message=None)
+        rec.update(grade=None, value=None, grad=None, worst=None, message=None, failure_tier=None)
         what = (
             f"{p.case.id} [{p.variant.label() if p.variant else ''}] in {p.dtype} on {p.adapter.name} "
             f"({p.device}, {p.mode})"
@@ -384,8 +384,21 @@ class Suite:
             ]
         )
         if bad:
+            rec["failure_tier"] = self._failure_tier(p, bad)
             msg = "\n".join(grading.failure_message(m, what) for m in bad)
             self._fail(rec, msg)
+
+    def _failure_tier(self, p: Param, bad: list[grading.Measure]) -> str:
+        """The tier of a graded failure from its failing elements (``tiers.failure_tier``)."""
+        from focalspec.conformance import tiers
+
+        v = p.variant or p.case.variant
+        x = tiers.param_inputs(p)
+        if x is None or p.check == "invariant":
+            return tiers.param_tier(p)
+        found = [tiers.failure_tier(x, v.input_kind, p.dtype, p.mode, tiers.bad_mask(m),
+                                    v.activation == "softmax") for m in bad]  # fmt: skip
+        return min(found, key=lambda t: tiers.RANK.get(t, -1))
 
     def _fail(self, rec: dict[str, Any], message: str, grade: str | None = "fail") -> None:
         rec["message"] = message

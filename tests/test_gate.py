@@ -183,11 +183,23 @@ def test_a_raising_callable_fails_those_checks_only(tmp_path_factory: pytest.Tem
 
 
 def test_a_hanging_callable_times_out_and_the_suite_goes_on(tmp_path_factory: pytest.TempPathFactory) -> None:
-    doc = run_of(tmp_path_factory, "hangs_on_inf", "--timeout", "0.5")
+    doc = run_of(tmp_path_factory, "hangs_on_inf", "--timeout", "0.5", "--require", "finite,saturation,extended")
     for t in failed(doc):
         assert "did not return within 0.5 s" in t["message"], t["message"]
         assert t["variant"]["gamma"] == 0.5
+        assert t["failure_tier"] == "extended" and t["tier_required"] is True
     assert len(passed(doc)) > 300
+
+
+def test_a_failure_only_at_infinite_inputs_is_reported_but_not_required_by_default(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """SPEC §10.5: the extended tier (+-inf, NaN, empty) is not in the default required set."""
+    code, doc = gate(tmp_path_factory, f"{IMPL}:hangs_on_inf", "--timeout", "0.5")
+    assert code == 0
+    bad = failed(doc)
+    assert bad and all(t["failure_tier"] == "extended" and t["tier_required"] is False for t in bad)
+    assert {t["tier"] for t in doc["tests"]} >= {"finite", "saturation", "extended"}
 
 
 def test_wrong_shape_and_wrong_dtype(tmp_path_factory: pytest.TempPathFactory) -> None:

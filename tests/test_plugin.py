@@ -40,6 +40,9 @@ TEST_KEYS = {
     "reproducer",
     "duration_s",
     "skip_reason",
+    "tier",
+    "failure_tier",
+    "tier_required",
 }
 
 
