@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from focalspec.conformance.tiers import UNREQUIRED_PREFIX
+from focalspec.conformance.tiers import UNREQUIRED_PREFIX, parse_require
 from focalspec.spec.variant import CLIP_SCOPES, SpecError
 
 DTYPE_CHOICES = ("float64", "float32", "bfloat16", "float16")
@@ -159,8 +159,6 @@ def validate(args: argparse.Namespace) -> list[str]:
     opts += ["--focal-depth", args.depth, "--focal-seed", str(args.seed)]
     if args.grade:
         opts += ["--focal-grade", args.grade]
-    from focalspec.conformance.tiers import parse_require
-
     required = parse_require(args.require)
     opts += ["--focal-require", ",".join(required)]
     if args.timeout is not None:
