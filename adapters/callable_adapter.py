@@ -393,6 +393,20 @@ class CallableAdapter(Adapter):
             )
         return Output(loss=loss, grad=grad, ran=ran)
 
+    def probe(
+        self, variant: Variant, inputs: np.ndarray, targets: np.ndarray, dtype: str, device: str = "cpu"
+    ) -> dict[str, Any]:
+        """One raw eager call without autodiff and what came back (``conformance/contracts.py``):
+        type, dtype, shape, autograd state, the value, and which arguments changed in place."""
+        self.require_supported(variant, dtype, device, "eager")
+        kw = self.call_kwargs(variant)
+        fn = self.fn
+
+        def call(x: Any, t: Any) -> Any:
+            return fn(t, x, **kw) if self.conv.targets_first else fn(x, t, **kw)
+
+        return self.backend().probe(call, inputs, targets, dtype, device, softmax=variant.activation == "softmax")
+
 
 # ============================================================================= backends
 
@@ -423,6 +437,19 @@ class _Backend:
     ) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
         raise NotImplementedError
 
+    def probe(
+        self, call: Callable[[Any, Any], Any], inputs: np.ndarray, targets: np.ndarray, dtype: str, device: str,
+        softmax: bool,
+    ) -> dict[str, Any]:  # fmt: skip
+        raise NotImplementedError
+
+
+def _call_for_probe(call: Callable[[Any, Any], Any], x: Any, t: Any) -> Any:
+    try:
+        return call(x, t)
+    except Exception as exc:
+        raise AdapterError(_describe_exc(exc)) from exc
+
 
 class _TorchBackend(_Backend):
     """Compiled mode is ``torch.compile(fullgraph=True)`` as for focalspec's own torch adapters: a
@@ -446,9 +473,7 @@ class _TorchBackend(_Backend):
     def devices(self) -> tuple[str, ...]:
         return ("cpu", "cuda") if self.torch.cuda.is_available() else ("cpu",)
 
-    def evaluate(self, call, key, inputs, targets, dtype, device, mode, want_grad, softmax):  # type: ignore[no-untyped-def]
-        from focalspec.adapters._torch_common import call_compiled, torch_ran
-
+    def _tensors(self, inputs: np.ndarray, targets: np.ndarray, dtype: str, device: str, softmax: bool) -> Any:
         torch = self.torch
         tdt = self.dtypes[dtype]
         dev = torch.device("cuda" if device == "cuda" else "cpu")
@@ -457,6 +482,33 @@ class _TorchBackend(_Backend):
             t = torch.tensor(np.asarray(targets, dtype=np.int64), device=dev)
         else:
             t = torch.tensor(np.asarray(targets, dtype=np.float64), dtype=torch.float64, device=dev).to(tdt)
+        return x, t
+
+    def probe(self, call, inputs, targets, dtype, device, softmax):  # type: ignore[no-untyped-def]
+        torch = self.torch
+        x, t = self._tensors(inputs, targets, dtype, device, softmax)
+        def snapshot() -> dict[str, np.ndarray]:  # copies: .numpy() of a float64 CPU tensor aliases it
+            return {k: v.detach().to(torch.float64).cpu().numpy().copy() for k, v in (("inputs", x), ("targets", t))}
+
+        before = snapshot()
+        out = _call_for_probe(call, x, t)
+        after = snapshot()
+        obs = _observed(out, torch.Tensor, "torch.Tensor", before, after)
+        if isinstance(out, torch.Tensor):
+            obs |= {
+                "dtype": str(out.dtype).removeprefix("torch."),
+                "grad_attached": bool(out.requires_grad),
+                "grad_fn": type(out.grad_fn).__name__ if out.grad_fn is not None else None,
+                "value": out.detach().to(torch.float64).cpu().numpy(),
+            }
+        return obs
+
+    def evaluate(self, call, key, inputs, targets, dtype, device, mode, want_grad, softmax):  # type: ignore[no-untyped-def]
+        from focalspec.adapters._torch_common import call_compiled, torch_ran
+
+        torch = self.torch
+        tdt = self.dtypes[dtype]
+        x, t = self._tensors(inputs, targets, dtype, device, softmax)
         x.requires_grad_(want_grad)
         try:
             if mode == "compiled":
@@ -512,14 +564,26 @@ class _JaxBackend(_Backend):
             dtype
         ]
 
-    def evaluate(self, call, key, inputs, targets, dtype, device, mode, want_grad, softmax):  # type: ignore[no-untyped-def]
+    def _arrays(self, inputs: np.ndarray, targets: np.ndarray, dtype: str, device: str, softmax: bool) -> Any:
         jax = self.jax
-        jnp = jax.numpy
         dev = jax.devices("gpu" if device == "cuda" else "cpu")[0]
         npdt = self._np_dtype(dtype)
         x = jax.device_put(np.asarray(inputs, dtype=np.float64).astype(npdt), dev)
         t_np = np.asarray(targets, dtype=np.int64) if softmax else np.asarray(targets, dtype=np.float64).astype(npdt)
-        t = jax.device_put(t_np, dev)
+        return x, jax.device_put(t_np, dev), dev
+
+    def probe(self, call, inputs, targets, dtype, device, softmax):  # type: ignore[no-untyped-def]
+        x, t, _ = self._arrays(inputs, targets, dtype, device, softmax)
+        out = _call_for_probe(call, x, t)
+        obs = _observed(out, self.jax.Array, "jax.Array", {}, {})  # jax arrays are immutable
+        if isinstance(out, self.jax.Array):
+            obs |= {"dtype": str(out.dtype), "value": np.asarray(out).astype(np.float64)}
+        return obs
+
+    def evaluate(self, call, key, inputs, targets, dtype, device, mode, want_grad, softmax):  # type: ignore[no-untyped-def]
+        jax = self.jax
+        jnp = jax.numpy
+        x, t, dev = self._arrays(inputs, targets, dtype, device, softmax)
 
         def value_and_grad(xx: Any, tt: Any) -> Any:
             if not want_grad:
@@ -576,6 +640,17 @@ class _TfBackend(_Backend):
     def devices(self) -> tuple[str, ...]:
         return ("cpu", "cuda") if self.tf.config.list_physical_devices("GPU") else ("cpu",)
 
+    def probe(self, call, inputs, targets, dtype, device, softmax):  # type: ignore[no-untyped-def]
+        tf = self.tf
+        with tf.device("/GPU:0" if device == "cuda" else "/CPU:0"):
+            x = tf_exact(inputs, dtype)
+            t = tf.constant(np.asarray(targets, dtype=np.int64)) if softmax else tf_exact(targets, dtype)
+            out = _call_for_probe(call, x, t)
+        obs = _observed(out, tf.Tensor, "tf.Tensor", {}, {})  # tf tensors are immutable
+        if isinstance(out, tf.Tensor):
+            obs |= {"dtype": out.dtype.name, "value": tf.cast(out, tf.float64).numpy()}
+        return obs
+
     def evaluate(self, call, key, inputs, targets, dtype, device, mode, want_grad, softmax):  # type: ignore[no-untyped-def]
         tf = self.tf
         tdt = self.dtypes[dtype]
@@ -622,6 +697,38 @@ class _TfBackend(_Backend):
             "flags": {"tensor_float_32": False} | ({"tf.function": "jit_compile"} if mode == "compiled" else {}),
         }
         return tf.cast(loss, tf.float64).numpy(), grad, ran
+
+
+def _observed(
+    out: Any, tensor_type: type, tensor_name: str, before: dict[str, np.ndarray], after: dict[str, np.ndarray]
+) -> dict[str, Any]:
+    """The framework-independent part of a probe: what type came back, what changed in place."""
+    t = type(out)
+    return {
+        "type": f"{t.__module__}.{t.__qualname__}".removeprefix("builtins."),
+        "tensor_type": tensor_name,
+        "is_tensor": isinstance(out, tensor_type),
+        "shape": tuple(getattr(out, "shape", ())) if isinstance(out, tensor_type) else None,
+        "dtype": None,
+        "grad_attached": False,
+        "grad_fn": None,
+        "value": None,
+        "mutated": {k: describe_changes(before[k], after[k]) for k in before},
+    }
+
+
+def describe_changes(before: np.ndarray, after: np.ndarray) -> str:
+    """'' when equal (NaN equal to NaN), else how many elements changed and the first one."""
+    a = np.asarray(before, dtype=np.float64)
+    b = np.asarray(after, dtype=np.float64)
+    if a.shape != b.shape:
+        return f"shape changed from {a.shape} to {b.shape}"
+    differ = ~((a == b) | (np.isnan(a) & np.isnan(b)))
+    if not differ.any():
+        return ""
+    i = tuple(int(k) for k in np.argwhere(differ)[0])
+    first = f"first at {list(i)}: {float(a[i])!r} became {float(b[i])!r}"
+    return f"{int(differ.sum())} of {a.size} elements changed ({first})"
 
 
 _BACKENDS: dict[str, type[_Backend]] = {"torch": _TorchBackend, "jax": _JaxBackend, "tensorflow": _TfBackend}

@@ -28,7 +28,7 @@ import numpy as np
 
 from focalspec.spec.variant import Variant
 
-FAMILIES: tuple[str, ...] = ("golden", "random", "invariant", "edge", "shape")
+FAMILIES: tuple[str, ...] = ("golden", "random", "invariant", "edge", "shape", "contract")  # contract: contracts.py
 # Below --focal-depth deep the 8/11-bit formats run the golden catalogue (which holds the
 # saturation, overflow and underflow points of every dtype) and the first random batch; the
 # generated edge, shape, invariant and remaining random families run in float64 and float32.

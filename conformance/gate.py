@@ -82,6 +82,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     sel.add_argument("--case", action="append", default=[], metavar="ID", help="case id or pattern (repeat)")
     sel.add_argument("--seed", type=int, default=0, help="seed offset of the generated batches")
     sel.add_argument("--timeout", type=float, help="seconds one call may take (default 120; 0 = no limit)")
+    iso = p.add_argument_group("isolation (the implementation runs in a worker process the gate kills and replaces)")
+    iso.add_argument(
+        "--isolate",
+        choices=("process", "thread"),
+        default="process",
+        help="process (default): a crash, hang or memory blow-up fails that check only; thread: in the gate's "
+        "own process (no start-up cost, a crash ends the run)",
+    )
+    iso.add_argument("--memory-limit", type=float, metavar="GIB", help="resident memory of the worker (default 8)")
+    iso.add_argument("--hang-budget", type=int, metavar="N", help="hangs per dtype and mode before the rest is not run "
+                     "(default 3; 0 = no limit)")  # fmt: skip
+    iso.add_argument("--crash-budget", type=int, metavar="N", help="crashes per dtype and mode before the rest is not "
+                     "run (default 10; 0 = no limit)")  # fmt: skip
+    iso.add_argument("--budget", type=float, metavar="S", help="wall-clock seconds for the whole run (default none)")
     sel.add_argument("--xfails", metavar="FILE", help="expected failures (ids or patterns, # comments)")
     sel.add_argument("--skips", metavar="FILE", help="tests to skip (same format)")
     sel.add_argument(
@@ -163,6 +177,15 @@ def validate(args: argparse.Namespace) -> list[str]:
     opts += ["--focal-require", ",".join(required)]
     if args.timeout is not None:
         opts += ["--focal-timeout", repr(args.timeout)]
+    opts += ["--focal-isolate", args.isolate]
+    for flag, value in (
+        ("memory-limit", args.memory_limit),
+        ("hang-budget", args.hang_budget),
+        ("crash-budget", args.crash_budget),
+        ("budget", args.budget),
+    ):
+        if value is not None:
+            opts += [f"--focal-{flag}", str(value)]
     for flag, value in (("json", args.json), ("xfails", args.xfails), ("skips", args.skips)):
         if value:
             opts += [f"--focal-{flag}", value]

@@ -19,6 +19,8 @@ from focalspec.spec.tolerance import GRADES
 from focalspec.spec.variant import SOFT_TARGETS, SpecError
 
 DEFAULT_TIMEOUT_S = 120.0
+DEFAULT_MEMORY_LIMIT_GIB = 8.0
+ISOLATIONS: tuple[str, ...] = ("auto", "process", "thread")
 
 # (name, kind, help); kind: "str" | "list" | "flag" | "multi"
 OPTIONS: tuple[tuple[str, str, str], ...] = (
@@ -87,6 +89,32 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
         f"seconds one call of an implementation may take (default {DEFAULT_TIMEOUT_S:g}; 0 = none); "
         "a call past it fails its check and the suite goes on",
     ),
+    (
+        "isolate",
+        "str",
+        "where the implementation runs: process (a worker killed and replaced when it crashes, hangs or "
+        "exceeds the memory limit) | thread (in this process; a crash ends the run) | auto (default: process "
+        "for --focal-impl callables, thread for built-in adapters)",
+    ),
+    (
+        "memory-limit",
+        "str",
+        f"GiB of resident memory a worker process may use (default {DEFAULT_MEMORY_LIMIT_GIB:g}; 0 = none; "
+        "process isolation only)",
+    ),
+    (
+        "hang-budget",
+        "str",
+        "hung calls of one implementation, dtype and mode before its other checks are not run "
+        "(default 3; 0 = no limit)",
+    ),
+    (
+        "crash-budget",
+        "str",
+        "crashed calls of one implementation, dtype and mode before its other checks are not run "
+        "(default 10; 0 = no limit)",
+    ),
+    ("budget", "str", "wall-clock seconds for the whole run: checks after it are failed as not run (default 0 = none)"),
 )
 
 
@@ -164,6 +192,11 @@ class Options:
     skips: str | None
     timeout: float
     require: tuple[str, ...] = ()
+    isolate: str = "auto"
+    memory_limit_gib: float = DEFAULT_MEMORY_LIMIT_GIB
+    hang_budget: int = 3
+    crash_budget: int = 10
+    budget_s: float = 0.0
 
     @classmethod
     def from_config(cls, config: Any) -> Options:
@@ -186,6 +219,13 @@ class Options:
             raise SpecError(f"focalspec option: {exc}") from None
         if timeout < 0:
             raise SpecError("--focal-timeout must be >= 0")
+        isolate = get("isolate") or "auto"
+        if isolate not in ISOLATIONS:
+            raise SpecError(f"--focal-isolate: unknown {isolate!r}; expected one of {', '.join(ISOLATIONS)}")
+        memory = _number(get("memory-limit"), "memory-limit", DEFAULT_MEMORY_LIMIT_GIB)
+        hang_budget = int(_number(get("hang-budget"), "hang-budget", 3, integer=True))
+        crash_budget = int(_number(get("crash-budget"), "crash-budget", 10, integer=True))
+        budget_s = _number(get("budget"), "budget", 0.0)
         impl = get("impl")
         framework = get("framework")
         if impl and not framework:
@@ -217,4 +257,23 @@ class Options:
             skips=get("skips"),
             timeout=timeout,
             require=parse_require(get("require")),
+            isolate=isolate,
+            memory_limit_gib=memory,
+            hang_budget=hang_budget,
+            crash_budget=crash_budget,
+            budget_s=budget_s,
         )
+
+
+def _number(value: Any, name: str, default: float, integer: bool = False) -> float:
+    """A non-negative number option; SpecError naming the option otherwise."""
+    if value is None:
+        return default
+    try:
+        out = int(value) if integer else float(value)
+    except (TypeError, ValueError):
+        kind = "a whole number" if integer else "a number"
+        raise SpecError(f"--focal-{name} must be {kind} >= 0, got {value!r}") from None
+    if out < 0:
+        raise SpecError(f"--focal-{name} must be >= 0, got {value!r}")
+    return out

@@ -11,13 +11,18 @@ Tests are ``test_value``, ``test_grad`` and ``test_invariant`` parametrised as
 An adapter that is unavailable, or does not support a combination, gives a skip carrying the
 adapter's reason.  Required grade: ``--focal-grade``, else 'accurate' for focalspec's own
 adapters and 'acceptable' for shipped third-party implementations and ``--focal-impl`` callables
-(``grading.default_required_grade``).  ``--focal-timeout``: see ``runner`` (a worker thread
-per call, abandoned when it hangs).
+(``grading.default_required_grade``).  ``--focal-timeout``, ``--focal-isolate`` and the fault
+budgets: see ``isolation`` (a worker process killed and replaced when the implementation
+crashes, hangs or blows its memory limit).  The results JSON (and JUnit) are snapshotted every
+``SNAPSHOT_S`` seconds and written on Ctrl-C/SIGTERM with ``run.status`` saying which.
 """
 
 from __future__ import annotations
 
 import re
+import signal
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +32,8 @@ from focalspec.conformance import results, tiers
 from focalspec.conformance.options import Options, add_options
 from focalspec.spec.variant import SpecError
 
-CHECKS = {"test_value": "value", "test_grad": "grad", "test_invariant": "invariant"}
+CHECKS = {"test_value": "value", "test_grad": "grad", "test_invariant": "invariant", "test_contract": "contract"}
+SNAPSHOT_S = 5.0
 
 
 @dataclass
@@ -80,6 +86,7 @@ class State:
         self.skips = read_list(options.skips, "skips") if options.skips else []
         self.json_path: str | None = None
         self.sweep_error: str | None = None
+        self.last_snapshot = -SNAPSHOT_S  # the first one after the first test, then every SNAPSHOT_S
 
     def get_suite(self) -> Any:
         """The session's suite, built on first use; SpecError for an unusable option."""
@@ -111,6 +118,7 @@ class State:
                 "skip_reason": None,
                 "failure_tier": None,
                 "tier_required": None,
+                "fault": None,
             }
         wasxfail = hasattr(report, "wasxfail")
         unrequired = wasxfail and str(report.wasxfail).startswith(tiers.UNREQUIRED_PREFIX)
@@ -140,13 +148,47 @@ class State:
             e["message"] = _first_line(report)
         rec = self.suite.records.get(report.nodeid) if self.suite is not None else None
         if rec:
-            for k in ("grade", "value", "grad", "worst", "reproducer", "failure_tier"):
+            for k in ("grade", "value", "grad", "worst", "reproducer", "failure_tier", "fault"):
                 e[k] = rec.get(k)
             if rec.get("message"):
                 e["message"] = rec["message"]
         if e["outcome"] in ("failed", "error"):
             e["failure_tier"] = e.get("failure_tier") or e.get("tier")
             e["tier_required"] = e["failure_tier"] in self.options.require
+
+    def document(self, status: str, sweep_data: list[dict[str, Any]]) -> dict[str, Any]:
+        """The results JSON of what has run so far (``status``: finished, interrupted, running)."""
+        suite = self.suite
+        stale_x, stale_s = self.stale()
+        return results.document(
+            depth=self.options.depth,
+            started=self.started,
+            finished=results.now_iso(),
+            command=results.command_line(),
+            adapters=[results.adapter_entry(a, suite.ran.get(a.name)) for a in suite.adapters],
+            tests=list(self.entries.values()),
+            sweeps=sweep_data,
+            stale_xfails=[e.pattern for e in stale_x],
+            stale_skips=[e.pattern for e in stale_s],
+            status=status,
+        )
+
+    def snapshot(self, force: bool = False) -> None:
+        """Every SNAPSHOT_S, the JSON (and JUnit) of what has run, so that a run killed from
+        outside or crashing in its own process still leaves its completed checks behind."""
+        if self.suite is None or not (force or time.monotonic() - self.last_snapshot > SNAPSHOT_S):
+            return
+        self.last_snapshot = -SNAPSHOT_S  # the first one after the first test, then every SNAPSHOT_S
+        doc = self.document("running", [])
+        if self.options.json:
+            results.write(self.options.json, doc)
+        xml = getattr(self.config.option, "xmlpath", None)
+        if xml:
+            from pathlib import Path
+
+            from focalspec.reports.merge import write_junit
+
+            write_junit([], doc, Path(xml))
 
     def stale(self) -> tuple[list[ListEntry], list[ListEntry]]:
         xf = [e for e in self.xfails if not e.matched or e.xpassed]
@@ -327,41 +369,49 @@ class _Reporter:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.state.on_report(report)
+        if report.when == "teardown":
+            self.state.snapshot()
+
+
+def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     state = _state(session.config)
     if state is not None:
         session.config.pluginmanager.register(_Reporter(state), "focalspec-reporter")
+        # a CI runner cancels with SIGTERM: end like Ctrl-C, so JSON and JUnit are written
+        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) in (
+            signal.SIG_DFL,
+            None,
+        ):
+            signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = _state(session.config)
-    if state is None or state.suite is None or not state.options.json:
+    if state is None or state.suite is None:
         return
-    if session.config.option.collectonly:
-        return
+    if signal.getsignal(signal.SIGTERM) is _sigterm_as_interrupt:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        if state.options.json and not session.config.option.collectonly:
+            _write_results(state, interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
+    finally:
+        state.suite.close()
+
+
+def _write_results(state: State, interrupted: bool) -> None:
     from focalspec.conformance import sweeps
 
-    suite = state.suite
-    try:
-        sweep_data = sweeps.all_sweeps(suite)
-    except Exception as exc:  # the results must be written even when a sweep breaks
-        sweep_data = []
-        state.sweep_error = f"{type(exc).__name__}: {exc}"
-    stale_x, stale_s = state.stale()
-    tests = [state.entries[n] for n in state.entries]
-    doc = results.document(
-        depth=state.options.depth,
-        started=state.started,
-        finished=results.now_iso(),
-        command=results.command_line(),
-        adapters=[results.adapter_entry(a, suite.ran.get(a.name)) for a in suite.adapters],
-        tests=tests,
-        sweeps=sweep_data,
-        stale_xfails=[e.pattern for e in stale_x],
-        stale_skips=[e.pattern for e in stale_s],
-    )
+    sweep_data: list[dict[str, Any]] = []
+    if not interrupted:  # an interrupted run writes what it has, at once
+        try:
+            sweep_data = sweeps.all_sweeps(state.suite)
+        except Exception as exc:  # the results must be written even when a sweep breaks
+            state.sweep_error = f"{type(exc).__name__}: {exc}"
+    doc = state.document("interrupted" if interrupted else "finished", sweep_data)
     state.json_path = str(results.write(state.options.json, doc))
 
 
@@ -412,6 +462,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
                 else "matches no collected test"
             )
             tr.write_line(f"stale {kind} entry {entry.file}:{entry.line}: {entry.pattern} ({why})", yellow=True)
+    for line in fault_lines(state.entries.values()):
+        tr.write_line(line, red=True)
     if state.sweep_error:
         tr.write_line(f"sweeps not computed: {state.sweep_error}", red=True)
     if state.json_path:
@@ -422,3 +474,20 @@ def _rank(grade: str) -> int:
     from focalspec.conformance.grading import RANK
 
     return RANK.get(grade, 0)
+
+
+FAULT_WORDS = {"crash": "crashed", "exit": "exited", "hang": "hung", "memory": "over the memory limit",
+               "not-run": "not run (fault or run budget spent)"}  # fmt: skip
+
+
+def fault_lines(entries: Any) -> list[str]:
+    """One line per adapter whose implementation crashed, hung, blew memory or was not run."""
+    per: dict[str, dict[str, int]] = {}
+    for e in entries:
+        if e.get("fault"):
+            row = per.setdefault(e["adapter"], {})
+            row[e["fault"]] = row.get(e["fault"], 0) + 1
+    return [
+        f"faults of {a}: " + ", ".join(f"{n} checks {FAULT_WORDS.get(k, k)}" for k, n in sorted(row.items()))
+        for a, row in per.items()
+    ]

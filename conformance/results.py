@@ -10,6 +10,7 @@ passed), verbatim.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import json
 import os
 import platform
@@ -27,6 +28,7 @@ def now_iso() -> str:
     return _dt.datetime.now(_dt.UTC).astimezone().isoformat(timespec="seconds")
 
 
+@functools.cache
 def git_revision() -> str | None:
     """HEAD of the checkout the suite runs from (None for an installed wheel)."""
     here = Path(__file__).resolve().parent
@@ -85,7 +87,9 @@ def document(
     sweeps: list[dict[str, Any]],
     stale_xfails: list[str],
     stale_skips: list[str],
+    status: str = "finished",
 ) -> dict[str, Any]:
+    """``status``: finished | interrupted (Ctrl-C, SIGTERM) | running (a snapshot taken during the run)."""
     return {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
@@ -98,6 +102,7 @@ def document(
             "platform": platform.platform(),
             "command": command,
             "env": os.environ.get("TOX_ENV_NAME"),
+            "status": status,
         },
         "adapters": adapters,
         "tests": tests,

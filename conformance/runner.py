@@ -6,25 +6,18 @@ x dtype x device x mode), and runs a check: the adapter is called once per param
 and gradient checks of the same parameter share the call), the reference gives the expected
 values, ``grading`` turns errors into a verdict.
 
-Timeouts: each call of an implementation runs in a daemon worker thread and the suite waits
-at most ``--focal-timeout`` seconds for it.  A thread (rather than ``signal.alarm``) because
-an alarm interrupts only Python bytecode on the main thread, while a hanging callable is
-often stuck in native code (a kernel, a lock, a compiler); the waiting side can always give
-up.  The price: a timed-out call cannot be killed -- its thread is abandoned and may keep a
-core busy until it returns.  Once ``MAX_STUCK`` abandoned calls of one implementation are
-running, a new call first waits up to one timeout for the oldest to end; if none does, the
-check fails without calling (naming the stuck calls), so threads never pile up and a check
-costs at most about one timeout; calls that hang only on some inputs and eventually return
-do not stop the others.
+Every call of an implementation goes through ``Suite._call`` and one caller per adapter
+(``isolation``): in a worker process that is killed and replaced when the implementation
+crashes, hangs past ``--focal-timeout`` or exceeds ``--focal-memory-limit``, or in a daemon
+thread of this process (``--focal-isolate``).  ``isolation.FaultBudget`` stops calling an
+(implementation, dtype, mode) that keeps hanging or crashing.
 """
 
 from __future__ import annotations
 
 import inspect
-import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 from typing import Any
@@ -33,56 +26,25 @@ import numpy as np
 import pytest
 
 from focalspec.adapters.base import DTYPES, MODES, Adapter, AdapterError, Output
+from focalspec.conformance import contracts, grading, invariants
 from focalspec.conformance import families as fam
-from focalspec.conformance import grading, invariants
 from focalspec.conformance.families import Evaluation, InvariantCase, SuiteCase
+from focalspec.conformance.isolation import (
+    FaultBudget,
+    ImplementationFault,
+    ProcessCaller,
+    Recipe,
+    ThreadCaller,
+    describe_exception,
+)
 from focalspec.conformance.options import Options
 from focalspec.spec.variant import SpecError, Variant
 
-MAX_STUCK = 4
 # Stands for every case of a combination that cannot run at all (adapter unavailable, dtype or
 # mode not claimed): one skip per check with the reason, instead of one per case.
 ALL_CASES = SuiteCase("all-cases", "golden", Variant(), [], [], "", compiled=True,
                       note="every case of the selected families")  # fmt: skip
-CHECK_ORDER = {"value": 0, "grad": 1, "invariant": 2}
-
-
-class CallTimeout(Exception):
-    """A call of the implementation did not return in time (``thread`` is still running it)."""
-
-    def __init__(self, message: str, thread: threading.Thread | None = None) -> None:
-        super().__init__(message)
-        self.thread = thread
-
-
-def call_with_timeout(fn: Callable[[], Any], timeout: float) -> Any:
-    """``fn()`` in a daemon thread, waiting at most ``timeout`` seconds (0 = call inline)."""
-    if not timeout:
-        return fn()
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["result"] = fn()
-        except BaseException as exc:  # handed to the waiting thread
-            box["error"] = exc
-
-    worker = threading.Thread(target=target, name="focalspec-impl-call", daemon=True)
-    worker.start()
-    worker.join(timeout)
-    if worker.is_alive():
-        raise CallTimeout(f"the implementation did not return within {timeout:g} s (--focal-timeout)", worker)
-    if "error" in box:
-        raise box["error"]
-    return box["result"]
-
-
-def describe_exception(exc: BaseException) -> str:
-    """One line: adapter errors say what went wrong already; anything else is named."""
-    if isinstance(exc, AdapterError | CallTimeout | SpecError):
-        return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    text = str(exc).strip().splitlines()
-    return f"the implementation raised {type(exc).__name__}: {text[0][:300] if text else ''}".rstrip(": ")
+CHECK_ORDER = {"value": 0, "grad": 1, "invariant": 2, "contract": 3}
 
 
 # ----------------------------------------------------------------------------- adapters
@@ -205,13 +167,50 @@ class Suite:
             cases = [c for c in cases if any(fnmatchcase(c.id, p) for p in pats)]
             invs = [i for i in invs if any(fnmatchcase(i.id, p) for p in pats)]
         self.cases, self.invariants = cases, invs
+        self.contract_cases = (
+            {
+                k: cs
+                for k, cs in contracts.cases().items()
+                if not options.cases or any(fnmatchcase(cs[0].id, pat) for pat in options.cases)
+            }
+            if "contract" in options.families
+            else {}
+        )
         self._params: list[Param] | None = None
         self._outputs: OrderedDict[Any, Any] = OrderedDict()
         self.grad_keys: set[tuple[str, ...]] = set()
         self.records: dict[str, dict[str, Any]] = {}
         self.ran: dict[str, dict[str, Any]] = {}
         self.combos_run: set[tuple[str, str, str, str]] = set()
-        self.stuck: dict[str, list[threading.Thread]] = {}
+        self.callers: dict[str, ThreadCaller | ProcessCaller] = {}
+        self.faults = FaultBudget(options.hang_budget, options.crash_budget, options.budget_s)
+        for a in self.adapters:  # start the workers now: their imports overlap collection
+            caller = self.caller(a)
+            if isinstance(caller, ProcessCaller) and not a.unavailable_reason():
+                caller.spawn()
+
+    # -------------------------------------------------------------- isolation
+
+    def isolated(self, a: Adapter) -> bool:
+        """Whether ``a`` runs in a worker process (``--focal-isolate``; auto: the user's callables)."""
+        if self.o.isolate != "auto":
+            return self.o.isolate == "process"
+        from focalspec.adapters.callable_adapter import CallableAdapter
+
+        return isinstance(a, CallableAdapter)
+
+    def caller(self, a: Adapter) -> ThreadCaller | ProcessCaller:
+        if a.name not in self.callers:
+            recipe = Recipe.of(a) if self.isolated(a) else None
+            self.callers[a.name] = (
+                ProcessCaller(recipe, a.name, self.o.memory_limit_gib) if recipe is not None else ThreadCaller(a)
+            )
+        return self.callers[a.name]
+
+    def close(self) -> None:
+        """Stop the worker processes (end of session)."""
+        for c in self.callers.values():
+            c.close()
 
     # -------------------------------------------------------------- parametrisation
 
@@ -280,7 +279,28 @@ class Suite:
                     if not why:
                         p.evals, p.skip = self._invariant_evals(a, inv, dt, dev, mode)
                     out.append(p)
+                if mode == "eager" and hasattr(a, "probe"):
+                    out += self._contract_params(a, dev, dt, mode, required)
         self._params = out
+        return out
+
+    def _contract_params(self, a: Adapter, dev: str, dt: str, mode: str, required: str) -> list[Param]:
+        """One check per contract kind, on the first contract batch the adapter supports."""
+        out = []
+        for kind, candidates in self.contract_cases.items():
+            chosen, skip = candidates[0], "no contract batch (sigmoid logits, probabilities, softmax) is supported"
+            for case in candidates:
+                try:
+                    x, t = case.rounded(dt)
+                    v = resolve_variant(a, case.variant, dt, x)
+                except SpecError:
+                    continue
+                if supports(a, v, x, t, dt, dev, mode) is None:
+                    chosen, skip = replace(case, variant=v), None
+                    break
+            if skip is None and kind == "no_grad_leak" and a.framework != "torch":
+                skip = f"{a.framework} arrays carry no autograd state"
+            out.append(Param(a, dev, dt, mode, chosen, "contract", chosen.variant, required, skip))
         return out
 
     def _invariant_evals(
@@ -308,30 +328,31 @@ class Suite:
     def _call(
         self, a: Adapter, v: Variant, x: np.ndarray, t: np.ndarray, dtype: str, device: str, mode: str, want_grad: bool
     ) -> Output | BaseException:
-        stuck = self.stuck[a.name] = [th for th in self.stuck.get(a.name, []) if th.is_alive()]
-        if len(stuck) >= MAX_STUCK:  # give the oldest one a timeout's grace before refusing
-            stuck[0].join(self.o.timeout)
-            stuck = self.stuck[a.name] = [th for th in stuck if th.is_alive()]
-        if len(stuck) >= MAX_STUCK:
-            return CallTimeout(
-                f"not called: {len(stuck)} earlier calls of {a.name} timed out and are still running "
-                f"(--focal-timeout {self.o.timeout:g} s)"
-            )
         xs, ts = np.array(x, copy=True), np.array(t, copy=True)
-        try:
-            out = call_with_timeout(lambda: a.run(v, xs, ts, dtype, device, mode, want_grad), self.o.timeout)
-        except CallTimeout as exc:
-            if exc.thread is not None:
-                self.stuck.setdefault(a.name, []).append(exc.thread)
-            return exc
-        except Exception as exc:
-            return exc
+        out = self._invoke(a, "run", (v, xs, ts, dtype, device, mode, want_grad), dtype, mode)
+        if isinstance(out, BaseException):
+            return out
         if not isinstance(out, Output):
             return AdapterError(f"{a.name}.run returned {type(out).__name__}, not an Output")
         self.combos_run.add((a.name, device, dtype, mode))
         if out.ran and a.name not in self.ran:
             self.ran[a.name] = dict(out.ran)
         return out
+
+    def _invoke(self, a: Adapter, method: str, args: tuple[Any, ...], dtype: str, mode: str) -> Any:
+        """The single door to an implementation: the fault budget, then the adapter's caller
+        (worker process or thread); what it raised is returned, not raised."""
+        combo = (a.name, dtype, mode)
+        refused = self.faults.refusal(combo)
+        if refused is not None:
+            return refused
+        try:
+            return self.caller(a).call(method, args, self.o.timeout)
+        except ImplementationFault as exc:
+            self.faults.record(combo, exc)
+            return exc
+        except Exception as exc:
+            return exc
 
     def _output(self, p: Param, x: np.ndarray, t: np.ndarray) -> Output | BaseException:
         """The adapter's output for a value/grad parameter; one call serves both checks."""
@@ -348,7 +369,7 @@ class Suite:
             self._outputs[key] = res
             while len(self._outputs) > 8:
                 self._outputs.popitem(last=False)
-            if isinstance(res, BaseException) and not isinstance(res, CallTimeout):
+            if isinstance(res, BaseException) and not isinstance(res, ImplementationFault):
                 # the gradient may be what failed: the value check still gets its own verdict
                 res = self._call(p.adapter, p.variant, x, t, p.dtype, p.device, p.mode, False)
         return res
@@ -356,7 +377,7 @@ class Suite:
     def run(self, p: Param, node: Any) -> None:
         """Run one check; ``pytest.fail`` with the message when it does not pass."""
         rec = self.records.setdefault(node.nodeid, {})
-        rec.update(grade=None, value=None, grad=None, worst=None, message=None, failure_tier=None)
+        rec.update(grade=None, value=None, grad=None, worst=None, message=None, failure_tier=None, fault=None)
         what = (
             f"{p.case.id} [{p.variant.label() if p.variant else ''}] in {p.dtype} on {p.adapter.name} "
             f"({p.device}, {p.mode})"
@@ -365,6 +386,12 @@ class Suite:
             p.adapter, p.case.id, p.dtype, p.device, p.mode, p.case.family != "golden", self.o.depth, self.o.seed
         )
         t0 = time.perf_counter()
+        if p.check == "contract":
+            try:
+                self._run_contract(p, rec, what)
+            finally:
+                rec["duration_s"] = round(time.perf_counter() - t0, 6)
+            return
         try:
             if p.check == "invariant":
                 measures = self._run_invariant(p, rec, what)
@@ -411,6 +438,7 @@ class Suite:
         x, t = case.rounded(p.dtype)
         res = self._output(p, x, t)
         if isinstance(res, BaseException):
+            rec["fault"] = getattr(res, "cause", None)
             self._fail(rec, f"{p.check} check of {what}: {describe_exception(res)}")
         assert isinstance(res, Output)
         source = grading.reference_source(case.family, p.dtype, x.size, p.variant.activation)
@@ -433,6 +461,30 @@ class Suite:
             rec["grad"] = m.summary()
         return [m]
 
+    def _run_contract(self, p: Param, rec: dict[str, Any], what: str) -> None:
+        kind = p.case.id.removeprefix("contract_")
+        assert isinstance(p.case, SuiteCase) and p.variant is not None
+        x, t = p.case.rounded(p.dtype)
+        variants = [p.variant]
+        if kind == "deterministic":
+            variants.append(p.variant)
+        elif kind in ("returns_tensor", "dtype_shape"):
+            mean = replace(p.variant, reduction="mean")
+            if supports(p.adapter, mean, x, t, p.dtype, p.device, p.mode) is None:
+                variants.append(mean)
+        probes = []
+        for v in variants:
+            args = (v, np.array(x, copy=True), np.array(t, copy=True), p.dtype, p.device)
+            res = self._invoke(p.adapter, "probe", args, p.dtype, p.mode)
+            if isinstance(res, BaseException):
+                rec["fault"] = getattr(res, "cause", None)
+                self._fail(rec, f"contract check {kind} of {what}: {describe_exception(res)}")
+            probes.append(res)
+        finding = contracts.judge(kind, p.variant, x, p.dtype, probes)
+        if finding:
+            rec["fault"] = "contract"
+            self._fail(rec, f"contract check {kind} of {what}: {finding}")
+
     def _run_invariant(self, p: Param, rec: dict[str, Any], what: str) -> list[grading.Measure]:
         inv = p.case
         assert isinstance(inv, InvariantCase)
@@ -441,6 +493,7 @@ class Suite:
         for ev in p.evals:
             res = self._call(p.adapter, ev.variant, ev.inputs, ev.targets, p.dtype, p.device, p.mode, need_grad)
             if isinstance(res, BaseException):
+                rec["fault"] = getattr(res, "cause", None)
                 self._fail(
                     rec, f"invariant check of {what}: evaluating {ev.variant.label()}: {describe_exception(res)}"
                 )

@@ -1,4 +1,4 @@
-"""The conformance suite: value, gradient and invariant checks of every selected adapter.
+"""The conformance suite: value, gradient, invariant and contract checks of every selected adapter.
 
 Parametrised by the focalspec plugin (``plugin.pytest_generate_tests``) over
 case x adapter x dtype x device x mode; run with ``pytest --pyargs focalspec.conformance``.
@@ -23,4 +23,10 @@ def test_grad(focal_check: Any, focal_suite: Any, request: pytest.FixtureRequest
 
 def test_invariant(focal_check: Any, focal_suite: Any, request: pytest.FixtureRequest) -> None:
     """An identity between evaluations of the implementation itself (``conformance/invariants.py``)."""
+    focal_suite.run(focal_check, request.node)
+
+
+def test_contract(focal_check: Any, focal_suite: Any, request: pytest.FixtureRequest) -> None:
+    """What the call must not do: mutate its inputs, return another type, dtype or shape, vary
+    between identical calls, attach an autograd graph of its own (``conformance/contracts.py``)."""
     focal_suite.run(focal_check, request.node)

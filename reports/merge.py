@@ -28,7 +28,7 @@ MERGED_SCHEMA = "focalspec-merged"
 SUPPORTED: dict[str, int] = {RESULTS_SCHEMA: 1, BENCH_SCHEMA: 1, MERGED_SCHEMA: 1}
 
 OUTCOMES: tuple[str, ...] = ("passed", "failed", "skipped", "xfailed", "xpassed", "error")
-FAMILIES: tuple[str, ...] = ("golden", "edge", "random", "shape", "invariant", "sweep")
+FAMILIES: tuple[str, ...] = ("golden", "edge", "random", "shape", "invariant", "contract", "sweep")
 
 
 @dataclass

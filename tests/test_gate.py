@@ -73,10 +73,11 @@ def test_careful_implementation_is_accepted(tmp_path_factory: pytest.TempPathFac
     assert not failed(doc)
     assert len(passed(doc)) > 300
     families = {t["family"] for t in passed(doc)}
-    assert families == {"golden", "random", "invariant", "edge", "shape"}
+    assert families == {"golden", "random", "invariant", "edge", "shape", "contract"}
     assert {t["required_grade"] for t in doc["tests"]} == {"acceptable"}  # third-party default
     # careful arithmetic is not merely acceptable: every check is within the 'accurate' budget
-    assert {t["grade"] for t in passed(doc)} <= {"exact", "faithful", "accurate"}
+    assert {t["grade"] for t in passed(doc) if t["check"] != "contract"} <= {"exact", "faithful", "accurate"}
+    assert {t["grade"] for t in passed(doc) if t["check"] == "contract"} == {None}  # held or not: no grade
 
 
 def test_focalspec_own_torch_adapter_is_accepted(tmp_path_factory: pytest.TempPathFactory) -> None:
@@ -183,9 +184,14 @@ def test_a_raising_callable_fails_those_checks_only(tmp_path_factory: pytest.Tem
 
 
 def test_a_hanging_callable_times_out_and_the_suite_goes_on(tmp_path_factory: pytest.TempPathFactory) -> None:
-    doc = run_of(tmp_path_factory, "hangs_on_inf", "--timeout", "0.5", "--require", "finite,saturation,extended")
+    """In a thread of the gate's own process (--isolate thread): the call is abandoned at the
+    timeout; no hang budget, so every hanging check waits its own timeout (test_isolation.py
+    covers the worker process and the budget)."""
+    opts = ["--timeout", "0.5", "--isolate", "thread", "--hang-budget", "0", "--require", "finite,saturation,extended"]
+    doc = run_of(tmp_path_factory, "hangs_on_inf", *opts)
     for t in failed(doc):
         assert "did not return within 0.5 s" in t["message"], t["message"]
+        assert t["fault"] == "hang"
         assert t["variant"]["gamma"] == 0.5
         assert t["failure_tier"] == "extended" and t["tier_required"] is True
     assert len(passed(doc)) > 300
@@ -195,7 +201,7 @@ def test_a_failure_only_at_infinite_inputs_is_reported_but_not_required_by_defau
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     """SPEC §10.5: the extended tier (+-inf, NaN, empty) is not in the default required set."""
-    code, doc = gate(tmp_path_factory, f"{IMPL}:hangs_on_inf", "--timeout", "0.5")
+    code, doc = gate(tmp_path_factory, f"{IMPL}:hangs_on_inf", "--timeout", "0.5", "--hang-budget", "0")
     assert code == 0
     bad = failed(doc)
     assert bad and all(t["failure_tier"] == "extended" and t["tier_required"] is False for t in bad)
@@ -207,7 +213,11 @@ def test_wrong_shape_and_wrong_dtype(tmp_path_factory: pytest.TempPathFactory) -
     assert all("shape" in t["message"] for t in failed(doc))
     assert any(t["case_id"] == "shape_sig_nchw_none" for t in failed(doc))
     doc = run_of(tmp_path_factory, "wrong_dtype")
-    assert all("returned torch.float32 for torch.float64 inputs" in t["message"] for t in failed(doc))
+    graded = [t for t in failed(doc) if t["check"] != "contract"]
+    assert all("returned torch.float32 for torch.float64 inputs" in t["message"] for t in graded)
+    (contract,) = [t for t in failed(doc) if t["check"] == "contract"]
+    assert contract["case_id"] == "contract_dtype_shape" and contract["fault"] == "contract"
+    assert "returned float32 for float64 inputs (reduction 'mean')" in contract["message"]
     assert {t["dtype"] for t in failed(doc)} == {"float64"}
 
 

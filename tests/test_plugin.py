@@ -43,6 +43,7 @@ TEST_KEYS = {
     "tier",
     "failure_tier",
     "tier_required",
+    "fault",
 }
 
 
@@ -94,7 +95,8 @@ def test_results_json_schema_and_ids(tmp_path: Path) -> None:
     assert doc["schema"] == "focalspec-results" and doc["schema_version"] == 1
     assert set(doc) == {"schema", "schema_version", "suite", "run", "adapters", "tests", "sweeps", "stale"}
     assert set(doc["suite"]) == {"version", "git_revision", "depth"} and doc["suite"]["depth"] == "quick"
-    assert set(doc["run"]) == {"started", "finished", "host", "python", "platform", "command", "env"}
+    assert set(doc["run"]) == {"started", "finished", "host", "python", "platform", "command", "env", "status"}
+    assert doc["run"]["status"] == "finished"
     (adapter,) = doc["adapters"]
     assert set(adapter) == {
         "name",
