@@ -248,6 +248,8 @@ def run(args: argparse.Namespace) -> int:
             str(root),
             "-p",
             "no:cacheprovider",
+            "-p",
+            "no:logging",  # its per-test handler set-up is a third of pytest's overhead here (PROFILE.md)
             "-rfE",
             "-o",
             "junit_family=xunit1",

@@ -41,6 +41,7 @@ GIB = 1024**3
 MAX_STUCK = 4  # thread mode: abandoned calls of one implementation allowed to run at once
 START_TIMEOUT_S = 300.0  # a worker importing torch/TF on a loaded 2-core machine can take a while
 POLL_S = 0.05
+SLOW_S = 1.0
 
 
 class ImplementationFault(Exception):
@@ -201,6 +202,8 @@ class ProcessCaller:
         self.broken: str | None = None  # the worker cannot even start: every call fails with this
         self.starts = 0
         self.start_seconds: list[float] = []
+        # called once when a call has waited SLOW_S (the suite writes its snapshot meanwhile)
+        self.on_slow_call: Callable[[], None] | None = None
 
     # -------------------------------------------------------------- life cycle
 
@@ -263,8 +266,16 @@ class ProcessCaller:
         """The worker's next message, or an ImplementationFault after killing it."""
         proc = self.proc
         assert proc is not None
-        deadline = time.monotonic() + timeout if timeout else None
+        start = time.monotonic()
+        deadline = start + timeout if timeout else None
+        slow = self.on_slow_call if what == "during the call" else None
         while True:
+            if slow is not None and time.monotonic() - start > SLOW_S:
+                callback, slow = slow, None
+                try:
+                    callback()
+                except Exception:  # a snapshot that cannot be written must not fail the call
+                    pass
             try:
                 if proc.recv.poll(POLL_S):
                     return proc.recv.recv()

@@ -87,6 +87,7 @@ class State:
         self.json_path: str | None = None
         self.sweep_error: str | None = None
         self.last_snapshot = -SNAPSHOT_S  # the first one after the first test, then every SNAPSHOT_S
+        self.snapshot_entries = 0
 
     def get_suite(self) -> Any:
         """The session's suite, built on first use; SpecError for an unusable option."""
@@ -94,6 +95,7 @@ class State:
             from focalspec.conformance.runner import Suite
 
             self.suite = Suite(self.options)
+            self.suite.on_slow_call = lambda: self.snapshot(force=True)
         return self.suite
 
     # -------------------------------------------------------------- reports
@@ -175,10 +177,16 @@ class State:
 
     def snapshot(self, force: bool = False) -> None:
         """Every SNAPSHOT_S, the JSON (and JUnit) of what has run, so that a run killed from
-        outside or crashing in its own process still leaves its completed checks behind."""
-        if self.suite is None or not (force or time.monotonic() - self.last_snapshot > SNAPSHOT_S):
+        outside or crashing in its own process still leaves its completed checks behind;
+        ``force``: now, if anything ran since the last one (a call is slow: it may hang)."""
+        if self.suite is None or not (self.options.json or getattr(self.config.option, "xmlpath", None)):
             return
-        self.last_snapshot = -SNAPSHOT_S  # the first one after the first test, then every SNAPSHOT_S
+        if force and len(self.entries) == self.snapshot_entries:
+            return
+        if not force and time.monotonic() - self.last_snapshot <= SNAPSHOT_S:
+            return
+        self.snapshot_entries = len(self.entries)
+        t0 = time.monotonic()
         doc = self.document("running", [])
         if self.options.json:
             results.write(self.options.json, doc)
@@ -189,6 +197,8 @@ class State:
             from focalspec.reports.merge import write_junit
 
             write_junit([], doc, Path(xml))
+        # never more than ~10 % of the run: a big run's JSON takes a while to write
+        self.last_snapshot = time.monotonic() + 9 * (time.monotonic() - t0)
 
     def stale(self) -> tuple[list[ListEntry], list[ListEntry]]:
         xf = [e for e in self.xfails if not e.matched or e.xpassed]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import inspect
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 from typing import Any
@@ -44,6 +45,10 @@ from focalspec.spec.variant import SpecError, Variant
 # mode not claimed): one skip per check with the reason, instead of one per case.
 ALL_CASES = SuiteCase("all-cases", "golden", Variant(), [], [], "", compiled=True,
                       note="every case of the selected families")  # fmt: skip
+# A compilation costs seconds (torch.compile 3-15 s on 2 cores, benchmarks/PROFILE.md): quick
+# compiles in one dtype unless the dtypes are named; default and deep compile in every dtype.
+QUICK_COMPILED_DTYPE = "float32"
+QUICK_COMPILED_REASON = "--depth quick compiles in float32 only (name the dtypes, or --depth default, for the others)"
 CHECK_ORDER = {"value": 0, "grad": 1, "invariant": 2, "contract": 3}
 
 
@@ -183,6 +188,7 @@ class Suite:
         self.ran: dict[str, dict[str, Any]] = {}
         self.combos_run: set[tuple[str, str, str, str]] = set()
         self.callers: dict[str, ThreadCaller | ProcessCaller] = {}
+        self.on_slow_call: Callable[[], None] | None = None  # the plugin's snapshot, while a call waits
         self.faults = FaultBudget(options.hang_budget, options.crash_budget, options.budget_s)
         for a in self.adapters:  # start the workers now: their imports overlap collection
             caller = self.caller(a)
@@ -205,7 +211,10 @@ class Suite:
             self.callers[a.name] = (
                 ProcessCaller(recipe, a.name, self.o.memory_limit_gib) if recipe is not None else ThreadCaller(a)
             )
-        return self.callers[a.name]
+        caller = self.callers[a.name]
+        if isinstance(caller, ProcessCaller):
+            caller.on_slow_call = self.on_slow_call
+        return caller
 
     def close(self) -> None:
         """Stop the worker processes (end of session)."""
@@ -239,6 +248,9 @@ class Suite:
                         why = f"{a.name} does not claim {dt}"
                     if not why and mode not in claimed_modes:
                         why = f"{a.name} has no {mode} mode"
+                    quick_compiled = mode == "compiled" and o.depth == "quick" and not o.dtypes
+                    if not why and quick_compiled and dt != QUICK_COMPILED_DTYPE:
+                        why = QUICK_COMPILED_REASON
                     out.append((dev, dt, mode, why))
         return out
 

@@ -82,9 +82,13 @@ def _errs(got: Any, exact: np.ndarray, scale: np.ndarray, dtype: str, n: int) ->
 
 
 def all_sweeps(suite: Any) -> list[dict[str, Any]]:
+    """The sweeps of every combination that ran; at --focal-depth quick not of the compiled mode,
+    whose two new shapes would cost two more compilations (seconds each) per dtype."""
     by_name = {a.name: a for a in suite.adapters}
     out: list[dict[str, Any]] = []
     for name, device, dtype, mode in sorted(suite.combos_run):
+        if mode != "eager" and suite.o.depth == "quick":
+            continue
         adapter = by_name.get(name)
         if adapter is not None:
             out.extend(sweep_one(suite, adapter, device, dtype, mode))

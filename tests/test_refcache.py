@@ -1,0 +1,53 @@
+"""The on-disk reference cache returns exactly what mpmath gave, and only for the same request
+and the same reference code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from focalspec.conformance import grading, refcache
+from focalspec.spec.variant import Variant
+
+
+@pytest.fixture
+def cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    grading._CACHE.clear()
+    return tmp_path
+
+
+def _batch(n: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(7)
+    return np.round(rng.normal(0, 8, n), 4), rng.integers(0, 2, n).astype(np.float64)
+
+
+def test_a_stored_reference_is_the_mpmath_one(cache_home: Path) -> None:
+    x, t = _batch(refcache.MIN_ELEMENTS)
+    v = Variant(gamma=2.0, alpha=0.25)
+    fresh = grading.expected(v, x, t, "float64", "mp")
+    files = list((cache_home / "focalspec" / "reference").rglob("*.npz"))
+    assert len(files) == 1
+    grading._CACHE.clear()
+    again = grading.expected(v, x, t, "float64", "mp")  # from disk now
+    for name in ("value", "grad", "grad_scale"):
+        np.testing.assert_array_equal(getattr(again, name), getattr(fresh, name))
+    other = grading.expected(Variant(gamma=0.5, alpha=0.25), x, t, "float64", "mp")
+    assert not np.array_equal(other.value, fresh.value)
+    assert len(list((cache_home / "focalspec" / "reference").rglob("*.npz"))) == 2
+
+
+def test_small_requests_and_numpy_references_are_not_stored(cache_home: Path) -> None:
+    x, t = _batch(refcache.MIN_ELEMENTS - 1)
+    grading.expected(Variant(), x, t, "float64", "mp")
+    x, t = _batch(4 * refcache.MIN_ELEMENTS)
+    grading.expected(Variant(), x, t, "float32", "np")
+    assert not list(cache_home.rglob("*.npz"))
+
+
+def test_the_key_covers_the_reference_code(cache_home: Path) -> None:
+    assert refcache.directory().name == refcache._code_digest()
+    assert len(refcache._code_digest()) == 16
+    assert refcache.load("0" * 64) is None  # a miss, not an error
