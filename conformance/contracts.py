@@ -88,7 +88,8 @@ def judge(kind: str, v: Variant, x: np.ndarray, dtype: str, probes: list[dict[st
                 return f"returned shape {tuple(obs['shape'])}; reduction {red!r} of inputs {x.shape} gives {want}"
         return None
     if kind == "inputs_unchanged":
-        changed = {k: d for k, d in (first.get("mutated") or {}).items() if d}
+        before, after = first.get("before") or {}, first.get("after") or {}
+        changed = {k: d for k in before if (d := describe_changes(before[k], after[k]))}
         if not changed:
             return None
         return "mutated its arguments in place: " + "; ".join(f"{k}: {d}" for k, d in changed.items())
@@ -96,7 +97,7 @@ def judge(kind: str, v: Variant, x: np.ndarray, dtype: str, probes: list[dict[st
         a, b = (np.asarray(p.get("value"), dtype=np.float64) for p in probes[:2])
         if a.shape != b.shape:
             return f"two calls on the same inputs returned shapes {a.shape} and {b.shape}"
-        differ = ~((a == b) | (np.isnan(a) & np.isnan(b)))
+        differ = differing(a, b)
         if not differ.any():
             return None
         diff = np.abs(a - b)[differ]
@@ -114,3 +115,22 @@ def judge(kind: str, v: Variant, x: np.ndarray, dtype: str, probes: list[dict[st
             "grad: it attaches a tensor of its own to the graph"
         )
     raise ValueError(f"unknown contract {kind!r}")
+
+
+def differing(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Where two equally shaped arrays differ, NaN counting as equal to NaN."""
+    return ~((a == b) | (np.isnan(a) & np.isnan(b)))
+
+
+def describe_changes(before: np.ndarray, after: np.ndarray) -> str:
+    """'' when equal, else how many elements changed and the first one."""
+    a = np.asarray(before, dtype=np.float64)
+    b = np.asarray(after, dtype=np.float64)
+    if a.shape != b.shape:
+        return f"shape changed from {a.shape} to {b.shape}"
+    differ = differing(a, b)
+    if not differ.any():
+        return ""
+    i = tuple(int(k) for k in np.argwhere(differ)[0])
+    first = f"first at {list(i)}: {float(a[i])!r} became {float(b[i])!r}"
+    return f"{int(differ.sum())} of {a.size} elements changed ({first})"

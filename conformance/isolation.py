@@ -130,13 +130,14 @@ class Recipe:
 class ThreadCaller:
     """Calls in a daemon thread of this process (see module docstring)."""
 
-    isolated = False
-
     def __init__(self, adapter: Adapter) -> None:
         self.adapter = adapter
         self.stuck: list[threading.Thread] = []
 
-    def call(self, method: str, args: tuple[Any, ...], timeout: float) -> Any:
+    def call(
+        self, method: str, args: tuple[Any, ...], timeout: float, on_slow: Callable[[], None] | None = None
+    ) -> Any:
+        """``on_slow`` is not called: the waiting thread is in ``join`` (kept for one interface)."""
         self.stuck = [th for th in self.stuck if th.is_alive()]
         if len(self.stuck) >= MAX_STUCK:  # give the oldest one a timeout's grace before refusing
             self.stuck[0].join(timeout)
@@ -192,8 +193,6 @@ class _Proc:
 class ProcessCaller:
     """Calls in a worker process that is killed and replaced when the implementation misbehaves."""
 
-    isolated = True
-
     def __init__(self, recipe: Recipe, name: str, memory_limit_gib: float = 0.0) -> None:
         self.recipe = recipe
         self.name = name
@@ -201,9 +200,6 @@ class ProcessCaller:
         self.proc: _Proc | None = None
         self.broken: str | None = None  # the worker cannot even start: every call fails with this
         self.starts = 0
-        self.start_seconds: list[float] = []
-        # called once when a call has waited SLOW_S (the suite writes its snapshot meanwhile)
-        self.on_slow_call: Callable[[], None] | None = None
 
     # -------------------------------------------------------------- life cycle
 
@@ -228,7 +224,6 @@ class ProcessCaller:
         os.close(to_parent_w)
         self.proc = _Proc(popen, Connection(to_child_w, readable=False), Connection(to_parent_r, writable=False), log)
         self.starts += 1
-        self._t_spawn = time.perf_counter()
         try:
             self.proc.send.send(self.recipe)
         except OSError:
@@ -262,13 +257,14 @@ class ProcessCaller:
 
     # -------------------------------------------------------------- waiting on the worker
 
-    def _wait(self, timeout: float, what: str) -> Any:
-        """The worker's next message, or an ImplementationFault after killing it."""
+    def _wait(self, timeout: float, what: str, on_slow: Callable[[], None] | None = None) -> Any:
+        """The worker's next message, or an ImplementationFault after killing it; ``on_slow`` is
+        called once when the wait has lasted SLOW_S (the suite writes its snapshot meanwhile)."""
         proc = self.proc
         assert proc is not None
         start = time.monotonic()
         deadline = start + timeout if timeout else None
-        slow = self.on_slow_call if what == "during the call" else None
+        slow = on_slow
         while True:
             if slow is not None and time.monotonic() - start > SLOW_S:
                 callback, slow = slow, None
@@ -325,9 +321,10 @@ class ProcessCaller:
             self.broken = f"the worker process for {self.name} could not rebuild the adapter: {payload}"
             raise ImplementationFault(self.broken, "exit")
         self.proc.ready = True
-        self.start_seconds.append(time.perf_counter() - self._t_spawn)
 
-    def call(self, method: str, args: tuple[Any, ...], timeout: float) -> Any:
+    def call(
+        self, method: str, args: tuple[Any, ...], timeout: float, on_slow: Callable[[], None] | None = None
+    ) -> Any:
         self._ensure_ready()
         assert self.proc is not None
         try:
@@ -335,7 +332,7 @@ class ProcessCaller:
         except (OSError, pickle.PicklingError) as exc:
             self._kill()
             raise ImplementationFault(f"the request could not be sent to the worker: {exc}", "exit") from None
-        reply = self._wait(timeout, "during the call")
+        reply = self._wait(timeout, "during the call", on_slow)
         kind, payload = reply
         if kind == "ok":
             return payload

@@ -179,7 +179,8 @@ class State:
         """Every SNAPSHOT_S, the JSON (and JUnit) of what has run, so that a run killed from
         outside or crashing in its own process still leaves its completed checks behind;
         ``force``: now, if anything ran since the last one (a call is slow: it may hang)."""
-        if self.suite is None or not (self.options.json or getattr(self.config.option, "xmlpath", None)):
+        xml = getattr(self.config.option, "xmlpath", None)
+        if self.suite is None or not (self.options.json or xml):
             return
         if force and len(self.entries) == self.snapshot_entries:
             return
@@ -190,7 +191,6 @@ class State:
         doc = self.document("running", [])
         if self.options.json:
             results.write(self.options.json, doc)
-        xml = getattr(self.config.option, "xmlpath", None)
         if xml:
             from pathlib import Path
 
@@ -487,11 +487,11 @@ def _rank(grade: str) -> int:
 
 
 FAULT_WORDS = {"crash": "crashed", "exit": "exited", "hang": "hung", "memory": "over the memory limit",
-               "not-run": "not run (fault or run budget spent)"}  # fmt: skip
+               "not-run": "not run (fault or run budget spent)", "contract": "broke a contract"}  # fmt: skip
 
 
 def fault_lines(entries: Any) -> list[str]:
-    """One line per adapter whose implementation crashed, hung, blew memory or was not run."""
+    """One line per adapter whose implementation crashed, hung, blew memory, broke a contract or was not run."""
     per: dict[str, dict[str, int]] = {}
     for e in entries:
         if e.get("fault"):

@@ -211,10 +211,7 @@ class Suite:
             self.callers[a.name] = (
                 ProcessCaller(recipe, a.name, self.o.memory_limit_gib) if recipe is not None else ThreadCaller(a)
             )
-        caller = self.callers[a.name]
-        if isinstance(caller, ProcessCaller):
-            caller.on_slow_call = self.on_slow_call
-        return caller
+        return self.callers[a.name]
 
     def close(self) -> None:
         """Stop the worker processes (end of session)."""
@@ -359,7 +356,7 @@ class Suite:
         if refused is not None:
             return refused
         try:
-            return self.caller(a).call(method, args, self.o.timeout)
+            return self.caller(a).call(method, args, self.o.timeout, self.on_slow_call)
         except ImplementationFault as exc:
             self.faults.record(combo, exc)
             return exc
@@ -398,13 +395,10 @@ class Suite:
             p.adapter, p.case.id, p.dtype, p.device, p.mode, p.case.family != "golden", self.o.depth, self.o.seed
         )
         t0 = time.perf_counter()
-        if p.check == "contract":
-            try:
-                self._run_contract(p, rec, what)
-            finally:
-                rec["duration_s"] = round(time.perf_counter() - t0, 6)
-            return
         try:
+            if p.check == "contract":
+                self._run_contract(p, rec, what)
+                return
             if p.check == "invariant":
                 measures = self._run_invariant(p, rec, what)
             else:
@@ -532,6 +526,4 @@ class Suite:
 
 
 def _loss_shape(ev: Evaluation) -> tuple[int, ...]:
-    if ev.variant.reduction != "none":
-        return ()
-    return tuple(ev.inputs.shape[:-1]) if ev.variant.activation == "softmax" else tuple(ev.inputs.shape)
+    return contracts.expected_shape(ev.variant, ev.inputs)
