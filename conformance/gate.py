@@ -104,6 +104,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="required tiers, comma-separated among finite,saturation,extended,compile "
         "(default finite,saturation,compile; a failure in another tier is reported, not failing)",
     )
+    sel.add_argument(
+        "-j", "--jobs", type=int, default=1, metavar="N", help="worker processes (pytest-xdist; default 1)"
+    )
     out = p.add_argument_group("output")
     out.add_argument("--json", metavar="PATH", help="write the results JSON here")
     out.add_argument("--junitxml", metavar="PATH", help="write JUnit XML here")
@@ -189,7 +192,20 @@ def validate(args: argparse.Namespace) -> list[str]:
     for flag, value in (("json", args.json), ("xfails", args.xfails), ("skips", args.skips)):
         if value:
             opts += [f"--focal-{flag}", value]
-    return opts
+    return opts + _jobs(args.jobs)
+
+
+def _jobs(n: int) -> list[str]:
+    if n < 1:
+        raise SpecError(f"--jobs must be >= 1, got {n}")
+    if n == 1:
+        return []
+    try:
+        import xdist  # noqa: F401
+    except ImportError:
+        raise SpecError("--jobs needs pytest-xdist (pip install pytest-xdist)") from None
+    autoload_off = bool(os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"))
+    return [*(["-p", "xdist"] if autoload_off else []), "-n", str(n)]
 
 
 class _Tally:

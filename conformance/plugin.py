@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from focalspec.conformance import results, tiers
+from focalspec.conformance import distributed, results, tiers
 from focalspec.conformance.options import Options, add_options
 from focalspec.spec.variant import SpecError
 
@@ -88,6 +88,16 @@ class State:
         self.sweep_error: str | None = None
         self.last_snapshot = -SNAPSHOT_S  # the first one after the first test, then every SNAPSHOT_S
         self.snapshot_entries = 0
+        self.worker = distributed.is_worker(config)
+        self.collected = distributed.Collected()  # under xdist, the controller's merge of its workers
+
+    @property
+    def controller(self) -> bool:
+        return distributed.is_controller(self.config)
+
+    @property
+    def lists(self) -> dict[str, list[ListEntry]]:
+        return {"xfails": self.xfails, "skips": self.skips}
 
     def get_suite(self) -> Any:
         """The session's suite, built on first use; SpecError for an unusable option."""
@@ -103,6 +113,9 @@ class State:
     def on_report(self, report: pytest.TestReport) -> None:
         static = self.static.get(report.nodeid)
         if static is None:
+            carried = getattr(report, distributed.ENTRY_ATTR, None)
+            if carried is not None and self.controller:  # a worker's entry, complete for this phase
+                self.entries[report.nodeid] = carried
             return
         e = self.entries.get(report.nodeid)
         if e is None:
@@ -157,17 +170,18 @@ class State:
         if e["outcome"] in ("failed", "error"):
             e["failure_tier"] = e.get("failure_tier") or e.get("tier")
             e["tier_required"] = e["failure_tier"] in self.options.require
+        if self.worker:
+            setattr(report, distributed.ENTRY_ATTR, distributed.plain(e))
 
     def document(self, status: str, sweep_data: list[dict[str, Any]]) -> dict[str, Any]:
         """The results JSON of what has run so far (``status``: finished, interrupted, running)."""
-        suite = self.suite
         stale_x, stale_s = self.stale()
         return results.document(
             depth=self.options.depth,
             started=self.started,
             finished=results.now_iso(),
             command=results.command_line(),
-            adapters=[results.adapter_entry(a, suite.ran.get(a.name)) for a in suite.adapters],
+            adapters=self.adapter_entries(),
             tests=list(self.entries.values()),
             sweeps=sweep_data,
             stale_xfails=[e.pattern for e in stale_x],
@@ -175,12 +189,17 @@ class State:
             status=status,
         )
 
+    def adapter_entries(self) -> list[dict[str, Any]]:
+        if self.suite is None:  # the xdist controller: what its workers reported
+            return list(self.collected.adapters.values())
+        return [results.adapter_entry(a, self.suite.ran.get(a.name)) for a in self.suite.adapters]
+
     def snapshot(self, force: bool = False) -> None:
         """Every SNAPSHOT_S, the JSON (and JUnit) of what has run, so that a run killed from
         outside or crashing in its own process still leaves its completed checks behind;
         ``force``: now, if anything ran since the last one (a call is slow: it may hang)."""
         xml = getattr(self.config.option, "xmlpath", None)
-        if self.suite is None or not (self.options.json or xml):
+        if self.worker or (self.suite is None and not self.controller) or not (self.options.json or xml):
             return
         if force and len(self.entries) == self.snapshot_entries:
             return
@@ -263,7 +282,7 @@ def _targets_conformance(config: pytest.Config) -> bool:
 def pytest_collection(session: pytest.Session) -> None:
     """Build the suite before collection so that a bad option is one 'ERROR:' line (exit 4)."""
     state = _state(session.config)
-    if state is None or not _targets_conformance(session.config):
+    if state is None or state.controller or not _targets_conformance(session.config):
         return
     try:
         state.get_suite()
@@ -325,7 +344,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             others.append(item)
             continue
         state.static[item.nodeid] = {**p.static(), "tier": tiers.param_tier(p)}
-        names = (item.nodeid, item.name, p.id)
+        names = (item.nodeid, item.name, p.id, *(m.id for m in p.members))  # a collapsed skip: its cases too
         for entry in state.skips:
             if entry.matches(*names):
                 entry.matched.append(item.nodeid)
@@ -377,6 +396,7 @@ class _Reporter:
     def __init__(self, state: State) -> None:
         self.state = state
 
+    @pytest.hookimpl(tryfirst=True)  # before xdist sends the report: it carries the entry
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.state.on_report(report)
         if report.when == "teardown":
@@ -401,33 +421,63 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = _state(session.config)
-    if state is None or state.suite is None:
+    if state is None or (state.suite is None and not state.controller):
         return
     if signal.getsignal(signal.SIGTERM) is _sigterm_as_interrupt:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
     try:
-        if state.options.json and not session.config.option.collectonly:
-            _write_results(state, interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
+        if state.worker:  # its results travel to the controller, which writes them
+            sweep_data = _sweeps(state) if state.options.json and not interrupted else []
+            adapters = state.adapter_entries()
+            out = distributed.worker_output(adapters, sweep_data, state.lists)
+            session.config.workeroutput[distributed.OUTPUT_KEY] = out  # type: ignore[attr-defined]
+        elif state.options.json and not session.config.option.collectonly:
+            _write_results(state, interrupted)
     finally:
-        state.suite.close()
+        if state.suite is not None:
+            state.suite.close()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """An xdist worker ended: merge what it ran into the controller's results."""
+    state = _state(node.config)
+    if state is not None:
+        state.collected.add(getattr(node, "workeroutput", {}).get(distributed.OUTPUT_KEY), state.lists)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under ``-n``, one (adapter, device, dtype, mode) runs on one worker (distributed.py)."""
+    if config.getoption("dist", "no") != "load" or not _targets_conformance(config):
+        return None
+    return distributed.make_scheduler(config, log)
+
+
+def _sweeps(state: State) -> list[dict[str, Any]]:
+    from focalspec.conformance import sweeps
+
+    try:
+        return sweeps.all_sweeps(state.suite)
+    except Exception as exc:  # the results must be written even when a sweep breaks
+        state.sweep_error = f"{type(exc).__name__}: {exc}"
+        return []
 
 
 def _write_results(state: State, interrupted: bool) -> None:
-    from focalspec.conformance import sweeps
-
     sweep_data: list[dict[str, Any]] = []
-    if not interrupted:  # an interrupted run writes what it has, at once
-        try:
-            sweep_data = sweeps.all_sweeps(state.suite)
-        except Exception as exc:  # the results must be written even when a sweep breaks
-            state.sweep_error = f"{type(exc).__name__}: {exc}"
+    if state.suite is None:  # the xdist controller: its workers computed them
+        sweep_data = list(state.collected.sweeps.values())
+    elif not interrupted:  # an interrupted run writes what it has, at once
+        sweep_data = _sweeps(state)
     doc = state.document("interrupted" if interrupted else "finished", sweep_data)
     state.json_path = str(results.write(state.options.json, doc))
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     state = _state(config)
-    if state is None or state.suite is None or not state.entries:
+    if state is None or not state.entries:
         return
     tr = terminalreporter
     tr.section("focalspec conformance")

@@ -60,15 +60,16 @@ def adapter_entry(adapter: Any, ran: dict[str, Any] | None) -> dict[str, Any]:
         "dtypes": list(d.dtypes),
         "modes": list(d.modes),
         "unavailable": d.unavailable,
-        "ran": _jsonable(ran or {}),
+        "ran": jsonable(ran or {}),
     }
 
 
-def _jsonable(v: Any) -> Any:
+def jsonable(v: Any) -> Any:
+    """``v`` with strict-JSON leaves: non-finite floats as strings, unknown objects by str()."""
     if isinstance(v, dict):
-        return {str(k): _jsonable(u) for k, u in v.items()}
+        return {str(k): jsonable(u) for k, u in v.items()}
     if isinstance(v, list | tuple):
-        return [_jsonable(u) for u in v]
+        return [jsonable(u) for u in v]
     if isinstance(v, float):
         return v if v == v and v not in (float("inf"), float("-inf")) else str(v)
     if v is None or isinstance(v, bool | int | str):
@@ -116,7 +117,7 @@ def write(path: str | os.PathLike[str], doc: dict[str, Any]) -> Path:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     tmp = p.with_name(p.name + ".tmp")
-    tmp.write_text(json.dumps(_jsonable(doc), indent=1, allow_nan=False) + "\n", encoding="utf-8")
+    tmp.write_text(json.dumps(jsonable(doc), indent=1, allow_nan=False) + "\n", encoding="utf-8")
     os.replace(tmp, p)
     return p
 

@@ -15,6 +15,7 @@ thread of this process (``--focal-isolate``).  ``isolation.FaultBudget`` stops c
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import time
 from collections import OrderedDict
@@ -135,6 +136,7 @@ class Param:
     required: str
     skip: str | None = None
     evals: list[Evaluation] = field(default_factory=list)
+    members: tuple[Param, ...] = ()  # the per-case skips this one stands for (collapse_skips)
 
     @property
     def id(self) -> str:
@@ -157,7 +159,31 @@ class Param:
             "spec_section": self.case.spec_section or None,
             "variant": v.to_dict(),
             "required_grade": self.required,
+            "skipped_cases": [m.case.id for m in self.members] or None,
         }
+
+
+def collapse_skips(params: list[Param]) -> list[Param]:
+    """One skip per (check, family, reason) of a combination instead of one per case: a skipped
+    item costs pytest about what a run one does (benchmarks/PROFILE.md: 719 of the gate's 1,425
+    items at quick were skips), and one skip naming its cases says as much as a hundred."""
+    groups: dict[tuple[str, str, str], list[Param]] = {}
+    kept: list[Param] = []
+    for p in params:
+        if p.skip and p.check in ("value", "grad") and isinstance(p.case, SuiteCase):
+            groups.setdefault((p.check, p.case.family, p.skip), []).append(p)
+        else:
+            kept.append(p)
+    for (check, family, reason), members in groups.items():
+        if len(members) == 1:
+            kept.extend(members)
+            continue
+        first = members[0]
+        tag = hashlib.sha1(reason.encode()).hexdigest()[:6]
+        case = SuiteCase(f"{family}-skipped-{tag}", family, first.case.variant, [], [], first.case.spec_section,
+                         compiled=True, note=f"{len(members)} cases of {family}, skipped for one reason")  # fmt: skip
+        kept.append(replace(first, case=case, check=check, skip=reason, members=tuple(members)))
+    return kept
 
 
 class Suite:
@@ -266,6 +292,7 @@ class Suite:
                         out.append(Param(a, dev, dt, mode, ALL_CASES, "invariant", ALL_CASES.variant, required, why))
                     continue
                 narrow = dt in fam.NARROW_DTYPES and self.o.depth != "deep"
+                combo: list[Param] = []
                 for case in self.cases:
                     if mode == "compiled" and not case.compiled:
                         continue  # the compiled subset of this depth (families.py)
@@ -280,7 +307,8 @@ class Suite:
                         except SpecError as exc:
                             skip = str(exc)
                     for check in ("value", "grad"):
-                        out.append(Param(a, dev, dt, mode, case, check, v, required, skip))
+                        combo.append(Param(a, dev, dt, mode, case, check, v, required, skip))
+                out += collapse_skips(combo)
                 for inv in self.invariants:
                     if (mode == "compiled" and not inv.compiled) or narrow:
                         continue

@@ -242,20 +242,25 @@ def merge_results(files: Sequence[Loaded]) -> dict[str, Any]:
         if f.env in by_env and not _later(by_env[f.env], f):
             continue
         by_env[f.env] = f
+    renamed = version_names([f for f in files if by_env[f.env] is f])
     for f in files:  # command-line order decides the order of rows and sections
         newest = by_env[f.env] is f
+        names = renamed.get(f.env, {})
         for t in f.doc["tests"]:
             key = (f.env, t["nodeid"])
             if key in tests:
                 replaced += 1
                 if not newest:
                     continue
-            tests[key] = {**t, "env": f.env}
+            tests[key] = {**t, "env": f.env, "adapter": names.get(t.get("adapter"), t.get("adapter"))}
         for s in f.doc.get("sweeps") or []:
+            s = {**s, "adapter": names.get(s.get("adapter"), s.get("adapter"))}
             skey = (f.env, *(str(s.get(k)) for k in ("adapter", "device", "dtype", "mode", "gamma", "target", "alpha")))
             if skey not in sweeps or newest:
                 sweeps[skey] = {**s, "env": f.env}
         for a in f.doc["adapters"]:
+            if a["name"] in names:
+                a = {**a, "name": names[a["name"]], "base_name": a["name"]}
             _merge_adapter(adapters, a, f.env)
         for kind in ("xfails", "skips"):
             for item in (f.doc.get("stale") or {}).get(kind) or []:
@@ -278,6 +283,25 @@ def merge_results(files: Sequence[Loaded]) -> dict[str, Any]:
         "sweeps": list(sweeps.values()),
         "stale": stale,
     }
+
+
+def version_names(files: Sequence[Loaded]) -> dict[str, dict[str, str]]:
+    """Per env, the adapters to rename 'name (framework version)': those that ran in several
+    environments under different framework versions (a CI matrix over torch releases, say),
+    whose results must stay apart instead of mixing in one row."""
+    versions: dict[str, dict[str, str]] = {}
+    for f in files:
+        for a in f.doc["adapters"]:
+            if not a.get("unavailable") and a.get("framework_version"):
+                versions.setdefault(a["name"], {})[f.env] = str(a["framework_version"])
+    out: dict[str, dict[str, str]] = {}
+    for f in files:
+        for a in f.doc["adapters"]:
+            seen = versions.get(a["name"], {})
+            if len(set(seen.values())) > 1 and f.env in seen:
+                label = f"{a.get('framework') or 'framework'} {seen[f.env]}"
+                out.setdefault(f.env, {})[a["name"]] = f"{a['name']} ({label})"
+    return out
 
 
 def _merge_adapter(adapters: dict[str, dict[str, Any]], a: dict[str, Any], env: str) -> None:

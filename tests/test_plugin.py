@@ -44,6 +44,7 @@ TEST_KEYS = {
     "failure_tier",
     "tier_required",
     "fault",
+    "skipped_cases",
 }
 
 
@@ -232,18 +233,40 @@ def test_compiled_mode_runs_the_subset_and_cuda_only_where_reported() -> None:
     ids = [p.id for p in params]
     assert len(ids) == len({(p.id, p.check) for p in params})
     deep = Suite(options(dtypes=("float32",), depth="deep", families=("golden",)))
-    assert {p.case.id for p in deep.params() if p.mode == "compiled"} == {c.id for c in deep.cases}
+    compiled_deep = [m for p in deep.params() if p.mode == "compiled" for m in (p.members or (p,))]
+    assert {p.case.id for p in compiled_deep} == {c.id for c in deep.cases}
+
+
+def test_skips_of_one_reason_collapse_into_one_check_that_names_its_cases() -> None:
+    """Nothing lost: every (case, check) of every combination is either its own check or named
+    by exactly one collapsed skip, which carries that case's reason."""
+    suite = Suite(options(dtypes=("float32", "float16"), modes=("eager",)))
+    params = suite.params()
+    collapsed = [p for p in params if p.members]
+    assert collapsed, "a logits-only sigmoid callable skips the probability and softmax cases"
+    for p in collapsed:
+        assert len(p.members) > 1 and p.skip and p.static()["skipped_cases"] == [m.case.id for m in p.members]
+        assert all(m.skip == p.skip and m.check == p.check and m.case.family == p.case.family for m in p.members)
+    seen = [(p.dtype, p.check, p.case.id) for p in params if not p.members and p.check in ("value", "grad")]
+    seen += [(m.dtype, m.check, m.case.id) for p in collapsed for m in p.members]
+    assert len(seen) == len(set(seen))
+    narrow = {c.id for c in suite.cases if c.narrow}
+    expected = {(dt, ch, c.id) for dt in ("float32", "float16") for ch in ("value", "grad") for c in suite.cases
+                if dt == "float32" or c.id in narrow}  # fmt: skip
+    assert set(seen) == expected
+    assert len({(p.id, p.check) for p in params}) == len(params)
 
 
 def test_declared_variant_maps_the_case_onto_the_convention() -> None:
     suite = Suite(options(clip_eps=1e-7, dtypes=("float32", "float16"), modes=("eager",), families=("golden",)))
-    grid = [p for p in suite.params() if p.case.id == "grid_g2_a0.25" and p.check == "value"]
+    expanded = [m for p in suite.params() for m in (p.members or (p,))]  # collapsed skips: their cases
+    grid = [p for p in expanded if p.case.id == "grid_g2_a0.25" and p.check == "value"]
     f32 = next(p for p in grid if p.dtype == "float32")
     assert f32.skip is None
     assert f32.variant.clip_eps == pytest.approx(1e-7, rel=1e-7) and f32.variant.clip_upper == 1.0 - 2.0**-23
     f16 = next(p for p in grid if p.dtype == "float16")
     assert f16.skip and "rounds to 1 in float16" in f16.skip
-    soft = next(p for p in suite.params() if p.case.id == "soft_margin_grid" and p.dtype == "float32")
+    soft = next(p for p in expanded if p.case.id == "soft_margin_grid" and p.dtype == "float32")
     assert soft.skip  # a margin-convention case cannot be clipped: never silently run as something else
 
 

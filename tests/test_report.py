@@ -176,6 +176,37 @@ def test_adapter_usable_in_one_env_is_usable() -> None:
     assert a["unavailable"] is None and a["devices"] == ["cpu"] and a["unavailable_in"] == {"a": "not installed"}
 
 
+def test_one_adapter_under_two_framework_versions_stays_apart(tmp_path: Path) -> None:
+    """A CI matrix over framework releases: this env's real run (torch 2.13.0 in CI's tests env)
+    merged with a real run recorded under torch 2.14.1 (tests/fixtures/results, same cases):
+    one row per version, every entry of both files kept, none mixed into the other's row."""
+    torch = pytest.importorskip("torch")
+    recorded = Path(__file__).parent / "fixtures" / "results" / "torch-2.14.1.json"
+    old = read_json(recorded)
+    (version_b,) = {a["framework_version"] for a in old["adapters"]}
+    if str(torch.__version__) == version_b:
+        pytest.skip(f"this env has torch {version_b}, the version of the recorded run")
+    fresh = tmp_path / "torch-here.json"
+    args = ["--pyargs", "focalspec.conformance", "-q", "-p", "no:cacheprovider", "--focal-adapters", "focalspec-torch",
+            "--focal-depth", "quick", "--focal-dtypes", "float32", "--focal-modes", "eager",
+            "--focal-case", "grid_*,sat_*,inv_symmetry_*", "--focal-json", str(fresh)]  # fmt: skip
+    assert pytest.main(args) == 0
+    files = collect([str(fresh), str(recorded)]).results
+    merged = merge_results(files)
+    names = {a["name"] for a in merged["adapters"]}
+    assert names == {f"focalspec-torch (torch {torch.__version__})", f"focalspec-torch (torch {version_b})"}
+    new = read_json(fresh)
+    assert len(merged["tests"]) == len(new["tests"]) + len(old["tests"])
+    for f in files:
+        mine = [t for t in merged["tests"] if t["env"] == f.env]
+        version = f.doc["adapters"][0]["framework_version"]
+        assert {t["adapter"] for t in mine} == {n for n in names if n.endswith(f" {version})")}
+        assert sorted(t["nodeid"] for t in mine) == sorted(t["nodeid"] for t in f.doc["tests"])
+    rows = model.build_matrix(merged).rows
+    assert sorted(r.adapter["name"] for r in rows) == sorted(names)
+    assert all(r.adapter["base_name"] == "focalspec-torch" for r in rows)
+
+
 def test_env_falls_back_to_file_name(tmp_path: Path) -> None:
     d = _doc(tests=[_test("t")])
     d["run"].pop("env")
