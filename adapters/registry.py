@@ -26,6 +26,7 @@ BUILTIN: list[str] = [
     "focalspec.adapters.thirdparty_tf:adapters",
     "focalspec.adapters.tf_adapters:focalspec_tf",
     "focalspec.adapters.keras_adapters:keras_adapters",
+    "focalspec.adapters.triton_adapters:own_triton",
 ]
 
 
