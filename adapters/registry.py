@@ -27,6 +27,7 @@ BUILTIN: list[str] = [
     "focalspec.adapters.tf_adapters:focalspec_tf",
     "focalspec.adapters.keras_adapters:keras_adapters",
     "focalspec.adapters.triton_adapters:own_triton",
+    "focalspec.adapters.pallas_adapters:own_pallas",
 ]
 
 
