@@ -28,6 +28,7 @@ BUILTIN: list[str] = [
     "focalspec.adapters.keras_adapters:keras_adapters",
     "focalspec.adapters.triton_adapters:own_triton",
     "focalspec.adapters.pallas_adapters:own_pallas",
+    "focalspec.adapters.sam3_adapter:adapters",
 ]
 
 
