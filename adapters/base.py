@@ -23,7 +23,8 @@ from focalspec.spec.variant import Variant
 
 DTYPES: tuple[str, ...] = ("float64", "float32", "bfloat16", "float16")
 DEVICES: tuple[str, ...] = ("cpu", "cuda")
-MODES: tuple[str, ...] = ("eager", "compiled")
+# triton-interpret / pallas-interpret: a GPU kernel run by its interpreter on CPU (never a CUDA result)
+MODES: tuple[str, ...] = ("eager", "compiled", "triton-interpret", "pallas-interpret")
 
 
 class AdapterError(RuntimeError):

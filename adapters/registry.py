@@ -26,6 +26,9 @@ BUILTIN: list[str] = [
     "focalspec.adapters.thirdparty_tf:adapters",
     "focalspec.adapters.tf_adapters:focalspec_tf",
     "focalspec.adapters.keras_adapters:keras_adapters",
+    "focalspec.adapters.triton_adapters:own_triton",
+    "focalspec.adapters.pallas_adapters:own_pallas",
+    "focalspec.adapters.sam3_adapter:adapters",
 ]
 
 

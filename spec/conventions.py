@@ -70,6 +70,17 @@ CONVENTIONS: dict[str, Convention] = {
             "not a variant of this spec's focal loss",
         ),
         Convention(
+            "sam3.train.loss.sigmoid_focal_loss",
+            "logits",
+            "none (alpha always applied)",
+            "alpha pos / 1-alpha neg",
+            "canonical (factor formed as 1 - p_t)",
+            "none",
+            "no mean (element-wise, or a sum)",
+            "float targets",
+            "Triton kernels; float32 math and float32 output for every input dtype",
+        ),
+        Convention(
             "optax.sigmoid_focal_loss",
             "logits",
             "alpha=None",

@@ -294,6 +294,44 @@ class DirectKeras(Direct):
 DIRECT: dict[str, type[Direct]] = {c.name: c for c in (DirectTorchvision, DirectOptax, DirectKeras)}
 
 
+class Sam3Finding:
+    """A SAM3 Triton adapter (adapters/sam3_adapter.py) with the interface the findings need:
+    the sam3 package pins a finding; on CPU it runs under the Triton interpreter."""
+
+    package = "sam3"
+
+    def __init__(self, name: str) -> None:
+        from focalspec.adapters.sam3_adapter import Sam3Adapter
+
+        self.adapter = Sam3Adapter(reduced=name.endswith("-sum"))
+        if self.adapter.name != name:
+            raise KeyError(name)
+        self.name = name
+
+    def unavailable_reason(self) -> str | None:
+        return self.adapter.unavailable_reason()
+
+    def package_version(self) -> str | None:
+        from focalspec.adapters.sam3_adapter import sam3_version
+
+        return sam3_version()
+
+    def framework_version(self) -> str | None:
+        import torch
+
+        return str(torch.__version__)
+
+    def declared_variant(self, variant: Variant, n_classes: int | None = None) -> Variant:
+        return variant
+
+    def run(self, variant: Variant, x: Any, t: Any, dtype: str, want_grad: bool = True) -> Any:
+        from focalspec.adapters.triton_adapters import INTERPRET
+
+        device = "cuda" if "cuda" in self.adapter.devices() and INTERPRET not in self.adapter.modes else "cpu"
+        mode = self.adapter.modes[0] if device == "cuda" else INTERPRET
+        return self.adapter.run(variant, x, t, dtype, device, mode, want_grad)
+
+
 class KerasFinding:
     """A Keras adapter (adapters/keras_adapters.py) with the interface the findings need: the
     keras package pins a finding, its backend is the framework.  Findings through it are
@@ -333,6 +371,11 @@ def get_impl(name: str) -> Any:
     """The adapter (or direct caller) called ``name``; AdapterError when it is unknown."""
     if name in DIRECT:
         return DIRECT[name]()
+    if name.startswith("sam3-"):
+        try:
+            return Sam3Finding(name)
+        except KeyError:
+            raise AdapterError(f"unknown implementation {name!r}") from None
     if name.startswith("keras-"):
         try:
             return KerasFinding(name)

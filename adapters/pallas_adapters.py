@@ -1,0 +1,91 @@
+"""Adapter for focalspec's own Pallas kernel (``focalspec.kernels.pallas``).
+
+On CPU the kernel runs under ``pallas_call(interpret=True)``: mode ``pallas-interpret``, the
+only mode claimed there, never reported as a GPU run.  On a GPU it runs compiled in mode
+``eager``.  ``Output.ran`` records the launch (``pallas_launch``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from focalspec.adapters.base import Adapter
+from focalspec.adapters.jax_adapters import _JaxAdapter
+from focalspec.spec.variant import Variant
+
+INTERPRET = "pallas-interpret"
+
+
+class FocalspecPallasAdapter(_JaxAdapter):
+    """The fused Pallas kernel with its custom_vjp."""
+
+    name = "focalspec-pallas"
+    implementation = "focalspec.kernels.pallas"
+    convention = "focalspec"
+    _interpret = True
+
+    @property
+    def modes(self) -> tuple[str, ...]:  # type: ignore[override]
+        """pallas-interpret; and eager (the compiled kernel) where a GPU is there to run it."""
+        if self.unavailable_reason() or "cuda" not in self.devices():
+            return (INTERPRET,)
+        return ("eager", INTERPRET)
+
+    def unavailable_reason(self) -> str | None:
+        reason = super().unavailable_reason()
+        if reason:
+            return reason
+        try:
+            from jax.experimental import pallas  # noqa: F401
+        except Exception as exc:
+            return f"jax.experimental.pallas cannot be imported: {type(exc).__name__}: {exc}"
+        return None
+
+    def supports(self, variant: Variant, dtype: str, device: str, mode: str) -> str | None:
+        reason = super().supports(variant, dtype, device, mode)
+        if reason:
+            return reason
+        want = INTERPRET if device == "cpu" else "eager"
+        if mode != want:
+            return f"{self.name} runs on {device} in mode {want} only"
+        return None
+
+    def _variant_reason(self, v: Variant) -> str | None:
+        if v.activation != "sigmoid":
+            return "the fused Pallas kernel is sigmoid focal loss only (softmax: focalspec.kernels.jax)"
+        if v.input_kind != "logits":
+            return "the fused Pallas kernel takes logits only"
+        if v.soft_target != "canonical":
+            return f"the fused Pallas kernel computes canonical soft targets, not {v.soft_target}"
+        if v.clip_eps is not None:
+            return "the fused Pallas kernel does not clip probabilities"
+        if v.label_smoothing:
+            return "the fused Pallas kernel has no label smoothing"
+        return None
+
+    def _function(self, variant: Variant, mode: str, want_grad: bool, x: Any, t: Any) -> Callable[..., Any]:
+        self._interpret = mode == INTERPRET  # read by _loss_fn (the base class caches per mode)
+        return super()._function(variant, mode, want_grad, x, t)
+
+    def _loss_fn(self, variant: Variant) -> Callable[[Any, Any], Any]:
+        from focalspec.kernels import pallas as kp
+
+        alpha = None if variant.alpha is None else float(variant.alpha)  # type: ignore[arg-type]
+        gamma, reduction, interpret = variant.gamma, variant.reduction, self._interpret
+        return lambda x, t: kp.sigmoid_focal_loss(
+            x, t, alpha=alpha, gamma=gamma, reduction=reduction, interpret=interpret
+        )
+
+    def _extra_ran(self, dtype: str) -> dict[str, Any]:
+        from focalspec.kernels import pallas as kp
+
+        extra: dict[str, Any] = {"pallas_launch": kp.last_mode()}
+        if dtype in ("bfloat16", "float16"):
+            extra["compute_dtype"] = "float32"
+        return extra
+
+
+def own_pallas() -> Adapter:
+    """Factory for the registry (``focalspec.adapters.pallas_adapters:own_pallas``)."""
+    return FocalspecPallasAdapter()

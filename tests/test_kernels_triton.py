@@ -1,0 +1,152 @@
+"""focalspec.kernels.triton under Triton's interpreter on CPU: values and gradients against the
+mpmath reference (errors in units of the dtype's u), masks at ragged sizes, bad input, and the
+focalspec-triton adapter's mode labels.  Expected values come from ``focalspec.reference.mp`` only."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="the Triton kernel needs torch")
+pytest.importorskip("triton", reason="triton is not installed here (it comes with torch's CUDA wheels)")
+
+from focalspec.kernels import triton as kt  # noqa: E402
+from focalspec.reference import mp as ref_mp  # noqa: E402
+from focalspec.spec.tolerance import budget, error_in_u  # noqa: E402
+from focalspec.spec.variant import Variant  # noqa: E402
+
+DT = {"float64": torch.float64, "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+# saturated correct and wrong logits, the middle, and soft targets
+X = [-800.0, -120.0, -40.0, -17.0, -3.0, -0.5, 0.0, 1e-3, 0.7, 4.0, 17.0, 40.0, 120.0, 800.0]
+
+
+def _case(dtype: str) -> tuple[np.ndarray, np.ndarray]:
+    xs = np.array(X * 3, dtype=np.float64)
+    ts = np.array([1.0] * len(X) + [0.0] * len(X) + [0.3] * len(X))
+    x = torch.from_numpy(xs).to(DT[dtype])  # dtype-exact values: the reference sees the rounded ones
+    return x.double().numpy(), ts
+
+
+def _grade(v: Variant, dtype: str, xs: np.ndarray, ts: np.ndarray) -> tuple[float, float]:
+    """(worst value error, worst gradient error) in u of ``dtype`` for the kernel at (xs, ts)."""
+    x = torch.from_numpy(xs).to(DT[dtype]).requires_grad_()
+    t = torch.from_numpy(ts).to(DT[dtype])
+    loss = kt.sigmoid_focal_loss(x, t, alpha=v.alpha, gamma=v.gamma, reduction=v.reduction)  # type: ignore[arg-type]
+    (g,) = torch.autograd.grad(loss.sum(), x)
+    ref = ref_mp.evaluate(v, xs, ts)
+    exp_v = np.array([float(ref.value)]) if v.reduction != "none" else ref.losses.astype(np.float64)
+    got_v = loss.detach().double().numpy().reshape(exp_v.shape)
+    ev = error_in_u(got_v, _rounded(exp_v, dtype), np.abs(exp_v), dtype)
+    eg = error_in_u(g.double().numpy(), ref.grad.astype(np.float64), ref.grad_scale.astype(np.float64), dtype)
+    return float(ev.max()), float(eg.max())
+
+
+def _rounded(a: np.ndarray, dtype: str) -> np.ndarray:
+    """Where the exact value overflows the dtype, the expected result is its infinity."""
+    return torch.from_numpy(a).to(DT[dtype]).double().numpy()
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "bfloat16", "float16"])
+@pytest.mark.parametrize("gamma", [0.0, 2.0, 0.5, 2.7])
+def test_elementwise_accurate(dtype: str, gamma: float) -> None:
+    xs, ts = _case(dtype)
+    if dtype == "float16":
+        xs, ts = xs[np.abs(xs) < 60], ts[np.abs(xs) < 60]  # float16 holds these logits exactly
+    v = Variant(gamma=gamma, alpha=0.25)
+    ev, eg = _grade(v, dtype, xs, ts)
+    limit = budget(dtype, gamma).accurate
+    assert ev <= limit and eg <= limit, (ev, eg, limit)
+
+
+@pytest.mark.parametrize("reduction", ["sum", "mean", "normalized"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_reductions_accurate(reduction: str, dtype: str) -> None:
+    xs, ts = _case(dtype)
+    v = Variant(gamma=2.0, alpha=None, reduction=reduction)
+    ev, eg = _grade(v, dtype, xs, ts)
+    limit = budget(dtype, 2.0, n_reduced=xs.size).accurate
+    assert ev <= limit and eg <= limit, (ev, eg, limit)
+
+
+def test_float64_fractional_gamma_at_tiny_factor() -> None:
+    """(1 - p_t)**gamma near exp(-180): exp(gamma log m) in float64 would be up to ~180 gamma u off."""
+    xs = np.array([187.3, 151.37, 98.91, -182.13, -170.77])
+    ts = np.array([1.0, 1.0, 1.0, 0.0, 0.0])
+    v = Variant(gamma=2.7, alpha=None)
+    ev, eg = _grade(v, "float64", xs, ts)
+    assert ev <= 4 and eg <= 4, (ev, eg)
+
+
+@pytest.mark.parametrize("n", [1, kt.BLOCK_INTERPRET - 1, kt.BLOCK_INTERPRET + 3])
+def test_ragged_sizes_read_and_write_inside_the_tensor(n: int) -> None:
+    """A view whose storage continues with NaN: lanes past n must neither be read into the
+    sum nor written (the tail of the storage stays NaN, the sum stays finite)."""
+    buf = torch.full((n + 64,), math.nan, dtype=torch.float32)
+    buf[:n] = torch.linspace(-30, 30, n)
+    x = buf[:n]
+    t = (torch.arange(n) % 3 == 0).to(torch.float32)
+    total = kt.sigmoid_focal_loss(x, t, reduction="sum")
+    assert math.isfinite(float(total))
+    ref = kt.sigmoid_focal_loss(x.clone(), t, reduction="none").double().sum()
+    assert abs(float(total) - float(ref)) <= 1e-5 * float(ref)
+    assert torch.isnan(buf[n:]).all()
+
+
+def test_non_contiguous_gives_the_contiguous_answer() -> None:
+    x = torch.linspace(-20, 20, 64, dtype=torch.float32).reshape(8, 8).t()
+    t = (torch.arange(64).reshape(8, 8) % 2 == 0).to(torch.float32).t()
+    assert not x.is_contiguous()
+    got = kt.sigmoid_focal_loss(x, t)
+    want = kt.sigmoid_focal_loss(x.contiguous(), t.contiguous())
+    assert torch.equal(got, want)
+
+
+def test_empty() -> None:
+    x = torch.empty(0, 3, requires_grad=True)
+    t = torch.empty(0, 3)
+    assert kt.sigmoid_focal_loss(x, t).shape == (0, 3)
+    assert float(kt.sigmoid_focal_loss(x, t, reduction="sum")) == 0.0
+    assert math.isnan(float(kt.sigmoid_focal_loss(x, t, reduction="mean")))
+    (g,) = torch.autograd.grad(kt.sigmoid_focal_loss(x, t, reduction="sum"), x)
+    assert g.shape == (0, 3)
+
+
+@pytest.mark.parametrize(
+    ("x", "t", "kw", "match"),
+    [
+        (torch.zeros(3), torch.zeros(4), {}, "shape"),
+        (torch.zeros(3, dtype=torch.int64), torch.zeros(3), {}, "float64, float32"),
+        ([0.0], torch.zeros(1), {}, "torch.Tensor"),
+        (torch.zeros(3), torch.full((3,), 2.0), {}, r"\[0, 1\]"),
+        (torch.zeros(3), torch.zeros(3), {"reduction": "max"}, "reduction"),
+        (torch.zeros(3), torch.zeros(3), {"gamma": -1.0}, "gamma"),
+        (torch.zeros(3), torch.zeros(3, requires_grad=True), {}, "targets"),
+    ],
+)
+def test_bad_input_is_one_line(x: object, t: object, kw: dict[str, object], match: str) -> None:
+    with pytest.raises(ValueError, match=match) as info:
+        kt.sigmoid_focal_loss(x, t, **kw)  # type: ignore[arg-type]
+    assert "\n" not in str(info.value)
+
+
+def test_integer_targets_and_forward_only_kernel() -> None:
+    x = torch.tensor([-2.0, 0.5, 3.0])
+    got = kt.sigmoid_focal_loss(x, torch.tensor([0, 1, 1]))
+    want = kt.sigmoid_focal_loss(x.clone().requires_grad_(), torch.tensor([0.0, 1.0, 1.0])).detach()
+    assert torch.equal(got, want) and not got.requires_grad
+
+
+def test_adapter_labels_the_interpreted_run() -> None:
+    from focalspec.adapters.triton_adapters import INTERPRET, FocalspecTritonAdapter
+
+    a = FocalspecTritonAdapter()
+    assert a.unavailable_reason() is None
+    assert INTERPRET in a.modes
+    v = Variant(gamma=2.0, alpha=0.25)
+    assert a.supports(v, "float32", "cpu", "eager") is not None  # never an 'eager' CPU row
+    out = a.run(v, np.array([-1.0, 2.0]), np.array([0.0, 1.0]), "float32", "cpu", INTERPRET)
+    assert out.ran["mode"] == INTERPRET and out.ran["triton_launch"] == INTERPRET
+    assert out.grad is not None and np.isfinite(out.grad).all()
+    assert a.supports(Variant(activation="softmax", alpha=None), "float32", "cpu", INTERPRET)
