@@ -206,6 +206,17 @@ CONVENTIONS: dict[str, Convention] = {
             "pure-PyTorch path (the CUDA path is mmcv.ops.sigmoid_focal_loss)",
         ),
         Convention(
+            "paddle.nn.functional.sigmoid_focal_loss",
+            "logits",
+            "cannot (alpha_t always applied)",
+            "alpha pos / 1-alpha neg",
+            "canonical",
+            "none",
+            "all elements; normalizer divides every element first",
+            "one-hot floats",
+            "float32/float64 only; 0-D and 1-D inputs raise in 3.3.1",
+        ),
+        Convention(
             "focal_loss.BinaryFocalLoss",
             "probs or logits",
             "pos_weight=None",
