@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from focalspec.adapters.base import CLIP_UPPER_REASON, Adapter, Output, framework_errors, one_line
+from focalspec.adapters.base import CLIP_UPPER_REASON, Adapter, AdapterError, Output, framework_errors, one_line
 from focalspec.spec.variant import Variant
 
 _PADDLE: list[Any] = []
@@ -99,7 +99,10 @@ class _PaddleAdapter(Adapter):
         mode: str = "eager",
         want_grad: bool = True,
     ) -> Output:
-        self.require_supported(variant, dtype, device, mode)
+        try:
+            self.require_supported(variant, dtype, device, mode)
+        except AdapterError as exc:
+            raise AdapterError(f"{self.name}: {exc}") from None
         paddle = _paddle()
         with framework_errors(f"{self.name}: "):
             x = paddle.to_tensor(np.asarray(inputs, dtype=np.float64)).astype(dtype)
