@@ -28,6 +28,7 @@ BUILTIN: list[str] = [
     "focalspec.adapters.tp_ultralytics:adapters",
     "focalspec.adapters.tp_mmdet:adapters",
     "focalspec.adapters.tp_paddle:adapters",
+    "focalspec.adapters.tp_tfmodels:adapters",
     "focalspec.adapters.tf_adapters:focalspec_tf",
     "focalspec.adapters.keras_adapters:keras_adapters",
 ]

@@ -217,6 +217,17 @@ CONVENTIONS: dict[str, Convention] = {
             "float32/float64 only; 0-D and 1-D inputs raise in 3.3.1",
         ),
         Convention(
+            "official.vision.losses.focal_loss.FocalLoss",
+            "logits",
+            "cannot (where(y == 1, alpha, 1 - alpha) always applied)",
+            "alpha pos / 1-alpha neg",
+            "hard only (a soft target counts as negative)",
+            "none",
+            "tf_keras reduction (SUM_OVER_BATCH_SIZE: all elements)",
+            "0/1 floats",
+            "casts y_true/y_pred to float32",
+        ),
+        Convention(
             "focal_loss.BinaryFocalLoss",
             "probs or logits",
             "pos_weight=None",

@@ -41,6 +41,7 @@ KNOWN = {
     ("monai-sigmoid", "float64"): "F-MONAI-1",
     ("monai-softmax", "float64"): "F-MONAI-1",
     ("focal-loss-sparse", "float64"): "F-FOCALLOSS-1",
+    ("tf-models", "float64"): "F-TFMODELS-1",
 }
 
 
