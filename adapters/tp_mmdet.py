@@ -1,8 +1,9 @@
 """mmdetection's pure-PyTorch ``py_sigmoid_focal_loss`` (its CUDA path is mmcv's kernel).
 
 ``mmdet/models/losses/focal_loss.py`` imports ``mmcv.ops`` at module level, and ``import mmdet``
-checks the mmcv version, so neither can be imported where mmcv's compiled ops are missing
-(every CPU machine: PyPI has mmcv as an sdist only, and mmcv-lite has no ``ops``).  The
+asserts ``2.0.0rc4 <= mmcv < 2.2.0``, so neither imports where mmcv's compiled ops are missing
+(every CPU machine: PyPI has mmcv 2.2.0 as an sdist only; mmcv-lite 2.2.0 is outside mmdet's
+range and ships ``mmcv/ops`` without the compiled ``_ext`` that ``mmcv/ops/focal_loss.py`` loads).  The
 function itself is plain PyTorch: this adapter reads the installed files
 (``pip install --no-deps mmdet``), takes ``py_sigmoid_focal_loss`` and the
 ``weight_reduce_loss``/``reduce_loss`` it calls out of them *unmodified* (by their source
