@@ -486,6 +486,7 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["sweep"]:
         names = argv[2:] or [
             "fvcore", "kornia-binary", "kornia-multiclass", "monai-sigmoid", "monai-softmax", "smp",
+            "transformers", "ultralytics", "mmdet", "paddle", "tf-models",
             "focal-loss-binary", "focal-loss-sparse", *DIRECT,
         ]  # fmt: skip
         Path(argv[1]).write_text(json.dumps(sweep(names), indent=0))
