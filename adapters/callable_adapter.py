@@ -33,10 +33,10 @@ from focalspec.adapters.tf_adapters import tf_exact  # TF tensors converted in n
 from focalspec.reference.rounding import round_mpf
 from focalspec.spec.variant import CLIP_SCOPES, SOFT_TARGETS, SpecError, Variant
 
-FRAMEWORKS: tuple[str, ...] = ("torch", "jax", "tensorflow")
+FRAMEWORKS: tuple[str, ...] = ("torch", "jax", "tensorflow", "paddle")
 ALPHA_OFF: tuple[str, ...] = ("none", "-1", "flag", "never")
 INPUTS: tuple[str, ...] = ("logits", "probs")
-_IMPORT_NAME = {"torch": "torch", "jax": "jax", "tensorflow": "tensorflow"}
+_IMPORT_NAME = {"torch": "torch", "jax": "jax", "tensorflow": "tensorflow", "paddle": "paddle"}
 
 
 @dataclass(frozen=True)
@@ -296,6 +296,8 @@ class CallableAdapter(Adapter):
             return f"{dtype} is not a dtype the suite can pass to {self.framework}"
         if mode not in self.modes:
             return f"unknown mode {mode!r}"
+        if self.framework == "paddle" and (dtype not in ("float64", "float32") or mode != "eager"):
+            return "paddle callables are tested in eager mode, float64 and float32 (paddle's CPU kernels)"
         reason = self.unavailable_reason()
         if reason:
             return reason
@@ -699,6 +701,76 @@ class _TfBackend(_Backend):
         return tf.cast(loss, tf.float64).numpy(), grad, ran
 
 
+class _PaddleBackend(_Backend):
+    """PaddlePaddle on the CPU, eager only (float64/float32: what paddle's CPU kernels offer);
+    the gradient is ``paddle.grad`` of the summed loss."""
+
+    framework = "paddle"
+
+    def __init__(self) -> None:
+        import paddle
+
+        paddle.set_device("cpu")
+        self.paddle = paddle
+
+    def devices(self) -> tuple[str, ...]:
+        return ("cpu",)
+
+    def _tensors(self, inputs: np.ndarray, targets: np.ndarray, dtype: str, softmax: bool, grad: bool) -> Any:
+        paddle = self.paddle
+        if dtype not in ("float64", "float32"):
+            raise AdapterError(f"paddle on the CPU is tested in float64 and float32, not {dtype}")
+        x = paddle.to_tensor(np.asarray(inputs, dtype=np.float64)).astype(dtype)
+        x.stop_gradient = not grad
+        if softmax:
+            t = paddle.to_tensor(np.asarray(targets, dtype=np.int64))
+        else:
+            t = paddle.to_tensor(np.asarray(targets, dtype=np.float64)).astype(dtype)
+        return x, t
+
+    def probe(self, call, inputs, targets, dtype, device, softmax):  # type: ignore[no-untyped-def]
+        paddle = self.paddle
+        x, t = self._tensors(inputs, targets, dtype, softmax, grad=False)
+
+        def snapshot() -> dict[str, np.ndarray]:
+            return {k: v.astype("float64").numpy().copy() for k, v in (("inputs", x), ("targets", t))}
+
+        before = snapshot()
+        out = _call_for_probe(call, x, t)
+        after = snapshot()
+        obs = _observed(out, paddle.Tensor, "paddle.Tensor", before, after)
+        if isinstance(out, paddle.Tensor):
+            obs |= {
+                "dtype": str(out.dtype).removeprefix("paddle."),
+                "grad_attached": not bool(out.stop_gradient),
+                "value": out.astype("float64").numpy(),
+            }
+        return obs
+
+    def evaluate(self, call, key, inputs, targets, dtype, device, mode, want_grad, softmax):  # type: ignore[no-untyped-def]
+        paddle = self.paddle
+        if mode != "eager":
+            raise AdapterError("paddle callables are tested in eager mode only")
+        x, t = self._tensors(inputs, targets, dtype, softmax, grad=want_grad)
+        try:
+            loss = call(x, t)
+        except Exception as exc:
+            raise AdapterError(_describe_exc(exc)) from exc
+        if not isinstance(loss, paddle.Tensor):
+            raise AdapterError(f"the callable returned {type(loss).__name__}, not a paddle.Tensor")
+        got = str(loss.dtype).removeprefix("paddle.")
+        if got != dtype:
+            raise AdapterError(f"the callable returned {got} for {dtype} inputs")
+        grad = None
+        if want_grad:
+            if loss.stop_gradient:
+                raise AdapterError("the returned loss does not depend differentiably on the inputs (stop_gradient)")
+            (g,) = paddle.grad(paddle.sum(loss), [x], allow_unused=True)
+            grad = np.zeros(x.shape) if g is None else g.astype("float64").numpy()
+        ran = {"framework": "paddle", "version": paddle.__version__, "device": "cpu", "mode": "eager"}
+        return loss.astype("float64").numpy(), grad, ran
+
+
 def _observed(
     out: Any, tensor_type: type, tensor_name: str, before: dict[str, np.ndarray], after: dict[str, np.ndarray]
 ) -> dict[str, Any]:
@@ -718,7 +790,12 @@ def _observed(
     }
 
 
-_BACKENDS: dict[str, type[_Backend]] = {"torch": _TorchBackend, "jax": _JaxBackend, "tensorflow": _TfBackend}
+_BACKENDS: dict[str, type[_Backend]] = {
+    "torch": _TorchBackend,
+    "jax": _JaxBackend,
+    "tensorflow": _TfBackend,
+    "paddle": _PaddleBackend,
+}
 
 
 def make_callable_adapter(spec: str, convention: Convention) -> CallableAdapter:

@@ -24,6 +24,11 @@ BUILTIN: list[str] = [
     "focalspec.adapters.jax_adapters:optax_adapter",
     "focalspec.adapters.thirdparty_torch:adapters",
     "focalspec.adapters.thirdparty_tf:adapters",
+    "focalspec.adapters.tp_transformers:adapters",
+    "focalspec.adapters.tp_ultralytics:adapters",
+    "focalspec.adapters.tp_mmdet:adapters",
+    "focalspec.adapters.tp_paddle:adapters",
+    "focalspec.adapters.tp_tfmodels:adapters",
     "focalspec.adapters.tf_adapters:focalspec_tf",
     "focalspec.adapters.keras_adapters:keras_adapters",
     "focalspec.adapters.triton_adapters:own_triton",
@@ -75,6 +80,13 @@ def all_adapters(include_entry_points: bool = True) -> list[Adapter]:
         for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             found.extend(_load(ep.value, ep.name))
     return found
+
+
+def third_party_adapters() -> list[Adapter]:
+    """The built-in adapters of third-party libraries: those that report the version of the
+    package under test (``package_version``) -- what the findings are pinned to.  A new
+    library's module in ``BUILTIN`` is picked up here (and so by the project's tests) as it is."""
+    return [a for a in all_adapters(include_entry_points=False) if callable(getattr(a, "package_version", None))]
 
 
 def get_adapter(name: str) -> Adapter:

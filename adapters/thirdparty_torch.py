@@ -255,6 +255,15 @@ def _class_map_reason(variant: Variant, who: str, sibling: str) -> str | None:
     return None
 
 
+def per_element(fn: Callable[[Any, Any], Any], x: Any, t: Any) -> Any:
+    """The elementwise loss of an implementation that only returns a reduced value: ``fn`` is
+    called (vmapped) on every element alone, as a (1, 1) array, where its own reduction
+    (a mean over one element, a sum of one) is the identity.  Shape of ``x``."""
+    torch = _torch()
+    flat = torch.func.vmap(lambda xi, ti: fn(xi.reshape(1, 1), ti.reshape(1, 1)))(x.reshape(-1), t.reshape(-1))
+    return flat.reshape(x.shape)
+
+
 def _binary_targets(t: Any, who: str) -> None:
     torch = _torch()
     if not bool(torch.all((t == 0) | (t == 1))):

@@ -33,7 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.description = "Run the conformance suite against one implementation and give a verdict (exit 0/1/2)."
     p.add_argument("target", help="a built-in adapter name (see 'focalspec adapters') or PKG.MODULE:CALLABLE")
     conv = p.add_argument_group("convention of a callable (default: torchvision.ops.sigmoid_focal_loss's)")
-    conv.add_argument("--framework", choices=("torch", "jax", "tensorflow"), help="framework of the callable")
+    conv.add_argument("--framework", choices=("torch", "jax", "tensorflow", "paddle"), help="framework of the callable")
     conv.add_argument("--input", choices=("logits", "probs"), default="logits", help="what it takes (default logits)")
     conv.add_argument(
         "--alpha-off",

@@ -1,8 +1,8 @@
 """Third-party focal losses agree with the reference for the variant they *declare*.
 
-On moderate inputs (|x| <= 5, gamma in {0, 2}) every available adapter of
-adapters/thirdparty_torch.py and adapters/thirdparty_tf.py must reach the 'acceptable'
-grade, value and gradient, in float64 and float32, against ``reference.mp`` evaluated for
+On moderate inputs (|x| <= 5, gamma in {0, 2}) every available third-party adapter
+(``registry.third_party_adapters()``: thirdparty_torch, thirdparty_tf, every tp_<lib> module)
+must reach the 'acceptable' grade, value and gradient, in float64 and float32, against ``reference.mp`` evaluated for
 ``adapter.declared_variant(...)``.  That is what proves the declared conventions right; the
 companion tests show they are not vacuous (the same runs graded against the *canonical*
 variant fail).  Unavailable adapters must say why in one line.  fvcore's FL* is checked
@@ -21,13 +21,13 @@ import numpy as np
 import pytest
 from thirdparty_support import FINDINGS_JSON, dtype_round, grade
 
-from focalspec.adapters import thirdparty_tf, thirdparty_torch
 from focalspec.adapters.base import AdapterError
+from focalspec.adapters.registry import third_party_adapters
 from focalspec.reference.rounding import round_array
 from focalspec.spec.tolerance import budget, error_in_u
 from focalspec.spec.variant import SpecError, Variant
 
-ADAPTERS = {a.name: a for a in [*thirdparty_torch.adapters(), *thirdparty_tf.adapters()]}
+ADAPTERS = {a.name: a for a in third_party_adapters()}
 SPEC_ADAPTERS = [n for n in ADAPTERS if n != "fvcore-star"]
 X = np.array([-5.0, -2.5, -1.0, -0.25, 0.0, 0.125, 0.75, 2.0, 5.0])
 DTYPES = ["float64", "float32"]
@@ -41,6 +41,7 @@ KNOWN = {
     ("monai-sigmoid", "float64"): "F-MONAI-1",
     ("monai-softmax", "float64"): "F-MONAI-1",
     ("focal-loss-sparse", "float64"): "F-FOCALLOSS-1",
+    ("tf-models", "float64"): "F-TFMODELS-1",
 }
 
 

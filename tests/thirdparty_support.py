@@ -381,11 +381,11 @@ def get_impl(name: str) -> Any:
             return KerasFinding(name)
         except KeyError:
             raise AdapterError(f"unknown implementation {name!r}") from None
-    from focalspec.adapters import thirdparty_tf, thirdparty_torch
+    from focalspec.adapters.registry import third_party_adapters
 
-    for factory in (*thirdparty_torch.FACTORIES, thirdparty_tf.FocalLossBinary, thirdparty_tf.FocalLossSparse):
-        if factory.name == name:  # type: ignore[attr-defined]
-            return factory()
+    for adapter in third_party_adapters():
+        if adapter.name == name:
+            return adapter
     raise AdapterError(f"unknown implementation {name!r}")
 
 
@@ -529,6 +529,7 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["sweep"]:
         names = argv[2:] or [
             "fvcore", "kornia-binary", "kornia-multiclass", "monai-sigmoid", "monai-softmax", "smp",
+            "transformers", "ultralytics", "mmdet", "paddle", "tf-models",
             "focal-loss-binary", "focal-loss-sparse", *DIRECT,
         ]  # fmt: skip
         Path(argv[1]).write_text(json.dumps(sweep(names), indent=0))

@@ -1,0 +1,199 @@
+"""PaddlePaddle: focalspec's own Paddle implementation and ``paddle.nn.functional.sigmoid_focal_loss``.
+
+Paddle is imported on first use and set to the CPU (a GPU build would say ``gpu``); gradients
+are ``paddle.grad`` of ``sum(loss)``.  The framework API (read at paddlepaddle 3.3.1,
+python/paddle/nn/functional/loss.py): ``sigmoid_cross_entropy_with_logits * alpha_t *
+(1 - p_t)**gamma`` with ``p_t = p*t + (1-p)*(1-t)`` (1 - p_t by subtraction), alpha always
+applied (no off switch), float32/float64 only, reductions none/sum/mean and an optional
+``normalizer`` that divides every element first: the spec's 'normalized' is ``reduction='sum'``
+with ``normalizer = max(1, #positives)`` (how PaddleDetection's RetinaNet head calls it).
+0-D and 1-D inputs raise ``ValueError: ... shape[0] = -1`` in 3.3.1 (``full(paddle.shape(logit))``
+in its dynamic-mode branch; finding F-PADDLE-1): the adapter passes them as (1, n).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from focalspec.adapters.base import CLIP_UPPER_REASON, Adapter, AdapterError, Output, framework_errors, one_line
+from focalspec.spec.variant import Variant
+
+_PADDLE: list[Any] = []
+
+
+def _paddle() -> Any:
+    if not _PADDLE:
+        import paddle  # type: ignore[import-not-found,import-untyped,unused-ignore]
+
+        paddle.set_device("cpu")
+        _PADDLE.append(paddle)
+    return _PADDLE[0]
+
+
+class _PaddleAdapter(Adapter):
+    """Placement (float64 -> dtype is exact), the gradient of sum(loss), one-line errors."""
+
+    framework = "paddle"
+    package = "paddlepaddle"
+    dtypes = ("float64", "float32")
+    modes = ("eager",)
+
+    def unavailable_reason(self) -> str | None:
+        try:
+            _paddle()
+        except Exception as exc:
+            return f"paddle is not usable here ({one_line(exc)}; pip install paddlepaddle)"
+        return None
+
+    def framework_version(self) -> str | None:
+        try:
+            return str(_paddle().__version__)
+        except Exception:
+            return None
+
+    def package_version(self) -> str | None:
+        """The paddlepaddle distribution's version (what findings are pinned to)."""
+        try:
+            return importlib.metadata.version("paddlepaddle")
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
+    def devices(self) -> tuple[str, ...]:
+        return () if self.unavailable_reason() else ("cpu",)
+
+    def declared_variant(self, variant: Variant, n_classes: int | None = None) -> Variant:
+        """Both compute the spec's variants as asked (no convention to declare)."""
+        return variant
+
+    def variant_reason(self, variant: Variant) -> str | None:
+        raise NotImplementedError
+
+    def supports(self, variant: Variant, dtype: str, device: str, mode: str) -> str | None:
+        reason = self.unavailable_reason()
+        if reason:
+            return reason
+        if dtype not in self.dtypes:
+            return f"{self.name} runs float64 and float32 only, not {dtype}"
+        if device not in self.devices():
+            return "no CUDA device (this adapter runs paddle on the CPU)" if device == "cuda" else f"no {device}"
+        if mode not in self.modes:
+            return f"{self.name} is tested in eager mode only"
+        if variant.clip_upper is not None:
+            return CLIP_UPPER_REASON
+        return self.variant_reason(variant)
+
+    def _loss(self, variant: Variant, x: Any, t: Any) -> Any:
+        raise NotImplementedError
+
+    def run(
+        self,
+        variant: Variant,
+        inputs: np.ndarray,
+        targets: np.ndarray,
+        dtype: str,
+        device: str = "cpu",
+        mode: str = "eager",
+        want_grad: bool = True,
+    ) -> Output:
+        try:
+            self.require_supported(variant, dtype, device, mode)
+        except AdapterError as exc:
+            raise AdapterError(f"{self.name}: {exc}") from None
+        paddle = _paddle()
+        with framework_errors(f"{self.name}: "):
+            x = paddle.to_tensor(np.asarray(inputs, dtype=np.float64)).astype(dtype)
+            x.stop_gradient = not want_grad
+            tn = np.asarray(targets)
+            if variant.activation == "softmax" and tn.dtype.kind in "iu":
+                t = paddle.to_tensor(tn.astype(np.int64))
+            else:
+                t = paddle.to_tensor(np.asarray(tn, dtype=np.float64)).astype(dtype)
+            loss = self._loss(variant, x, t)
+            grad = None
+            if want_grad:
+                (g,) = paddle.grad(paddle.sum(loss), [x], allow_unused=True)
+                grad = np.zeros(x.shape) if g is None else g.astype("float64").numpy()
+            out_dtype = str(loss.dtype).removeprefix("paddle.")
+            loss_np = loss.astype("float64").numpy()
+        ran = {
+            "framework": "paddle",
+            "framework_version": self.framework_version(),
+            "package": self.package,
+            "package_version": self.package_version(),
+            "implementation": self.implementation,
+            "device": "cpu",
+            "mode": "eager",
+            "dtype": dtype,
+            "output_dtype": out_dtype,
+        }
+        return Output(loss=np.asarray(loss_np, dtype=np.float64), grad=grad, ran=ran)
+
+
+class FocalspecPaddle(_PaddleAdapter):
+    """focalspec's own Paddle implementation (``focalspec.kernels.paddle``)."""
+
+    name = "focalspec-paddle"
+    implementation = "focalspec.kernels.paddle"
+    convention = "focalspec"
+
+    def variant_reason(self, v: Variant) -> str | None:
+        if v.clip_eps is not None:
+            return "focalspec.kernels.paddle has no probability clipping"
+        if v.activation == "sigmoid" and v.soft_target != "canonical":
+            return f"focalspec.kernels.paddle implements the canonical soft-target form only, not {v.soft_target!r}"
+        if v.activation == "softmax" and (v.input_kind != "logits" or v.renormalize):
+            return "focalspec.kernels.paddle's softmax takes logits only"
+        return None
+
+    def _loss(self, variant: Variant, x: Any, t: Any) -> Any:
+        from focalspec.adapters.base import own_impl_kwargs
+        from focalspec.kernels import paddle as impl
+
+        fn: Callable[..., Any] = impl.sigmoid_focal_loss if variant.activation == "sigmoid" else impl.softmax_focal_loss
+        kw = own_impl_kwargs(variant)
+        if isinstance(kw.get("alpha"), tuple):
+            kw["alpha"] = list(kw["alpha"])
+        return fn(x, t, **kw)
+
+
+class PaddleSigmoid(_PaddleAdapter):
+    """``paddle.nn.functional.sigmoid_focal_loss``, called unmodified."""
+
+    name = "paddle"
+    implementation = "paddle.nn.functional.sigmoid_focal_loss"
+    convention = "canonical; alpha always applied; 'normalized' = sum with normalizer = max(1, #positives)"
+
+    def variant_reason(self, v: Variant) -> str | None:
+        if v.activation != "sigmoid":
+            return "paddle.nn.functional.sigmoid_focal_loss is a sigmoid loss (paddle has no softmax focal loss)"
+        if v.input_kind != "logits":
+            return "paddle sigmoid_focal_loss takes logits only"
+        if v.soft_target != "canonical":
+            return "paddle sigmoid_focal_loss computes the canonical soft-target form only"
+        if v.clip_eps is not None or v.label_smoothing:
+            return "paddle sigmoid_focal_loss has neither clipping nor label smoothing"
+        if v.alpha is None:
+            return "paddle sigmoid_focal_loss always applies alpha (alpha*t + (1-alpha)*(1-t)): alpha=None impossible"
+        return None
+
+    def _loss(self, variant: Variant, x: Any, t: Any) -> Any:
+        paddle = _paddle()
+        f = paddle.nn.functional.sigmoid_focal_loss
+        kw = {"alpha": float(variant.alpha), "gamma": float(variant.gamma)}  # type: ignore[arg-type]
+        shape = list(x.shape)
+        if len(shape) < 2:  # 0-D and 1-D inputs raise in paddle 3.3.1 (F-PADDLE-1): pass them as (1, n)
+            x, t = x.reshape([1, -1]), t.reshape([1, -1])
+        if variant.reduction == "normalized":
+            npos = max(1.0, float(np.sum(t.numpy() == 1)))
+            return f(x, t, normalizer=paddle.to_tensor([npos], dtype=x.dtype), reduction="sum", **kw)
+        out = f(x, t, reduction=variant.reduction, **kw)
+        return out.reshape(shape) if variant.reduction == "none" else out
+
+
+def adapters() -> list[Adapter]:
+    return [FocalspecPaddle(), PaddleSigmoid()]
+
