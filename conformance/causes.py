@@ -1,0 +1,608 @@
+"""Causes of failing checks (SPEC.md §10.7): from "it fails" to "why, and how to fix it".
+
+A failing check is classified from its *measured evidence* only -- the failing elements'
+inputs, targets, expected and got values and errors in units of roundoff, the dtype, the
+variant's parameters, the failure tier and the isolation layer's ``fault`` -- never from the
+adapter's name.  Each failing element is explained by the first rule that fits it; a check
+takes the most serious cause among its elements (``PRIORITY``) and names the smallest input
+(|x| nearest 0: where the error starts) that shows it.  A check no rule explains is
+``unclassified``, and counted as such.
+
+Evidence comes either from the full arrays of a check while it runs (``from_arrays``, used by
+the runner) or, offline, from a results-JSON entry's worst element (``from_entry``: coarser,
+one element).  The taxonomy, each cause's explanation and its stable-form fix: ``CAUSES``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from focalspec.reference.rounding import get_format
+
+
+@dataclass(frozen=True)
+class Cause:
+    name: str
+    title: str
+    explanation: str
+    fix: str
+    spec: str
+
+
+CAUSES: dict[str, Cause] = {c.name: c for c in (
+    Cause("fault", "raised, hung, crashed or wrong shape",
+          "The call produced no gradable result: it raised, crashed the worker, hung past the timeout, "
+          "blew the memory limit, returned the wrong shape or dtype, or broke a contract (mutated its "
+          "inputs, non-deterministic). The isolation layer names which.",
+          "Fix the code path named in the message; support the variant or reject it up front with a clear error.",
+          "§10.6"),
+    Cause("nonfinite_at_finite", "NaN/Inf at a finite input",
+          "NaN or ±Inf value or gradient where the input is finite and the exact result is finite. "
+          "Typical: autodiff of (1 − p_t)^γ gives γ·0^(γ−1)·0 = ∞·0 = NaN for 0 < γ < 1 once 1 − p_t "
+          "rounds to 0; −log(σ(x)) = −log(0) = ∞; exp overflow. A training hazard: one such element "
+          "poisons the whole batch's gradient.",
+          "Evaluate 1 − p_t as σ(−s·x) and −log p_t as softplus(−s·x); give (1 − p_t)^γ a finite "
+          "derivative (custom backward, or exp(−γ·softplus(s·x))).",
+          "§1, §4, §8"),
+    Cause("convention", "different convention or formula",
+          "Wrong by a constant factor or in form across elements, at moderate inputs where no rounding "
+          "effect can explain it: α on the wrong class, another soft-target form, another reduction "
+          "normaliser (mean over rows, sum / N instead of max(1, #positives)), a detached factor.",
+          "Declare the convention the implementation follows (SPEC §9 options) or compute the spec's form.",
+          "§2, §4, §7, §9"),
+    Cause("low_precision_compute", "computed in a lower precision",
+          "float64 inputs computed in float32 (errors ~2^-24 relative, results exactly representable in "
+          "float32, float32 underflow), or float16/bfloat16 computed in the half type itself, so the "
+          "roundings of σ, log and the power are those of an 8- or 11-bit significand.",
+          "Compute in the input dtype (float64 stays float64); compute half types in float32 and round once.",
+          "§10.1, §10.3"),
+    Cause("clip_epsilon", "clip or epsilon",
+          "The result equals the loss at a clipped probability or logit, or with ε added inside the log "
+          "(−log(p + ε), clip(p, ε, 1 − ε), clamp(x, −L, L)): the loss saturates at −log ε, the gradient "
+          "is 0 beyond the clip, finite where the true loss is +∞.",
+          "Work on logits with softplus/log-sigmoid, which need no ε; if a clip is intended declare it "
+          "(--clip-eps, --clip-scope).",
+          "§3"),
+    Cause("one_minus_p_cancellation", "1 − p_t formed as 1 − p",
+          "For a confident correct prediction (t = 1, x ≫ 0 or t = 0, x ≪ 0) 1 − p_t is formed by "
+          "subtracting p from 1: the absolute error u of p becomes a relative error u·e^{|x|} of 1 − p_t, "
+          "amplified γ-fold by the power, and 1 − p_t = 0 once σ(x) rounds to 1 (x ≳ 16.6 float32).",
+          "1 − p_t = σ(−s·x) with s = 2t − 1, or t·σ(−x) + (1 − t)·σ(x) for soft targets.",
+          "§1, §2.1"),
+    Cause("bce_cancellation", "cross-entropy formed as log(σ) / log(1 − σ)",
+          "The cross-entropy is formed from a rounded probability: log(1 − σ(x)) or log(σ(x)) loses "
+          "relative precision like e^{|x|} where the probability is near 1 (for t = 0, x < 0 the loss "
+          "log1p(e^x) is tiny and is computed as a difference of O(1) numbers), and is −log(0) = ∞ "
+          "once σ saturates.",
+          "BCE with logits: max(x, 0) − x·t + log1p(e^{−|x|}), i.e. t·softplus(−x) + (1 − t)·softplus(x); "
+          "on probabilities log1p(−p) for log(1 − p).",
+          "§1, §2.1, §3"),
+    Cause("underflow_flush", "flushed to 0",
+          "0 where the exact result is a normal number of the dtype: an intermediate (e^{−|x|}, a power "
+          "of 1 − p_t, a product of small factors) underflowed although the result itself is representable.",
+          "Keep small quantities in log space (exp(γ·log σ(−s·x) + log softplus(−s·x))) or order the "
+          "products so that no intermediate leaves the dtype's range.",
+          "§1.1, §10.1"),
+    Cause("nonfinite_input_policy", "±∞ / NaN input policy",
+          "Only ±∞ or NaN inputs (or probabilities outside [0, 1], empty tensors) disagree: the "
+          "implementation returns NaN where the spec gives the limit (FL(+∞, t = 1) = 0), or does not "
+          "propagate NaN. Extended tier: reported, not required by default.",
+          "Return the limits of SPEC §1.1 (multiply by 0 through where(), not 0·∞) and propagate NaN.",
+          "§1.1, §10.5"),
+    Cause("unclassified", "unclassified",
+          "No rule explains the evidence: a defect of its own, or a gap in the taxonomy.",
+          "Read the worst element and the reproducer.",
+          "§10.7"),
+)}  # fmt: skip
+
+# most serious first: a check takes the first of these among its elements' causes
+PRIORITY = ("fault", "nonfinite_at_finite", "convention", "low_precision_compute", "clip_epsilon",
+            "one_minus_p_cancellation", "bce_cancellation", "underflow_flush", "nonfinite_input_policy",
+            "unclassified")  # fmt: skip
+MAX_ELEMENTS = 256  # failing elements examined per check (the smallest |x| first)
+EPSILONS = (1e-7, 1e-6, 1e-8, 1e-5, 1e-4, 1e-10, 1e-12, 1e-15, 2.0**-23, 2.0**-52, 1.1754943508222875e-38)
+LOGIT_CLAMPS = (10.0, 15.0, 16.0, 20.0, 30.0, 50.0, 80.0, 88.0, 100.0)
+_FAULT_WORDS = re.compile(r" raised |did not return|has shape|returned shape|returned a loss of shape|"
+                          r"no gradient|returned torch\.|returned a |not run|crashed|exited|memory limit")  # fmt: skip
+
+
+@dataclass
+class Element:
+    """One failing element: input x (None: a reduced value), target, expected, got, error in u."""
+
+    x: float | None
+    t: float | None
+    expected: float
+    got: float
+    err_u: float
+    which: str  # value | grad
+
+
+@dataclass
+class Evidence:
+    check: str  # value | grad | invariant | contract
+    dtype: str
+    variant: dict[str, Any]
+    failure_tier: str | None = None
+    fault: str | None = None
+    message: str = ""
+    elements: list[Element] = field(default_factory=list)
+    arrays: dict[str, np.ndarray] | None = None  # x, t, got, exact of a value check (for simulations)
+
+
+@dataclass
+class Verdict:
+    cause: str
+    detail: str
+    example: dict[str, Any] | None = None
+
+
+# ----------------------------------------------------------------------------- evidence
+
+
+def _num(v: Any) -> float | None:
+    if isinstance(v, bool) or v is None:
+        return None
+    if isinstance(v, int | float):
+        return float(v)
+    if isinstance(v, str):
+        try:
+            return float(v)
+        except ValueError:
+            return None
+    return None
+
+
+def from_entry(entry: dict[str, Any]) -> Evidence:
+    """Evidence from a results-JSON test entry: its worst element (and ``cause_example`` if any)."""
+    els = []
+    for w in (entry.get("worst"), entry.get("cause_example")):
+        if not isinstance(w, dict):
+            continue
+        e, g = _num(w.get("expected")), _num(w.get("got"))
+        if e is None or g is None:
+            continue
+        err = _num(w.get("err_u"))
+        els.append(Element(_num(w.get("input")), _num(w.get("target")), e, g,
+                           math.inf if err is None else err, str(w.get("which") or entry.get("check"))))  # fmt: skip
+    return Evidence(
+        check=str(entry.get("check")),
+        dtype=str(entry.get("dtype")),
+        variant=dict(entry.get("variant") or {}),
+        failure_tier=entry.get("failure_tier") or entry.get("tier"),
+        fault=entry.get("fault"),
+        message=str(entry.get("message") or ""),
+        elements=els,
+    )
+
+
+def from_arrays(
+    check: str, dtype: str, variant: dict[str, Any], which: str, x: np.ndarray, t: np.ndarray,
+    got: np.ndarray, exact: np.ndarray, err: np.ndarray, limit: float, failure_tier: str | None,
+    sim: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Evidence:  # fmt: skip
+    """Evidence from a value or gradient check's arrays: every failing element (up to MAX_ELEMENTS).
+    ``sim``: (got, exact) per-element loss values of the same call (the gradient check's too),
+    compared with simulated naive forms."""
+    err = np.asarray(err, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        bad = ~(err <= limit)
+    got = np.broadcast_to(np.asarray(got, dtype=np.float64), err.shape)
+    exact = np.broadcast_to(np.asarray(exact, dtype=np.float64), err.shape)
+    elementwise = err.shape == np.shape(x) and variant.get("activation") == "sigmoid"
+    idx = np.flatnonzero(bad)
+    els: list[Element] = []
+    if elementwise:
+        xf, tf = np.ravel(x), np.ravel(np.broadcast_to(t, np.shape(x)))
+        with np.errstate(invalid="ignore"):
+            order = np.argsort(np.where(np.isnan(xf[idx]), np.inf, np.abs(xf[idx])), kind="stable")
+        for i in idx[order][:MAX_ELEMENTS]:
+            els.append(Element(float(xf[i]), float(tf[i]), float(exact.flat[i]), float(got.flat[i]),
+                               float(err.flat[i]), which))  # fmt: skip
+    else:  # a reduced value or softmax rows: no single input per element
+        for i in idx[:MAX_ELEMENTS]:
+            els.append(Element(None, None, float(exact.flat[i]), float(got.flat[i]), float(err.flat[i]), which))
+    arrays = None
+    if elementwise and sim is not None:  # the values of the failing elements, for ``_simulated``
+        sg, se = (np.ravel(np.broadcast_to(np.asarray(a, dtype=np.float64), np.shape(x))) for a in sim)
+        arrays = {"x": np.ravel(x)[idx], "t": np.ravel(np.broadcast_to(t, np.shape(x)))[idx],
+                  "got": sg[idx], "exact": se[idx]}  # fmt: skip
+    return Evidence(check, dtype, variant, failure_tier, None, "", els, arrays)
+
+
+def for_measures(check: str, dtype: str, variant: dict[str, Any], bad: list[Any], failure_tier: str | None) -> Verdict:
+    """The runner's entry: the cause of a graded failure from its failing ``grading.Measure``s
+    (full arrays where the measure carries them in ``extra``, else its worst element)."""
+    ev = Evidence(check, dtype, variant, failure_tier)
+    for m in bad:
+        x = m.extra.get("x")
+        limit = getattr(m.budget, m.required)
+        if x is not None:
+            sim = m.extra.get("loss_got"), m.extra.get("loss_exact")
+            sub = from_arrays(check, dtype, variant, m.which, x, m.extra["t"], m.extra["got"], m.extra["exact"],
+                              m.err, limit, failure_tier, None if sim[0] is None else sim)  # fmt: skip
+            ev.elements += sub.elements
+            ev.arrays = ev.arrays or sub.arrays
+        elif m.worst:
+            ev.elements += from_entry({"worst": {**m.worst, "which": m.which}, "check": check}).elements
+    ev.elements.sort(key=lambda e: math.inf if e.x is None or math.isnan(e.x) else abs(e.x))
+    return classify(ev)
+
+
+# ----------------------------------------------------------------------------- rules
+
+
+def _rel(e: Element) -> float:
+    return abs(e.got - e.expected) / abs(e.expected) if e.expected else math.inf
+
+
+def _simple_ratio(e: Element, dtype: str) -> Fraction | None:
+    """got / expected as p/q (q <= 64) when it is one to the dtype's accuracy, and not 1."""
+    if not e.expected or not e.got or not (math.isfinite(e.got) and math.isfinite(e.expected)):
+        return None
+    r = e.got / e.expected
+    if r <= 0 or abs(r - 1.0) < 1e-4:
+        return None
+    tol, den = {"float64": (1e-9, 1024), "float32": (2e-6, 128)}.get(dtype, (0.0, 0))
+    if not den:
+        return None
+    f = Fraction(r).limit_denominator(den)
+    return f if f.numerator <= 4096 and abs(float(f) - r) <= tol * r else None
+
+
+def _long(v: float) -> bool:
+    """A number with more than 8 significant bits (0.25 or 5.0 are representable by chance)."""
+    m = math.frexp(v)[0] * 2.0**8
+    return v != 0.0 and m != int(m)
+
+
+def _correct_side(e: Element, kind: str) -> bool | None:
+    """True for a confident correct prediction of a hard target, False for a wrong one, None otherwise."""
+    if e.x is None or e.t not in (0.0, 1.0):
+        return None
+    s = 1.0 if e.t == 1.0 else -1.0
+    z = e.x - 0.5 if kind == "probs" else e.x
+    return s * z > 0
+
+
+def _margin(e: Element, kind: str) -> float:
+    """|x| in logit units (probabilities: |logit p|, the e^{|x|} = 1/min(p, 1 - p) scale)."""
+    if e.x is None:
+        return 0.0
+    if kind != "probs":
+        return abs(e.x)
+    q = min(e.x, 1.0 - e.x)
+    return math.inf if q <= 0 else -math.log(q)
+
+
+def _sig(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+
+
+def _softplus(z: float) -> float:
+    return max(z, 0.0) + math.log1p(math.exp(-abs(z)))
+
+
+def _log(v: float) -> float:
+    return math.log(v) if v > 0 else -math.inf
+
+
+def _clip_candidates(v: dict[str, Any], t: float) -> list[tuple[str, Any, Any]]:
+    """(label, loss as a function of the input) for each clip / epsilon / clamp a real
+    implementation uses (canonical sigmoid form; the factor 1 - p_t always formed stably)."""
+    g = float(v.get("gamma") or 0.0)
+    a = v.get("alpha")
+    at = 1.0 if a is None else a * t + (1 - a) * (1 - t)
+    probs = v.get("input_kind") == "probs"
+
+    def parts(z: float) -> tuple[float, float, float]:  # p, 1 - p, 1 - p_t: each accurate
+        if probs:
+            p, q = z, 1.0 - z
+        else:
+            p, q = _sig(z), _sig(-z)
+        return p, q, t * q + (1 - t) * p
+
+    def fl(m: float, ce: float) -> float:
+        return at * (m**g if g else 1.0) * ce
+
+    def clipped_ce(p: float, q: float, eps: float) -> float:
+        pc, qc = min(max(p, eps), 1 - eps), min(max(q, eps), 1 - eps)
+        lp = math.log1p(-qc) if pc > 0.5 else _log(pc)
+        lq = math.log1p(-pc) if qc > 0.5 else _log(qc)
+        return -t * lp - (1 - t) * lq
+
+    out: list[tuple[str, Any]] = []
+    for eps in EPSILONS:
+        def active(z: float, eps: float = eps) -> bool:
+            p, q, _ = parts(z)
+            return min(p, q) < eps
+
+        def clip_all(z: float, eps: float = eps) -> float:
+            p, q, _ = parts(z)
+            pc, qc = min(max(p, eps), 1 - eps), min(max(q, eps), 1 - eps)
+            return fl(t * qc + (1 - t) * pc, clipped_ce(p, q, eps))
+
+        def clip_ce(z: float, eps: float = eps) -> float:
+            p, q, m = parts(z)
+            return fl(m, clipped_ce(p, q, eps))
+
+        def add_eps(z: float, eps: float = eps) -> float:
+            p, q, m = parts(z)  # -log(p + eps) = -log1p(eps - q): no cancellation of its own
+            return fl(m, -t * math.log1p(eps - q) - (1 - t) * math.log1p(eps - p))
+
+        out += [(f"p clipped to [{eps:.3g}, 1 - {eps:.3g}]", clip_all, active),
+                (f"p clipped to [{eps:.3g}, 1 - {eps:.3g}] inside the log", clip_ce, active),
+                (f"{eps:.3g} added inside the log", add_eps, lambda z: True)]  # fmt: skip
+    if not probs:
+        for lim in LOGIT_CLAMPS:
+            def clamp(z: float, lim: float = lim) -> float:
+                zc = min(max(z, -lim), lim)
+                _, _, m = parts(zc)
+                return fl(m, t * _softplus(-zc) + (1 - t) * _softplus(zc))
+
+            out.append((f"logits clamped to [-{lim:g}, {lim:g}]", clamp, lambda z, lim=lim: abs(z) > lim))
+    return out
+
+
+def _clip_match(e: Element, v: dict[str, Any], dtype: str) -> str | None:
+    """The clip/epsilon whose loss (or its derivative) reproduces ``got`` (canonical sigmoid)."""
+    if e.x is None or e.t is None or not math.isfinite(e.x) or v.get("activation") != "sigmoid":
+        return None
+    if v.get("soft_target", "canonical") != "canonical" or v.get("clip_eps") is not None:
+        return None
+    x, probs = e.x, v.get("input_kind") == "probs"
+    if probs and not 0.0 < x < 1.0 and e.which == "grad":
+        return None
+    u = get_format(dtype).unit_roundoff
+    # the candidate must explain the error (90 % of it) and reproduce got (to 5 %, or exactly 0)
+    tol = min(0.1 * abs(e.got - e.expected), 0.05 * abs(e.got)) + 16 * u * abs(e.got)
+    h = 1e-7 * min(x, 1 - x) if probs else 1e-6 * max(1.0, abs(x))
+    for label, f, active in _clip_candidates(v, e.t):
+        try:
+            # only where the clip acts, on both sides of a difference quotient (no kink inside)
+            if not (active(x) and (e.which == "value" or (active(x - h) and active(x + h)))):
+                continue
+            if e.which == "value":
+                val = f(x)
+            else:
+                val = (f(x + h) - f(x - h)) / (2 * h)
+        except (OverflowError, ValueError, ZeroDivisionError):
+            continue
+        if math.isfinite(val) and abs(val - e.got) <= tol:
+            return label
+    return None
+
+
+def _rounding_bound(e: Element, gamma: float, kind: str) -> float:
+    """The largest error (u) rounding can explain: u in a quantity of size e^{-|x|} (hard targets),
+    u / min(t, 1 - t) (soft targets: t x cancelling against x)."""
+    k = 4.0 * max(gamma, 1.0)
+    if e.t is not None and 0.0 < e.t < 1.0:
+        return k / min(e.t, 1.0 - e.t) + 64.0
+    return k * (math.exp(min(_margin(e, kind), 700.0)) + 1.0) + 64.0
+
+
+def _cancellation_fits(e: Element, dtype: str, gamma: float, kind: str) -> bool:
+    """The error is what an absolute error of ~u in a quantity of size e^{-|x|} gives (it grows
+    like e^{|x|}), or the result is 0 where that quantity rounds to 0."""
+    fmt = get_format(dtype)
+    m = _margin(e, kind)
+    if e.x is None or m < 1.0:
+        return False
+    if e.got == 0.0:
+        return bool(_correct_side(e, kind)) and m >= (fmt.precision - 2) * math.log(2.0)
+    growth = math.exp(min(m, 700.0))
+    return e.err_u <= 4.0 * max(gamma, 1.0) * (growth + 1.0) + 64.0 and e.err_u >= 1e-4 * growth
+
+
+def _simulated(ev: Evidence, dtype: str) -> str | None:
+    """Value checks: which naive form -- 1 - fl(p) in the factor, or log(fl(p_t)) in the
+    cross-entropy -- reproduces the failing values (σ rounded to the dtype, ±1 ulp), or None."""
+    if ev.arrays is None or ev.variant.get("input_kind") == "probs":
+        return None
+    x, t, got, exact = (ev.arrays[k] for k in ("x", "t", "got", "exact"))
+    g = float(ev.variant.get("gamma") or 0.0)
+    hard = np.isin(t, (0.0, 1.0)) & np.isfinite(x) & np.isfinite(got) & (exact != 0) & (got != exact)
+    if not hard.any() or g == 0:
+        return None
+    x, t, got, exact = x[hard], t[hard], got[hard], exact[hard]
+    npt = get_format(dtype).numpy_type
+    xl = x.astype(np.longdouble)
+    s = np.where(t == 1, 1.0, -1.0).astype(np.longdouble)
+    with np.errstate(all="ignore"):
+        m_true = 1 / (1 + np.exp(s * xl))  # 1 - p_t
+        ce_true = np.where(s * xl > 0, np.log1p(np.exp(-s * xl)), -s * xl + np.log1p(np.exp(s * xl)))
+        pt = (1 / (1 + np.exp(-s * xl))).astype(npt).astype(np.float64)  # p_t rounded to the dtype
+        ulp = np.exp2(np.floor(np.log2(np.where(pt > 0, pt, 1.0))) - (get_format(dtype).precision - 1))
+        best = {"1p": np.full(x.shape, np.inf), "bce": np.full(x.shape, np.inf)}
+        for k in (-1.0, -0.5, 0.0, 1.0):  # the implementation's σ may be an ulp off (below 1: half an ulp)
+            p64 = np.minimum(pt + k * ulp, 1.0).astype(np.longdouble)
+            ratio = exact / (m_true**g * ce_true)  # alpha_t
+            for key, c in (("1p", (1 - p64) ** g * ce_true), ("bce", m_true**g * -np.log(p64))):
+                d = np.abs(got - (ratio * c).astype(np.float64))
+                best[key] = np.minimum(best[key], d)
+    err = np.abs(got - exact)
+    f1 = np.mean(best["1p"] <= 0.25 * err)
+    f2 = np.mean(best["bce"] <= 0.25 * err)
+    if max(f1, f2) < 0.5 or abs(f1 - f2) < 0.2:
+        return None
+    return "one_minus_p_cancellation" if f1 > f2 else "bce_cancellation"
+
+
+def _element_cause(e: Element, ev: Evidence, simulated: str | None) -> tuple[str, str]:
+    """(cause, why) of one failing element."""
+    v, dtype = ev.variant, ev.dtype
+    kind = str(v.get("input_kind") or "logits")
+    gamma = float(v.get("gamma") or 0.0)
+    fmt = get_format(dtype)
+    finite_in = e.x is None or math.isfinite(e.x)
+    if (e.x is not None and not finite_in) or (e.x is None and ev.failure_tier == "extended"):
+        return "nonfinite_input_policy", ""
+    if kind == "probs" and e.x is not None and not 0.0 <= e.x <= 1.0:
+        return "nonfinite_input_policy", ""
+    if not math.isfinite(e.got) and math.isfinite(e.expected):
+        return "nonfinite_at_finite", ""
+    if math.isfinite(e.got) and not math.isfinite(e.expected):
+        return "clip_epsilon", "finite where the exact loss is infinite (a cap)"
+    if not math.isfinite(e.got):
+        return "unclassified", "infinity of the wrong sign or NaN mismatch"
+    ratio = _simple_ratio(e, dtype)
+    if ratio is not None:
+        return "convention", f"got = {ratio} × expected"
+    rel = _rel(e)
+    tiny32 = 0.0 < abs(e.got) < get_format("float32").smallest_normal  # a float32 subnormal
+    in32 = dtype == "float64" and e.got == float(np.float32(e.got))
+    if in32 and (rel <= 2.0**-20 or ((_long(e.got) or tiny32) and rel <= 0.5)):
+        return "low_precision_compute", "float64 result exactly representable in float32"
+    side = _correct_side(e, kind)
+    fits = side is not None and _cancellation_fits(e, dtype, gamma, kind)
+    # rounding explains it: an ε of the right size would too (ε/CE ~ ε e^|x| is a continuum), so
+    # only what rounding cannot explain is tried against the clips; a 0 or a frozen value on the
+    # wrong side is the clip's alone, and the check's other elements decide between them
+    clip = None if fits else _clip_match(e, v, dtype)
+    if clip:
+        return "clip_epsilon", clip
+    if fits:
+        if simulated:
+            return simulated, "reproduced by the naive form with σ rounded to the dtype"
+        if side and gamma > 0:
+            return "one_minus_p_cancellation", "confident correct prediction, error grows like e^|x|"
+        return "bce_cancellation", "error grows like e^|x|" + ("" if side else " on the wrong side (large loss)")
+    if e.expected == 0.0 and abs(e.got) >= fmt.smallest_normal:
+        return "convention", "nonzero where the exact loss is 0 (an element weighted by α_t = 0?)"
+    bound = _rounding_bound(e, gamma, kind)
+    if e.got == 0.0 and e.expected != 0.0 and abs(e.expected) >= fmt.smallest_normal:
+        if abs(e.expected) < fmt.unit_roundoff:
+            return "underflow_flush", "0 where the exact result is a normal number"
+        if e.which == "grad":
+            return "clip_epsilon", "gradient 0 where the exact one is not small: the zero derivative of a clip"
+    if e.which == "grad" and abs(e.got) <= 1e-6 * abs(e.expected) and abs(e.expected) >= fmt.unit_roundoff:
+        return "clip_epsilon", "the gradient vanishes where the exact one is not small: a clip's derivative"
+        return "convention", "0 where the exact loss is not small"
+    moderate = e.x is not None and (abs(e.x) <= 4.0 if kind != "probs" else 0.02 <= e.x <= 0.98)
+    if (moderate or e.x is None or e.err_u > bound) and rel > 1e-3:
+        where = "at a moderate input" if moderate else "in a reduced value" if e.x is None else "beyond rounding"
+        return "convention", f"{rel:.3g} relative error {where}: another formula or normaliser"
+    if dtype in ("float16", "bfloat16"):
+        return "low_precision_compute", f"{dtype} computed in {dtype}"
+    return "unclassified", ""
+
+
+def classify(ev: Evidence) -> Verdict:
+    """The cause of one failing check (see module docstring)."""
+    if ev.fault or ev.check == "contract":
+        return Verdict("fault", f"{ev.fault or 'contract'}: {_first(ev.message)}")
+    if not ev.elements:
+        if _FAULT_WORDS.search(ev.message):
+            return Verdict("fault", _first(ev.message))
+        if ev.failure_tier == "extended":
+            return Verdict("nonfinite_input_policy", f"at ±inf/NaN/empty inputs, {ev.dtype}")
+        return Verdict("unclassified", f"no element evidence: {_first(ev.message)}")
+    simulated = _simulated(ev, ev.dtype)
+    found: dict[str, tuple[Element, str]] = {}
+    for e in ev.elements:  # smallest |x| first: the first element of a cause is where it starts
+        cause, why = _element_cause(e, ev, simulated)
+        found.setdefault(cause, (e, why))
+    cause = next(c for c in PRIORITY if c in found)
+    e, why = found[cause]
+    return Verdict(cause, describe(cause, e, ev, why), example(e))
+
+
+def _first(message: str) -> str:
+    line = (message or "").strip().splitlines()
+    text = line[0] if line else ""
+    return text.split(": ", 1)[1][:160] if ": " in text else text[:160]
+
+
+def _fmt(v: float | None) -> str:
+    if v is None:
+        return "?"
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "+inf" if v > 0 else "-inf"
+    return f"{v:.6g}"
+
+
+def describe(cause: str, e: Element, ev: Evidence, why: str = "") -> str:
+    """A short human line, e.g. 'NaN gradient at x=17.5 (finite, saturation tier), t=1, float32'."""
+    what = "gradient" if e.which == "grad" else "value"
+    if e.x is None:
+        where = "in a reduced value"
+    else:
+        tier = ev.failure_tier or "?"
+        fin = "finite" if math.isfinite(e.x) else "non-finite"
+        where = f"at {'p' if ev.variant.get('input_kind') == 'probs' else 'x'}={_fmt(e.x)} ({fin}, {tier} tier)"
+        if e.t is not None:
+            where += f", t={_fmt(e.t)}"
+    g = ev.variant.get("gamma")
+    head = {
+        "nonfinite_at_finite": f"{_fmt(e.got)} {what}",
+        "underflow_flush": f"{what} 0",
+        "nonfinite_input_policy": f"{what} {_fmt(e.got)}",
+    }.get(cause, f"{what} {_fmt(e.got)}")
+    line = f"{head} {where}, γ={g}, {ev.dtype}: expected {_fmt(e.expected)}"
+    if math.isfinite(e.err_u):
+        line += f" ({e.err_u:.3g} u)"
+    return f"{line}; {why}" if why else line
+
+
+def example(e: Element) -> dict[str, Any]:
+    def j(v: float | None) -> Any:
+        if v is None:
+            return None
+        return v if math.isfinite(v) else ("nan" if math.isnan(v) else ("inf" if v > 0 else "-inf"))
+
+    return {"input": j(e.x), "target": j(e.t), "expected": j(e.expected), "got": j(e.got),
+            "err_u": j(e.err_u), "which": e.which}  # fmt: skip
+
+
+def classify_entry(entry: dict[str, Any]) -> Verdict:
+    """Offline: the cause of a failing results-JSON entry (its own ``cause`` if it has one)."""
+    if entry.get("cause") in CAUSES:
+        return Verdict(entry["cause"], str(entry.get("cause_detail") or ""), entry.get("cause_example"))
+    return classify(from_entry(entry))
+
+
+# ----------------------------------------------------------------------------- summaries
+
+
+def _abs_input(ex: Any) -> float:
+    x = _num((ex or {}).get("input")) if isinstance(ex, dict) else None
+    return math.inf if x is None or math.isnan(x) else abs(x)
+
+
+def tally(entries: Any) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per adapter, per cause: {"n": failing checks, "detail": the line of its smallest input}."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for e in entries:
+        if e.get("outcome") not in ("failed", "error"):
+            continue
+        v = classify_entry(e)
+        row = out.setdefault(str(e.get("adapter")), {})
+        slot = row.setdefault(v.cause, {"n": 0, "detail": v.detail, "size": math.inf, "example": v.example})
+        slot["n"] += 1
+        size = _abs_input(v.example)
+        if size < slot["size"]:
+            slot.update(size=size, detail=v.detail, example=v.example)
+    return out
+
+
+def summary_lines(entries: Any) -> list[str]:
+    """Per adapter: failing checks per cause (most first) with the smallest input that shows it."""
+    lines = []
+    for adapter, row in tally(entries).items():
+        total = sum(s["n"] for s in row.values())
+        unc = row.get("unclassified", {}).get("n", 0)
+        lines.append(f"{adapter}: {total} failing checks, {unc} unclassified")
+        for cause, slot in sorted(row.items(), key=lambda kv: (-kv[1]["n"], PRIORITY.index(kv[0]))):
+            lines.append(f"  {cause} ({slot['n']}): {slot['detail'][:200]}")
+            if cause != "unclassified":
+                lines.append(f"    fix: {CAUSES[cause].fix[:200]}")
+    return lines
