@@ -159,9 +159,10 @@ def test_the_most_serious_cause_of_a_check_wins_and_names_its_smallest_input() -
 
 
 def test_entries_keep_their_cause_and_summaries_count_them() -> None:
+    conv = {"adapter": "a", "outcome": "failed", "cause": "convention"}
     entries = [
-        {"adapter": "a", "outcome": "failed", "cause": "convention", "cause_detail": "x=2", "cause_example": {"input": 2.0}},
-        {"adapter": "a", "outcome": "failed", "cause": "convention", "cause_detail": "x=1", "cause_example": {"input": 1.0}},
+        {**conv, "cause_detail": "x=2", "cause_example": {"input": 2.0}},
+        {**conv, "cause_detail": "x=1", "cause_example": {"input": 1.0}},
         {"adapter": "a", "outcome": "passed"},
         {"adapter": "a", "outcome": "failed", "check": "value", "dtype": "float32", "variant": variant(),
          "fault": "crash", "message": "value check of c: the worker died from SIGSEGV"},
