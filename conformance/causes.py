@@ -350,31 +350,50 @@ def _clip_candidates(v: dict[str, Any], t: float) -> list[tuple[str, Any, Any]]:
     return out
 
 
+def _exact_loss(v: dict[str, Any], t: float) -> Any:
+    """The canonical loss as a function of the input, in float64 stable forms (for ratios)."""
+    g = float(v.get("gamma") or 0.0)
+    a = v.get("alpha")
+    at = 1.0 if a is None else a * t + (1 - a) * (1 - t)
+    if v.get("input_kind") == "probs":
+        return lambda p: at * (t * (1 - p) + (1 - t) * p) ** g * (-t * _log(p) - (1 - t) * math.log1p(-p))
+    return lambda z: at * (t * _sig(-z) + (1 - t) * _sig(z)) ** g * (t * _softplus(-z) + (1 - t) * _softplus(z))
+
+
 def _clip_match(e: Element, v: dict[str, Any], dtype: str) -> str | None:
-    """The clip/epsilon whose loss (or its derivative) reproduces ``got`` (canonical sigmoid)."""
+    """The clip/epsilon whose loss (or its derivative) reproduces ``got`` (canonical sigmoid).
+    Compared as ratios to the unclipped loss, so a reduction's factor (1/n, 1/#positives) cancels."""
     if e.x is None or e.t is None or not math.isfinite(e.x) or v.get("activation") != "sigmoid":
         return None
-    if v.get("soft_target", "canonical") != "canonical" or v.get("clip_eps") is not None:
+    if v.get("soft_target", "canonical") != "canonical" or v.get("clip_eps") is not None or not e.expected:
         return None
     x, probs = e.x, v.get("input_kind") == "probs"
     if probs and not 0.0 < x < 1.0 and e.which == "grad":
         return None
     u = get_format(dtype).unit_roundoff
-    # the candidate must explain the error (90 % of it) and reproduce got (to 5 %, or exactly 0)
-    tol = min(0.1 * abs(e.got - e.expected), 0.05 * abs(e.got)) + 16 * u * abs(e.got)
     h = 1e-7 * min(x, 1 - x) if probs else 1e-6 * max(1.0, abs(x))
+
+    def at(f: Any) -> float:
+        return f(x) if e.which == "value" else (f(x + h) - f(x - h)) / (2 * h)
+
+    try:
+        base = at(_exact_loss(v, e.t))
+    except (OverflowError, ValueError, ZeroDivisionError):
+        return None
+    if not base or not math.isfinite(base):
+        return None
+    r_got = e.got / e.expected
+    # the candidate must explain the error (90 % of it) and reproduce got (to 5 %, or exactly 0)
+    tol = min(0.1 * abs(r_got - 1.0), 0.05 * abs(r_got)) + 16 * u * abs(r_got)
     for label, f, active in _clip_candidates(v, e.t):
         try:
             # only where the clip acts, on both sides of a difference quotient (no kink inside)
             if not (active(x) and (e.which == "value" or (active(x - h) and active(x + h)))):
                 continue
-            if e.which == "value":
-                val = f(x)
-            else:
-                val = (f(x + h) - f(x - h)) / (2 * h)
+            val = at(f) / base
         except (OverflowError, ValueError, ZeroDivisionError):
             continue
-        if math.isfinite(val) and abs(val - e.got) <= tol:
+        if math.isfinite(val) and abs(val - r_got) <= tol:
             return label
     return None
 

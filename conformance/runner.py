@@ -441,7 +441,9 @@ class Suite:
         rec.update(cause=verdict.cause, cause_detail=verdict.detail, cause_example=verdict.example)
         running = getattr(self, "_running", None)
         if running is not None:  # travels with the report (pytest-xdist, JUnit properties)
-            running[1].user_properties.extend([("cause", verdict.cause), ("cause_detail", verdict.detail)])
+            x = (verdict.example or {}).get("input")
+            running[1].user_properties.extend([("cause", verdict.cause), ("cause_detail", verdict.detail),
+                                               ("cause_input", x)])  # fmt: skip
 
     def _fail(self, rec: dict[str, Any], message: str, grade: str | None = "fail") -> None:
         rec["message"] = message
