@@ -34,6 +34,17 @@ class Cause:
     fix: str
     spec: str
 
+    @property
+    def short(self) -> str:
+        """A label that fits a matrix cell."""
+        return SHORT.get(self.name, self.name)
+
+
+SHORT = {"fault": "fault", "nonfinite_at_finite": "NaN@finite", "convention": "convention",
+         "low_precision_compute": "low prec.", "clip_epsilon": "clip/ε", "one_minus_p_cancellation": "1−p",
+         "bce_cancellation": "BCE canc.", "underflow_flush": "flush 0", "nonfinite_input_policy": "±∞ input",
+         "unclassified": "unclassified"}  # fmt: skip
+
 
 CAUSES: dict[str, Cause] = {c.name: c for c in (
     Cause("fault", "raised, hung, crashed or wrong shape",
@@ -517,12 +528,10 @@ def classify(ev: Evidence) -> Verdict:
     """The cause of one failing check (see module docstring)."""
     if ev.fault or ev.check == "contract":
         return Verdict("fault", f"{ev.fault or 'contract'}: {_first(ev.message)}")
-    if not ev.elements:
-        if _FAULT_WORDS.search(ev.message):
-            return Verdict("fault", _first(ev.message))
-        if ev.failure_tier == "extended":
-            return Verdict("nonfinite_input_policy", f"at ±inf/NaN/empty inputs, {ev.dtype}")
-        return Verdict("unclassified", f"no element evidence: {_first(ev.message)}")
+    if not ev.elements:  # nothing was graded: the call gave no usable result
+        if ev.failure_tier == "extended" and not _FAULT_WORDS.search(ev.message):
+            return Verdict("nonfinite_input_policy", f"at ±inf/NaN/empty inputs, {ev.dtype}: {_first(ev.message)}")
+        return Verdict("fault", _first(ev.message))
     simulated = _simulated(ev, ev.dtype)
     found: dict[str, tuple[Element, str]] = {}
     for e in ev.elements:  # smallest |x| first: the first element of a cause is where it starts
