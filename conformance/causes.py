@@ -145,6 +145,7 @@ class Evidence:
     message: str = ""
     elements: list[Element] = field(default_factory=list)
     arrays: dict[str, np.ndarray] | None = None  # x, t, got, exact of a value check (for simulations)
+    reduced_bound: float | None = None  # a reduced value: the largest error (u) rounding of its elements explains
 
 
 @dataclass
@@ -219,12 +220,22 @@ def from_arrays(
     else:  # a reduced value or softmax rows: no single input per element
         for i in idx[:MAX_ELEMENTS]:
             els.append(Element(None, None, float(exact.flat[i]), float(got.flat[i]), float(err.flat[i]), which))
+    bound = None
+    if not elementwise and variant.get("activation") == "sigmoid" and np.size(x):
+        # a sum of non-negative terms is no less accurate, relatively, than its worst term
+        xf, tf = np.ravel(x), np.ravel(np.broadcast_to(t, np.shape(x)))
+        g = float(variant.get("gamma") or 0.0)
+        kind = str(variant.get("input_kind") or "logits")
+        fin = np.isfinite(xf)
+        if fin.all():
+            bound = max(_rounding_bound(Element(float(a), float(b), 0.0, 0.0, 0.0, which), g, kind)
+                        for a, b in zip(xf[fin], tf[fin], strict=True))  # fmt: skip
     arrays = None
     if elementwise and sim is not None:  # the values of the failing elements, for ``_simulated``
         sg, se = (np.ravel(np.broadcast_to(np.asarray(a, dtype=np.float64), np.shape(x))) for a in sim)
         arrays = {"x": np.ravel(x)[idx], "t": np.ravel(np.broadcast_to(t, np.shape(x)))[idx],
                   "got": sg[idx], "exact": se[idx]}  # fmt: skip
-    return Evidence(check, dtype, variant, failure_tier, None, "", els, arrays)
+    return Evidence(check, dtype, variant, failure_tier, None, "", els, arrays, bound)
 
 
 def for_measures(check: str, dtype: str, variant: dict[str, Any], bad: list[Any], failure_tier: str | None) -> Verdict:
@@ -240,6 +251,7 @@ def for_measures(check: str, dtype: str, variant: dict[str, Any], bad: list[Any]
                               m.err, limit, failure_tier, None if sim[0] is None else sim)  # fmt: skip
             ev.elements += sub.elements
             ev.arrays = ev.arrays or sub.arrays
+            ev.reduced_bound = ev.reduced_bound or sub.reduced_bound
         elif m.worst:
             ev.elements += from_entry({"worst": {**m.worst, "which": m.which}, "check": check}).elements
     ev.elements.sort(key=lambda e: math.inf if e.x is None or math.isnan(e.x) else abs(e.x))
@@ -519,6 +531,9 @@ def _element_cause(e: Element, ev: Evidence, simulated: str | None) -> tuple[str
     if (moderate or e.x is None or e.err_u > bound) and rel > 1e-3:
         where = "at a moderate input" if moderate else "in a reduced value" if e.x is None else "beyond rounding"
         return "convention", f"{rel:.3g} relative error {where}: another formula or normaliser"
+    if e.x is None and ev.reduced_bound is not None and e.err_u > ev.reduced_bound:
+        return "convention", (f"{rel:.3g} relative error in a reduced value, beyond what rounding of its elements "
+                              f"explains ({ev.reduced_bound:.3g} u): another formula")  # fmt: skip
     if dtype in ("float16", "bfloat16"):
         return "low_precision_compute", f"{dtype} computed in {dtype}"
     return "unclassified", ""
