@@ -133,6 +133,7 @@ class Element:
     got: float
     err_u: float
     which: str  # value | grad
+    margin: float | None = None  # softmax: z_target - max of the other logits of the element's row
 
 
 @dataclass
@@ -181,8 +182,15 @@ def from_entry(entry: dict[str, Any]) -> Evidence:
         if e is None or g is None:
             continue
         err = _num(w.get("err_u"))
+        row, tgt = w.get("input"), w.get("target")
+        margin = None
+        if isinstance(row, list) and isinstance(tgt, int) and 0 <= tgt < len(row) and len(row) > 1:
+            zs = [_num(z) for z in row]
+            if all(z is not None for z in zs):
+                margin = zs[tgt] - max(z for j, z in enumerate(zs) if j != tgt)  # type: ignore[operator,type-var]
+        which = str(w.get("which") or entry.get("check"))
         els.append(Element(_num(w.get("input")), _num(w.get("target")), e, g,
-                           math.inf if err is None else err, str(w.get("which") or entry.get("check"))))  # fmt: skip
+                           math.inf if err is None else err, which, margin))  # fmt: skip
     return Evidence(
         check=str(entry.get("check")),
         dtype=str(entry.get("dtype")),
@@ -218,8 +226,10 @@ def from_arrays(
             els.append(Element(float(xf[i]), float(tf[i]), float(exact.flat[i]), float(got.flat[i]),
                                float(err.flat[i]), which))  # fmt: skip
     else:  # a reduced value or softmax rows: no single input per element
+        margins = _softmax_margins(x, t, err.shape) if variant.get("activation") == "softmax" else None
         for i in idx[:MAX_ELEMENTS]:
-            els.append(Element(None, None, float(exact.flat[i]), float(got.flat[i]), float(err.flat[i]), which))
+            els.append(Element(None, None, float(exact.flat[i]), float(got.flat[i]), float(err.flat[i]), which,
+                               None if margins is None else float(margins.flat[i])))  # fmt: skip
     bound = None
     if not elementwise and variant.get("activation") == "sigmoid" and np.size(x):
         # a sum of non-negative terms is no less accurate, relatively, than its worst term
@@ -256,6 +266,24 @@ def for_measures(check: str, dtype: str, variant: dict[str, Any], bad: list[Any]
             ev.elements += from_entry({"worst": {**m.worst, "which": m.which}, "check": check}).elements
     ev.elements.sort(key=lambda e: math.inf if e.x is None or math.isnan(e.x) else abs(e.x))
     return classify(ev)
+
+
+def _softmax_margins(x: np.ndarray, t: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:
+    """Per element of ``shape`` (rows, or rows x classes): z_target - max other z of its row, for
+    class-index targets (the confident-correct margin); None otherwise."""
+    x = np.asarray(x, dtype=np.float64)
+    t = np.asarray(t)
+    if x.ndim < 1 or t.shape != x.shape[:-1] or x.shape[-1] < 2:
+        return None
+    c = np.clip(t.astype(np.int64), 0, x.shape[-1] - 1)
+    zt = np.take_along_axis(x, c[..., None], axis=-1)[..., 0]
+    other = np.where(np.arange(x.shape[-1]) == c[..., None], -np.inf, x).max(axis=-1)
+    m = zt - other
+    if shape == m.shape:
+        return m
+    if shape == x.shape:
+        return np.broadcast_to(m[..., None], x.shape)
+    return None
 
 
 # ----------------------------------------------------------------------------- rules
@@ -527,15 +555,22 @@ def _element_cause(e: Element, ev: Evidence, simulated: str | None) -> tuple[str
     if e.which == "grad" and abs(e.got) <= 1e-6 * abs(e.expected) and abs(e.expected) >= fmt.unit_roundoff:
         return "clip_epsilon", "the gradient vanishes where the exact one is not small: a clip's derivative"
         return "convention", "0 where the exact loss is not small"
+    if e.x is None and e.margin is not None and e.margin > 1.0 and math.isfinite(e.margin):
+        growth = math.exp(min(e.margin, 700.0))
+        if e.err_u <= 4.0 * max(gamma, 1.0) * (growth + 1.0) * 4 + 64.0 and (e.got == 0.0 or e.err_u >= 1e-4 * growth):
+            name = "one_minus_p_cancellation" if gamma > 0 else "bce_cancellation"
+            return name, f"softmax row dominated by its target (margin {e.margin:.3g}): error grows like e^margin"
     moderate = e.x is not None and (abs(e.x) <= 4.0 if kind != "probs" else 0.02 <= e.x <= 0.98)
-    if (moderate or e.x is None or e.err_u > bound) and rel > 1e-3:
+    if (moderate or e.x is None or e.err_u > bound) and rel > max(1e-3, 32 * fmt.unit_roundoff):
         where = "at a moderate input" if moderate else "in a reduced value" if e.x is None else "beyond rounding"
         return "convention", f"{rel:.3g} relative error {where}: another formula or normaliser"
-    if e.x is None and ev.reduced_bound is not None and e.err_u > ev.reduced_bound:
+    if e.x is None and e.margin is None and ev.reduced_bound is not None and e.err_u > ev.reduced_bound:
         return "convention", (f"{rel:.3g} relative error in a reduced value, beyond what rounding of its elements "
                               f"explains ({ev.reduced_bound:.3g} u): another formula")  # fmt: skip
     if dtype in ("float16", "bfloat16"):
         return "low_precision_compute", f"{dtype} computed in {dtype}"
+    if dtype == "float64" and 2.0**-32 <= rel <= 2.0**-16:
+        return "low_precision_compute", f"relative error {rel:.2g} ~ 2^-24: a float32 step (or constant) in float64"
     return "unclassified", ""
 
 

@@ -181,3 +181,27 @@ def test_spec_lists_every_cause(name: str) -> None:
     spec = (Path(__file__).resolve().parent.parent / "spec" / "SPEC.md").read_text(encoding="utf-8")
     section = spec[spec.index("**10.7 Causes.**") : spec.index("## 11.")]
     assert f"`{name}`" in section
+
+
+def _softmax_entry(row: list[float], target: int, dtype: str, rel: float) -> dict:
+    z = [mpmath.mpf(v) for v in row]
+    lse = mpmath.log(mpmath.fsum(mpmath.exp(v) for v in z))
+    p = mpmath.exp(z[target] - lse)
+    exp = float(0.25 * (1 - p) ** 2 * -mpmath.log(p))
+    v = dict(variant(), activation="softmax")
+    worst = {"index": [0], "input": row, "target": target, "expected": exp, "got": exp * (1 + rel),
+             "err_u": rel / (U32 if dtype == "float32" else U64), "which": "value"}  # fmt: skip
+    return {"check": "value", "dtype": dtype, "variant": v, "failure_tier": "finite", "worst": worst}
+
+
+def test_softmax_rows_dominated_by_their_target_cancel_like_1_minus_p() -> None:
+    row = [5.65625, -4.703125, -3.859375, -4.75]  # margin 9.5: 1 - p_c ~ 1e-4
+    entry = _softmax_entry(row, 0, "float32", 3000 * U32)
+    assert causes.classify_entry(entry).cause == "one_minus_p_cancellation"
+    entry = _softmax_entry([0.5, 0.25, 0.0, -0.5], 0, "float32", 3000 * U32)  # no dominant class
+    assert causes.classify_entry(entry).cause == "unclassified"
+
+
+def test_a_float32_sized_error_in_float64() -> None:
+    entry = _softmax_entry([1.0, -0.5, 2.0, 0.25], 2, "float64", 4e-8)
+    assert causes.classify_entry(entry).cause == "low_precision_compute"
