@@ -134,6 +134,7 @@ class Element:
     err_u: float
     which: str  # value | grad
     margin: float | None = None  # softmax: z_target - max of the other logits of the element's row
+    row: tuple[float, ...] | None = None  # softmax value: the row's logits (target index in ``t``)
 
 
 @dataclass
@@ -189,8 +190,9 @@ def from_entry(entry: dict[str, Any]) -> Evidence:
             if all(z is not None for z in zs):
                 margin = zs[tgt] - max(z for j, z in enumerate(zs) if j != tgt)  # type: ignore[operator,type-var]
         which = str(w.get("which") or entry.get("check"))
+        rowv = tuple(float(z) for z in row) if margin is not None else None  # type: ignore[union-attr,arg-type]
         els.append(Element(_num(w.get("input")), _num(w.get("target")), e, g,
-                           math.inf if err is None else err, which, margin))  # fmt: skip
+                           math.inf if err is None else err, which, margin, rowv))  # fmt: skip
     return Evidence(
         check=str(entry.get("check")),
         dtype=str(entry.get("dtype")),
@@ -227,9 +229,13 @@ def from_arrays(
                                float(err.flat[i]), which))  # fmt: skip
     else:  # a reduced value or softmax rows: no single input per element
         margins = _softmax_margins(x, t, err.shape) if variant.get("activation") == "softmax" else None
+        rows = np.reshape(np.asarray(x, dtype=np.float64), (-1, np.shape(x)[-1])) if margins is not None else None
         for i in idx[:MAX_ELEMENTS]:
-            els.append(Element(None, None, float(exact.flat[i]), float(got.flat[i]), float(err.flat[i]), which,
-                               None if margins is None else float(margins.flat[i])))  # fmt: skip
+            rowv, tv = None, None
+            if rows is not None and err.shape == np.shape(x)[:-1] and rows.shape[1] <= 64:
+                rowv, tv = tuple(float(z) for z in rows[i]), float(np.ravel(t)[i])
+            els.append(Element(None, tv, float(exact.flat[i]), float(got.flat[i]), float(err.flat[i]), which,
+                               None if margins is None else float(margins.flat[i]), rowv))  # fmt: skip
     bound = None
     if not elementwise and variant.get("activation") == "sigmoid" and np.size(x):
         # a sum of non-negative terms is no less accurate, relatively, than its worst term
@@ -401,6 +407,46 @@ def _clip_candidates(v: dict[str, Any], t: float) -> list[tuple[str, Any, Any]]:
     return out
 
 
+def _softmax_clip_match(e: Element, v: dict[str, Any], dtype: str) -> str | None:
+    """Softmax value rows (class-index target): the clip of p_target to [ε, 1 − ε], with the
+    bound as the dtype rounds it (Keras clips in float32: 1 − 1e−7 → 1 − 2^−23), reproduces got."""
+    if e.row is None or e.t is None or e.which != "value" or not e.expected:
+        return None
+    c = int(e.t)
+    zs = np.asarray(e.row, dtype=np.float64)
+    zmax = zs.max()
+    w = np.exp(zs - zmax)
+    p = float(w[c] / w.sum())
+    q = float(np.delete(w, c).sum() / w.sum())  # 1 - p_target, accurate
+    g = float(v.get("gamma") or 0.0)
+
+    def loss(pp: float, qq: float) -> float:
+        return qq**g * -math.log(pp) if pp < 0.5 else qq**g * -math.log1p(-qq)
+
+    declared = v.get("clip_eps")  # the spec's loss of a declared clip has the exact bounds
+    if declared:
+        d = float(declared)
+        exact = loss(min(max(p, d), 1 - d), min(max(q, d), 1 - d))
+    else:
+        exact = loss(p, q)
+    if not exact:
+        return None
+    r_got = e.got / e.expected
+    tol = min(0.1 * abs(r_got - 1.0), 0.05 * abs(r_got)) + 16 * get_format(dtype).unit_roundoff * abs(r_got)
+    npt = get_format(dtype).numpy_type
+    for eps in EPSILONS:
+        for rounded in (False, True):
+            hi = float(np.asarray(1 - eps, dtype=npt)) if rounded else 1 - eps
+            if not (p > hi or p < eps):
+                continue
+            qc = 1.0 - hi if p > hi else 1.0 - eps
+            pc = hi if p > hi else eps
+            cand = loss(pc, qc)
+            if abs(cand / exact - r_got) <= tol:
+                return f"p clipped to [{eps:.3g}, {hi!r}]" + (f" (1 - {eps:.3g} rounded to {dtype})" if rounded else "")
+    return None
+
+
 def _exact_loss(v: dict[str, Any], t: float) -> Any:
     """The canonical loss as a function of the input, in float64 stable forms (for ratios)."""
     g = float(v.get("gamma") or 0.0)
@@ -518,7 +564,7 @@ def _element_cause(e: Element, ev: Evidence, simulated: str | None) -> tuple[str
         return "nonfinite_input_policy", ""
     if not math.isfinite(e.got) and math.isfinite(e.expected):
         return "nonfinite_at_finite", ""
-    if math.isfinite(e.got) and not math.isfinite(e.expected):
+    if math.isfinite(e.got) and math.isinf(e.expected):
         return "clip_epsilon", "finite where the exact loss is infinite (a cap)"
     if not math.isfinite(e.got):
         return "unclassified", "infinity of the wrong sign or NaN mismatch"
@@ -555,6 +601,9 @@ def _element_cause(e: Element, ev: Evidence, simulated: str | None) -> tuple[str
     if e.which == "grad" and abs(e.got) <= 1e-6 * abs(e.expected) and abs(e.expected) >= fmt.unit_roundoff:
         return "clip_epsilon", "the gradient vanishes where the exact one is not small: a clip's derivative"
         return "convention", "0 where the exact loss is not small"
+    sclip = _softmax_clip_match(e, v, dtype) if v.get("activation") == "softmax" else None
+    if sclip:
+        return "clip_epsilon", sclip
     if e.x is None and e.margin is not None and e.margin > 1.0 and math.isfinite(e.margin):
         growth = math.exp(min(e.margin, 700.0))
         if e.err_u <= 4.0 * max(gamma, 1.0) * (growth + 1.0) * 4 + 64.0 and (e.got == 0.0 or e.err_u >= 1e-4 * growth):
@@ -589,7 +638,7 @@ def classify(ev: Evidence) -> Verdict:
         found.setdefault(cause, (e, why))
     cause = next(c for c in PRIORITY if c in found)
     e, why = found[cause]
-    return Verdict(cause, describe(cause, e, ev, why), example(e))
+    return Verdict(cause, describe(cause, e, ev, why), example(e, str(ev.variant.get("input_kind") or "logits")))
 
 
 def _first(message: str) -> str:
@@ -631,14 +680,21 @@ def describe(cause: str, e: Element, ev: Evidence, why: str = "") -> str:
     return f"{line}; {why}" if why else line
 
 
-def example(e: Element) -> dict[str, Any]:
+def example(e: Element, kind: str = "logits") -> dict[str, Any]:
+    """The element as JSON; ``size``: how far out it lies (|x|, or |logit p| for probabilities),
+    what 'the smallest input' of a cause minimises."""
+
     def j(v: float | None) -> Any:
         if v is None:
             return None
         return v if math.isfinite(v) else ("nan" if math.isnan(v) else ("inf" if v > 0 else "-inf"))
 
+    size = None
+    if e.x is not None and not math.isnan(e.x):
+        size = _margin(e, kind) if kind == "probs" and 0.0 <= e.x <= 1.0 else abs(e.x)
+        size = size - math.log(2.0) if kind == "probs" and math.isfinite(size) else size  # |logit p| ~ margin
     return {"input": j(e.x), "target": j(e.t), "expected": j(e.expected), "got": j(e.got),
-            "err_u": j(e.err_u), "which": e.which}  # fmt: skip
+            "err_u": j(e.err_u), "which": e.which, "size": j(size)}  # fmt: skip
 
 
 def classify_entry(entry: dict[str, Any]) -> Verdict:
@@ -651,8 +707,11 @@ def classify_entry(entry: dict[str, Any]) -> Verdict:
 # ----------------------------------------------------------------------------- summaries
 
 
-def _abs_input(ex: Any) -> float:
-    x = _num((ex or {}).get("input")) if isinstance(ex, dict) else None
+def example_size(ex: Any) -> float:
+    """How far out an example lies: its ``size`` (|x|, |logit p|), else |input|; inf if unknown."""
+    if not isinstance(ex, dict):
+        return math.inf
+    x = _num(ex.get("size")) if ex.get("size") is not None else _num(ex.get("input"))
     return math.inf if x is None or math.isnan(x) else abs(x)
 
 
@@ -666,7 +725,7 @@ def tally(entries: Any) -> dict[str, dict[str, dict[str, Any]]]:
         row = out.setdefault(str(e.get("adapter")), {})
         slot = row.setdefault(v.cause, {"n": 0, "detail": v.detail, "size": math.inf, "example": v.example})
         slot["n"] += 1
-        size = _abs_input(v.example)
+        size = example_size(v.example)
         if size < slot["size"]:
             slot.update(size=size, detail=v.detail, example=v.example)
     return out
