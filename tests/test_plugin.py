@@ -44,6 +44,9 @@ TEST_KEYS = {
     "failure_tier",
     "tier_required",
     "fault",
+    "cause",
+    "cause_detail",
+    "cause_example",
 }
 
 
