@@ -310,6 +310,8 @@ def _simple_ratio(e: Element, dtype: str) -> Fraction | None:
     if not den:
         return None
     f = Fraction(r).limit_denominator(den)
+    if f.denominator > 8 and abs(r - 1.0) < 0.02:  # 118/117: a coincidence, not a convention
+        return None
     return f if f.numerator <= 4096 and abs(float(f) - r) <= tol * r else None
 
 
@@ -496,12 +498,14 @@ def _clip_match(e: Element, v: dict[str, Any], dtype: str) -> str | None:
 
 
 def _rounding_bound(e: Element, gamma: float, kind: str) -> float:
-    """The largest error (u) rounding can explain: u in a quantity of size e^{-|x|} (hard targets),
+    """The largest error (u) rounding can explain: u |x| in a quantity of size e^{-|x|} (hard
+    targets: 1 - p, or terms of size |x| cancelling as in BCE-with-logits' (1 - t) x + max(-x, 0)),
     u / min(t, 1 - t) (soft targets: t x cancelling against x)."""
     k = 4.0 * max(gamma, 1.0)
     if e.t is not None and 0.0 < e.t < 1.0:
         return k / min(e.t, 1.0 - e.t) + 64.0
-    return k * (math.exp(min(_margin(e, kind), 700.0)) + 1.0) + 64.0
+    m = _margin(e, kind)
+    return k * (math.exp(min(m, 700.0)) + 1.0) * max(1.0, m) + 64.0
 
 
 def _cancellation_fits(e: Element, dtype: str, gamma: float, kind: str) -> bool:
@@ -513,8 +517,7 @@ def _cancellation_fits(e: Element, dtype: str, gamma: float, kind: str) -> bool:
         return False
     if e.got == 0.0:
         return bool(_correct_side(e, kind)) and m >= (fmt.precision - 2) * math.log(2.0)
-    growth = math.exp(min(m, 700.0))
-    return e.err_u <= 4.0 * max(gamma, 1.0) * (growth + 1.0) + 64.0 and e.err_u >= 1e-4 * growth
+    return e.err_u <= _rounding_bound(e, gamma, kind) and e.err_u >= 1e-4 * math.exp(min(m, 700.0))
 
 
 def _simulated(ev: Evidence, dtype: str) -> str | None:
@@ -569,7 +572,9 @@ def _element_cause(e: Element, ev: Evidence, simulated: str | None) -> tuple[str
     if not math.isfinite(e.got):
         return "unclassified", "infinity of the wrong sign or NaN mismatch"
     ratio = _simple_ratio(e, dtype)
-    if ratio is not None:
+    # a power of two is also what 1 - p quantised to ulps gives (1 - fl(p) = k ulp): not a convention then
+    pow2 = ratio is not None and math.log2(ratio).is_integer()
+    if ratio is not None and not (pow2 and _correct_side(e, kind) and _cancellation_fits(e, dtype, gamma, kind)):
         return "convention", f"got = {ratio} × expected"
     rel = _rel(e)
     tiny32 = 0.0 < abs(e.got) < get_format("float32").smallest_normal  # a float32 subnormal
