@@ -116,7 +116,8 @@ CAUSES: dict[str, Cause] = {c.name: c for c in (
 PRIORITY = ("fault", "nonfinite_at_finite", "convention", "low_precision_compute", "clip_epsilon",
             "one_minus_p_cancellation", "bce_cancellation", "underflow_flush", "nonfinite_input_policy",
             "unclassified")  # fmt: skip
-MAX_ELEMENTS = 256  # failing elements examined per check (the smallest |x| first)
+MAX_ELEMENTS = 48  # failing elements examined per check: the smallest |x| first, ...
+MAX_NONFINITE = 16  # ... and this many more with a NaN/Inf result, wherever they lie
 EPSILONS = (1e-7, 1e-6, 1e-8, 1e-5, 1e-4, 1e-10, 1e-12, 1e-15, 2.0**-23, 2.0**-52, 1.1754943508222875e-38)
 LOGIT_CLAMPS = (10.0, 15.0, 16.0, 20.0, 30.0, 50.0, 80.0, 88.0, 100.0)
 _FAULT_WORDS = re.compile(r" raised |did not return|has shape|returned shape|returned a loss of shape|"
@@ -224,7 +225,9 @@ def from_arrays(
         xf, tf = np.ravel(x), np.ravel(np.broadcast_to(t, np.shape(x)))
         with np.errstate(invalid="ignore"):
             order = np.argsort(np.where(np.isnan(xf[idx]), np.inf, np.abs(xf[idx])), kind="stable")
-        for i in idx[order][:MAX_ELEMENTS]:
+        ordered = idx[order]
+        nonfin = ordered[MAX_ELEMENTS:][~np.isfinite(got.flat[ordered[MAX_ELEMENTS:]])][:MAX_NONFINITE]
+        for i in np.concatenate([ordered[:MAX_ELEMENTS], nonfin]).astype(np.int64):
             els.append(Element(float(xf[i]), float(tf[i]), float(exact.flat[i]), float(got.flat[i]),
                                float(err.flat[i]), which))  # fmt: skip
     else:  # a reduced value or softmax rows: no single input per element
