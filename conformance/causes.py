@@ -452,6 +452,44 @@ def _softmax_clip_match(e: Element, v: dict[str, Any], dtype: str) -> str | None
     return None
 
 
+def _declared_clip_match(e: Element, v: dict[str, Any], dtype: str) -> str | None:
+    """A declared clip (``clip_eps``) whose bounds the implementation forms in the dtype
+    (1 − 1e−7 → 1 − 2^−23 in float32): got/expected equals the rounded bounds' loss over the exact ones'."""
+    eps = v.get("clip_eps")
+    if not eps or e.x is None or e.t is None or not math.isfinite(e.x) or e.which != "value" or not e.expected:
+        return None
+    eps = float(eps)
+    npt = get_format(dtype).numpy_type
+    lo, hi = float(np.asarray(eps, dtype=npt)), float(np.asarray(1 - eps, dtype=npt))
+    if (lo, hi) == (eps, 1 - eps):
+        return None
+    t = e.t
+    p = e.x if v.get("input_kind") == "probs" else _sig(e.x)
+    q = 1.0 - e.x if v.get("input_kind") == "probs" else _sig(-e.x)
+    if not (min(p, q) < max(eps, 1 - hi)):
+        return None  # the clip does not act here
+    g = float(v.get("gamma") or 0.0)
+    scope_all = v.get("clip_scope", "all") != "ce"
+
+    def loss(a: float, b: float) -> float:
+        pc, qc = min(max(p, a), b), min(max(q, 1 - b), 1 - a)
+        ce = -t * (math.log1p(-qc) if pc > 0.5 else _log(pc)) - (1 - t) * (math.log1p(-pc) if qc > 0.5 else _log(qc))
+        m = t * qc + (1 - t) * pc if scope_all else t * q + (1 - t) * p
+        return (m**g if g else 1.0) * ce
+
+    try:
+        base, cand = loss(eps, 1 - eps), loss(lo, hi)
+    except (OverflowError, ValueError, ZeroDivisionError):
+        return None
+    if not base:
+        return None
+    r_got = e.got / e.expected
+    tol = min(0.1 * abs(r_got - 1.0), 0.05 * abs(r_got)) + 16 * get_format(dtype).unit_roundoff * abs(r_got)
+    if abs(cand / base - r_got) <= tol:
+        return f"the declared clip's bound 1 - {eps:.3g} formed in {dtype} ({hi!r})"
+    return None
+
+
 def _exact_loss(v: dict[str, Any], t: float) -> Any:
     """The canonical loss as a function of the input, in float64 stable forms (for ratios)."""
     g = float(v.get("gamma") or 0.0)
@@ -572,6 +610,8 @@ def _element_cause(e: Element, ev: Evidence, simulated: str | None) -> tuple[str
         return "nonfinite_at_finite", ""
     if math.isfinite(e.got) and math.isinf(e.expected):
         return "clip_epsilon", "finite where the exact loss is infinite (a cap)"
+    if math.isnan(e.got) and math.isinf(e.expected):
+        return "nonfinite_at_finite", "NaN where the exact result is an infinity"
     if not math.isfinite(e.got):
         return "unclassified", "infinity of the wrong sign or NaN mismatch"
     ratio = _simple_ratio(e, dtype)
@@ -589,7 +629,7 @@ def _element_cause(e: Element, ev: Evidence, simulated: str | None) -> tuple[str
     # rounding explains it: an ε of the right size would too (ε/CE ~ ε e^|x| is a continuum), so
     # only what rounding cannot explain is tried against the clips; a 0 or a frozen value on the
     # wrong side is the clip's alone, and the check's other elements decide between them
-    clip = None if fits else _clip_match(e, v, dtype)
+    clip = None if fits else (_clip_match(e, v, dtype) or _declared_clip_match(e, v, dtype))
     if clip:
         return "clip_epsilon", clip
     if fits:
