@@ -205,3 +205,15 @@ def test_softmax_rows_dominated_by_their_target_cancel_like_1_minus_p() -> None:
 def test_a_float32_sized_error_in_float64() -> None:
     entry = _softmax_entry([1.0, -0.5, 2.0, 0.25], 2, "float64", 4e-8)
     assert causes.classify_entry(entry).cause == "low_precision_compute"
+
+
+def test_a_declared_clip_with_its_bound_rounded_to_float32() -> None:
+    """Keras' binary loss clips p to [1e-7, 1 - 1e-7] in float32, where 1 - 1e-7 is 1 - 2^-23."""
+    x, eps = 36.7368, mpmath.mpf("1e-7")
+    hi32 = mpmath.mpf(float(np.float32(1 - 1e-7)))
+    exp = float(0.75 * (1 / (1 + mpmath.exp(-x))) ** 2 * -mpmath.log(eps))  # t = 0: -log(1 - (1 - eps))
+    got = float(0.75 * (1 / (1 + mpmath.exp(-x))) ** 2 * -mpmath.log(1 - hi32))
+    v = dict(variant(), clip_eps=1e-7, clip_scope="ce")
+    e = el(x, 0.0, exp, got, U32)
+    verdict = classify(Evidence("value", "float32", v, "saturation", None, "", [e]))
+    assert verdict.cause == "clip_epsilon" and "0.9999998807907104" in verdict.detail
