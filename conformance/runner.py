@@ -441,7 +441,8 @@ class Suite:
         rec.update(cause=verdict.cause, cause_detail=verdict.detail, cause_example=verdict.example)
         running = getattr(self, "_running", None)
         if running is not None:  # travels with the report (pytest-xdist, JUnit properties)
-            x = (verdict.example or {}).get("input")
+            ex = verdict.example or {}
+            x = ex.get("size", ex.get("input"))  # how far out: |x|, or |logit p| for probabilities
             running[1].user_properties.extend([("cause", verdict.cause), ("cause_detail", verdict.detail),
                                                ("cause_input", x)])  # fmt: skip
 
