@@ -303,7 +303,16 @@ def classify_entry(entry: dict[str, Any]) -> Verdict:
     """Offline: the cause of a failing results-JSON entry (its own ``cause`` if it has one)."""
     if entry.get("cause") in CAUSES:
         return Verdict(entry["cause"], str(entry.get("cause_detail") or ""), entry.get("cause_example"))
-    return classify(from_entry(entry))
+    return safely(lambda: classify(from_entry(entry)))
+
+
+def safely(verdict: Any) -> Verdict:
+    """``verdict()``, or 'unclassified' naming the error: a defect of the classifier must not
+    cost the check its verdict or stop the suite."""
+    try:
+        return verdict()
+    except Exception as exc:
+        return Verdict("unclassified", f"the classifier failed: {type(exc).__name__}: {exc}"[:200])
 
 
 # ----------------------------------------------------------------------------- summaries

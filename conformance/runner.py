@@ -420,8 +420,9 @@ class Suite:
         )
         if bad:
             rec["failure_tier"] = self._failure_tier(p, bad)
-            self._set_cause(rec, causes.for_measures(p.check, p.dtype, (p.variant or p.case.variant).to_dict(),
-                                                     bad, rec["failure_tier"]))  # fmt: skip
+            v = (p.variant or p.case.variant).to_dict()
+            self._set_cause(rec, causes.safely(lambda: causes.for_measures(p.check, p.dtype, v, bad,
+                                                                           rec["failure_tier"])))  # fmt: skip
             msg = "\n".join(grading.failure_message(m, what) for m in bad)
             self._fail(rec, msg)
 
@@ -454,7 +455,7 @@ class Suite:
             p = running[0]
             ev = causes.Evidence(p.check, p.dtype, (p.variant or p.case.variant).to_dict(),
                                  rec.get("failure_tier") or tiers.param_tier(p), rec.get("fault"), message)  # fmt: skip
-            self._set_cause(rec, causes.classify(ev))
+            self._set_cause(rec, causes.safely(lambda: causes.classify(ev)))
         head = f"{rec['cause']}: " if rec.get("cause") else ""
         pytest.fail(f"{head}{message}\nReproduce: {rec['reproducer']}", pytrace=False)
 

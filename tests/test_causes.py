@@ -217,3 +217,9 @@ def test_a_declared_clip_with_its_bound_rounded_to_float32() -> None:
     e = el(x, 0.0, exp, got, U32)
     verdict = classify(Evidence("value", "float32", v, "saturation", None, "", [e]))
     assert verdict.cause == "clip_epsilon" and "0.9999998807907104" in verdict.detail
+
+
+def test_a_classifier_error_is_unclassified_not_a_crash() -> None:
+    worst = {"input": 3.0, "target": 1.0, "expected": 1.0, "got": 2.0, "err_u": 9.0}
+    v = causes.classify_entry({"check": "value", "dtype": "no-such-dtype", "variant": variant(), "worst": worst})
+    assert v.cause == "unclassified" and v.detail.startswith("the classifier failed: ValueError")
