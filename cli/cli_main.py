@@ -18,6 +18,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("focalspec.conformance.bench_cli", "throughput of each adapter against this machine's copy ceiling"),
     "report": ("focalspec.reports.build", "build the self-contained HTML agreement report from results JSON"),
     "check": ("focalspec.conformance.gate", "CI gate: run the conformance suite on one implementation (exit 0/1/2)"),
+    "findings": ("focalspec.reports.findings_cli", "one finding per (implementation, cause) from results JSON"),
 }
 
 

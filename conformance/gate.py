@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import sys
 import tempfile
@@ -216,6 +217,7 @@ class _Tally:
         self.skip_reasons: Counter[str] = Counter()
         self.failed: list[str] = []
         self.unrequired: Counter[str] = Counter()
+        self.causes: dict[str, list[Any]] = {}
 
     def pytest_runtest_logreport(self, report: Any) -> None:
         if report.when == "call" or (report.when == "setup" and not report.passed):
@@ -231,6 +233,31 @@ class _Tally:
                 self.skip_reasons[str(report.longrepr[2]).removeprefix("Skipped: ")] += 1
             if key in ("failed", "error"):
                 self.failed.append(report.nodeid.split("::")[-1])
+            if key in ("failed", "error", "unrequired"):
+                self.cause(dict(report.user_properties), key == "unrequired")
+
+    def cause(self, props: dict[str, Any], unrequired: bool) -> None:
+        """Per cause: [failing checks, |smallest input|, its line, only in tiers not required]."""
+        name = str(props.get("cause") or "unclassified")
+        x = props.get("cause_input")
+        size = abs(float(x)) if isinstance(x, int | float) and x == x else math.inf
+        slot = self.causes.setdefault(name, [0, math.inf, str(props.get("cause_detail") or ""), True])
+        slot[0] += 1
+        slot[3] = slot[3] and unrequired
+        if size < slot[1]:
+            slot[1], slot[2] = size, str(props.get("cause_detail") or "")
+
+    def cause_lines(self) -> list[str]:
+        from focalspec.conformance.causes import CAUSES, PRIORITY
+
+        out = []
+        for name, (n, _, detail, unreq) in sorted(self.causes.items(), key=lambda kv: (-kv[1][0], kv[0])):
+            rank = PRIORITY.index(name) if name in PRIORITY else len(PRIORITY)
+            tag = " (tiers not required)" if unreq else ""
+            out.append(f"  {name} {n}{tag}: {detail[:160]}")
+            if name in CAUSES and rank < len(PRIORITY) - 1:
+                out.append(f"    fix: {CAUSES[name].fix[:160]}")
+        return out
 
 
 @contextlib.contextmanager
@@ -297,6 +324,9 @@ def run(args: argparse.Namespace) -> int:
         hint = f" (every selected check skipped: {why[0][0]})" if why else " (the filters select nothing)"
         print(f"focalspec check: error: no check ran for {args.target}{hint}", file=sys.stderr)
         return 2
+    if tally.causes:
+        print(f"causes of the failures of {args.target} (SPEC §10.7; the smallest input of each):")
+        print("\n".join(tally.cause_lines()))
     if code == 0:
         print(f"focalspec check: PASS {args.target}: {summary}")
         return 0

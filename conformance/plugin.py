@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from focalspec.conformance import distributed, results, tiers
+from focalspec.conformance import causes, distributed, results, tiers
 from focalspec.conformance.options import Options, add_options
 from focalspec.spec.variant import SpecError
 
@@ -134,6 +134,9 @@ class State:
                 "failure_tier": None,
                 "tier_required": None,
                 "fault": None,
+                "cause": None,
+                "cause_detail": None,
+                "cause_example": None,
             }
         wasxfail = hasattr(report, "wasxfail")
         unrequired = wasxfail and str(report.wasxfail).startswith(tiers.UNREQUIRED_PREFIX)
@@ -163,13 +166,17 @@ class State:
             e["message"] = _first_line(report)
         rec = self.suite.records.get(report.nodeid) if self.suite is not None else None
         if rec:
-            for k in ("grade", "value", "grad", "worst", "reproducer", "failure_tier", "fault"):
+            for k in ("grade", "value", "grad", "worst", "reproducer", "failure_tier", "fault", "cause", "cause_detail",
+                      "cause_example"):  # fmt: skip
                 e[k] = rec.get(k)
             if rec.get("message"):
                 e["message"] = rec["message"]
         if e["outcome"] in ("failed", "error"):
             e["failure_tier"] = e.get("failure_tier") or e.get("tier")
             e["tier_required"] = e["failure_tier"] in self.options.require
+            if not e.get("cause"):  # failed outside the runner (setup, teardown): from the entry
+                v = causes.classify_entry(e)
+                e["cause"], e["cause_detail"], e["cause_example"] = v.cause, v.detail, v.example
         if self.worker:
             setattr(report, distributed.ENTRY_ATTR, distributed.plain(e))
 
@@ -513,6 +520,11 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     tr.write_line(f"tiers (* = required, --focal-require {','.join(state.options.require)}):")
     for line in tiers.summary_lines(state.entries.values(), state.options.require):
         tr.write_line("  " + line)
+    cause_lines = causes.summary_lines(state.entries.values())
+    if cause_lines:
+        tr.write_line("causes of the failures (SPEC §10.7; smallest input that shows each):")
+        for line in cause_lines:
+            tr.write_line("  " + line)
     stale_x, stale_s = state.stale()
     for kind, entries in (("xfail", stale_x), ("skip", stale_s)):
         for entry in entries:

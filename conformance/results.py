@@ -4,7 +4,9 @@ Strict JSON: non-finite numbers never appear as NaN/Infinity.  Errors in u that 
 (a NaN or Inf where the reference is finite) are null; inputs, expected and got values of the
 worst element that are not finite are the strings "inf", "-inf", "nan".  ``stale`` lists the
 entries of the xfail / skip files that matched no collected test (or, for xfails, whose tests
-passed), verbatim.
+passed), verbatim.  Every failing test carries ``cause`` (SPEC §10.7, ``causes.CAUSES``),
+``cause_detail`` (one human line) and ``cause_example`` (the element that shows it); fields added
+within version 1, so readers of older files classify them themselves (``causes.classify_entry``).
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 
 from focalspec.adapters.base import DTYPES, MODES, Adapter, AdapterError, Output
-from focalspec.conformance import contracts, grading, invariants
+from focalspec.conformance import causes, contracts, grading, invariants, tiers
 from focalspec.conformance import families as fam
 from focalspec.conformance.families import Evaluation, InvariantCase, SuiteCase
 from focalspec.conformance.isolation import (
@@ -414,7 +414,9 @@ class Suite:
     def run(self, p: Param, node: Any) -> None:
         """Run one check; ``pytest.fail`` with the message when it does not pass."""
         rec = self.records.setdefault(node.nodeid, {})
-        rec.update(grade=None, value=None, grad=None, worst=None, message=None, failure_tier=None, fault=None)
+        rec.update(grade=None, value=None, grad=None, worst=None, message=None, failure_tier=None, fault=None,
+                   cause=None, cause_detail=None, cause_example=None)  # fmt: skip
+        self._running = (p, node)
         what = (
             f"{p.case.id} [{p.variant.label() if p.variant else ''}] in {p.dtype} on {p.adapter.name} "
             f"({p.device}, {p.mode})"
@@ -446,6 +448,9 @@ class Suite:
         )
         if bad:
             rec["failure_tier"] = self._failure_tier(p, bad)
+            v = (p.variant or p.case.variant).to_dict()
+            self._set_cause(rec, causes.safely(lambda: causes.for_measures(p.check, p.dtype, v, bad,
+                                                                           rec["failure_tier"])))  # fmt: skip
             msg = "\n".join(grading.failure_message(m, what) for m in bad)
             self._fail(rec, msg)
 
@@ -461,10 +466,26 @@ class Suite:
                                     v.activation == "softmax") for m in bad]  # fmt: skip
         return min(found, key=lambda t: tiers.RANK.get(t, -1))
 
+    def _set_cause(self, rec: dict[str, Any], verdict: causes.Verdict) -> None:
+        rec.update(cause=verdict.cause, cause_detail=verdict.detail, cause_example=verdict.example)
+        running = getattr(self, "_running", None)
+        if running is not None:  # travels with the report (pytest-xdist, JUnit properties)
+            ex = verdict.example or {}
+            x = ex.get("size", ex.get("input"))  # how far out: |x|, or |logit p| for probabilities
+            running[1].user_properties.extend([("cause", verdict.cause), ("cause_detail", verdict.detail),
+                                               ("cause_input", x)])  # fmt: skip
+
     def _fail(self, rec: dict[str, Any], message: str, grade: str | None = "fail") -> None:
         rec["message"] = message
         rec["grade"] = grade
-        pytest.fail(f"{message}\nReproduce: {rec['reproducer']}", pytrace=False)
+        running = getattr(self, "_running", None)
+        if not rec.get("cause") and running is not None:  # a fault: raised, hung, shape, contract
+            p = running[0]
+            ev = causes.Evidence(p.check, p.dtype, (p.variant or p.case.variant).to_dict(),
+                                 rec.get("failure_tier") or tiers.param_tier(p), rec.get("fault"), message)  # fmt: skip
+            self._set_cause(rec, causes.safely(lambda: causes.classify(ev)))
+        head = f"{rec['cause']}: " if rec.get("cause") else ""
+        pytest.fail(f"{head}{message}\nReproduce: {rec['reproducer']}", pytrace=False)
 
     def _run_value_grad(self, p: Param, rec: dict[str, Any], what: str) -> list[grading.Measure]:
         case = p.case
@@ -484,6 +505,8 @@ class Suite:
                     rec, f"value check of {what}: the loss has shape {got.shape}, the spec gives {exp.value.shape}"
                 )
             m = grading.measure_value(got, exp, p.variant, x, t, p.dtype, p.required)
+            m.extra.update(x=x, t=t, got=got, exact=exp.value)  # the cause's evidence (causes.for_measures)
+            m.extra.update(loss_got=got, loss_exact=exp.value)
             rec["value"] = m.summary()
         else:
             if res.grad is None:
@@ -492,6 +515,9 @@ class Suite:
             if got.shape != x.shape:
                 self._fail(rec, f"grad check of {what}: the gradient has shape {got.shape}, the inputs {x.shape}")
             m = grading.measure_grad(got, exp, p.variant, x, t, p.dtype, p.required)
+            m.extra.update(x=x, t=t, got=got, exact=exp.grad)
+            if res.loss is not None and np.shape(res.loss) == np.shape(exp.value):
+                m.extra.update(loss_got=np.asarray(res.loss, dtype=np.float64), loss_exact=exp.value)
             rec["grad"] = m.summary()
         return [m]
 

@@ -390,6 +390,8 @@ def page_context(
         "counts": counts,
         "n_tests": len(tests),
         "matrix": model.build_matrix(results) if results else None,
+        "summaries": model.impl_summaries(results) if results else [],
+        "cause_info": _cause_info(),
         "categories": [*model.CATEGORIES, "skipped"],
         "provenance": provenance(results, bench),
         "adapters": (results or {}).get("adapters") or [],
@@ -408,6 +410,12 @@ def page_context(
         "impl_anchor": lambda name: model.slug("impl", name),
         "category": model.category,
     }
+
+
+def _cause_info() -> dict[str, Any]:
+    from focalspec.conformance.causes import CAUSES
+
+    return CAUSES
 
 
 def main(argv: Sequence[str] | None = None) -> int:

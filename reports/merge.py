@@ -436,6 +436,8 @@ def _suite(env: str, tests: Sequence[dict[str, Any]]) -> ET.Element:
         classname = ".".join(str(t.get(k) or "-") for k in ("adapter", "family", "check"))
         c = ET.SubElement(s, "testcase", classname=classname, name=t["nodeid"], time=f"{d:.3f}")
         msg = str(t.get("message") or "")
+        if t["outcome"] in ("failed", "error") and t.get("cause"):  # the cause first (SPEC §10.7)
+            msg = f"{t['cause']}: {msg}"
         if t["outcome"] == "failed":
             ET.SubElement(c, "failure", message=msg.splitlines()[0] if msg else "failed").text = _detail(t)
         elif t["outcome"] == "error":

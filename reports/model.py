@@ -43,6 +43,16 @@ def category(t: dict[str, Any]) -> str:
     return grade if grade in RANK and grade != "fail" else "pass"
 
 
+def cause_of(t: dict[str, Any]) -> str:
+    """A failing test's cause: its own (the suite writes it), else classified from its entry."""
+    c = t.get("cause")
+    if c:
+        return str(c)
+    from focalspec.conformance.causes import classify_entry
+
+    return classify_entry(t).cause
+
+
 def max_err(t: dict[str, Any]) -> float | None:
     """The largest error (u) of a test over value and gradient; inf for a non-finite result.
 
@@ -106,6 +116,7 @@ class Cell:
     worst_nodeid: str = ""
     failed: int = 0
     fail_u: float | None = None  # largest error among the failing tests (None: they failed ungraded)
+    causes: Counter[str] = field(default_factory=Counter)  # failing tests per cause (SPEC §10.7)
 
     def add(self, t: dict[str, Any]) -> None:
         cat = category(t)
@@ -124,8 +135,29 @@ class Cell:
             self.worst_u, self.worst_nodeid = e, t["nodeid"]
         if cat == "fail":
             self.failed += 1
+            self.causes[cause_of(t)] += 1
             if e is not None and (self.fail_u is None or e > self.fail_u):
                 self.fail_u = e
+
+    @property
+    def dominant_cause(self) -> str | None:
+        """The cause of most of the cell's failures (ties: the more serious one)."""
+        if not self.causes:
+            return None
+        from focalspec.conformance.causes import PRIORITY
+
+        return min(self.causes, key=lambda c: (-self.causes[c], PRIORITY.index(c) if c in PRIORITY else 99))
+
+    @property
+    def cause_label(self) -> str:
+        from focalspec.conformance.causes import SHORT
+
+        c = self.dominant_cause
+        return SHORT.get(c, c) if c else ""
+
+    @property
+    def cause_title(self) -> str:
+        return ", ".join(f"{n} {c}" for c, n in self.causes.most_common())
 
     @property
     def shown_error(self) -> str:
@@ -151,6 +183,7 @@ class Cell:
             "xfailed": self.xfailed,
             "failed": self.failed,
             "fail_u": None if self.fail_u is None else (self.fail_u if math.isfinite(self.fail_u) else "inf"),
+            "causes": dict(self.causes),
         }
 
 
@@ -341,3 +374,52 @@ def findings_by_cause(findings: list[dict[str, Any]]) -> list[tuple[str, list[di
     for items in groups.values():
         items.sort(key=lambda f: (str(f.get("implementation")), -(finite_or_none(f.get("err_u")) or math.inf)))
     return sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+
+
+# ----------------------------------------------------------------------------- summaries
+
+
+@dataclass
+class ImplSummary:
+    """The line a maintainer reads first: tiers, causes with their smallest inputs, finite grade."""
+
+    name: str
+    anchor: str
+    tiers: list[tuple[str, int, int]]  # (tier, run, failed)
+    causes: list[tuple[str, int, str]]  # (cause, failing checks, detail of the smallest input)
+    finite_grade: str | None
+    failed: int
+
+
+def impl_summaries(results: dict[str, Any]) -> list[ImplSummary]:
+    from focalspec.conformance import causes, tiers
+
+    tests = results.get("tests") or []
+    failing = [dict(t, cause=cause_of(t)) if t.get("outcome") in FAILING else t for t in tests]
+    per_tier = tiers.summarize(dict(t, outcome="failed") if t.get("outcome") == "xfailed" else t for t in failing)
+    per_cause = causes.tally(dict(t, outcome="failed") if t.get("outcome") == "xfailed" else t for t in failing)
+    out = []
+    names = [a["name"] for a in results.get("adapters") or [] if not a.get("unavailable")]
+    names += [n for n in dict.fromkeys(str(t.get("adapter")) for t in tests) if n not in names]
+    for name in names:
+        mine = [t for t in tests if t.get("adapter") == name]
+        if not mine:
+            continue
+        grade: str | None = None
+        for t in mine:
+            if (t.get("tier") or "finite") != "finite" or t.get("outcome") == "skipped":
+                continue
+            bad = t.get("outcome") in FAILING and (t.get("failure_tier") or "finite") == "finite"
+            g = "fail" if bad else category(t)
+            if g in RANK and (grade is None or RANK[g] > RANK[grade]):
+                grade = g
+        row = per_tier.get(name, {})
+        crow = per_cause.get(name, {})
+        out.append(ImplSummary(
+            name=name, anchor=slug("impl", name),
+            tiers=[(tier, n, bad) for tier, (n, bad) in row.items() if n],
+            causes=[(c, s["n"], s["detail"]) for c, s in sorted(crow.items(), key=lambda kv: -kv[1]["n"])],
+            finite_grade=grade,
+            failed=sum(s["n"] for s in crow.values()),
+        ))  # fmt: skip
+    return out

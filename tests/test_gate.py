@@ -317,3 +317,63 @@ def test_a_clip_declared_inside_the_cross_entropy_only(tmp_path_factory: pytest.
     doc = run_of(tmp_path_factory, "clip_in_ce_probs", *declared)
     worst = [worst_input(t) for t in failed(doc)]
     assert all(min(w, 1 - w) < 1e-7 for w in worst), worst
+
+
+# ----------------------------------------------------------------------------- causes (SPEC §10.7)
+
+DOMINANT = {
+    "wrong_alpha_side": "convention",
+    "eps_in_log": "clip_epsilon",
+    "detached_factor": "convention",
+    "naive_pow": "nonfinite_at_finite",
+    "float32_inside": "low_precision_compute",
+    "mean_over_rows": "convention",
+    "normalized_by_n": "convention",
+    "clamped_logits": "clip_epsilon",
+    "naive_log_sigmoid": "nonfinite_at_finite",
+    "raises_on_soft": "fault",
+    "wrong_shape": "fault",
+}
+
+
+@pytest.mark.parametrize("name", sorted(DOMINANT))
+def test_each_defect_is_named_by_its_cause(tmp_path_factory: pytest.TempPathFactory, name: str) -> None:
+    """The shared gate runs above, classified from their evidence (never the callable's name)."""
+    from collections import Counter
+
+    from focalspec.conformance.causes import CAUSES
+
+    bad = failed(run_of(tmp_path_factory, name))
+    assert all(t["cause"] in CAUSES and t["cause_detail"] for t in bad), name
+    required = Counter(t["cause"] for t in bad if t["tier_required"])
+    assert required.most_common(1)[0][0] == DOMINANT[name], required
+    assert sum(t["cause"] == "unclassified" for t in bad) <= 0.05 * len(bad), Counter(t["cause"] for t in bad)
+    for t in bad:
+        if t["failure_tier"] == "extended" and t["cause"] not in ("fault", "nonfinite_input_policy"):
+            pytest.fail(f"{t['nodeid']}: an extended-tier failure classified {t['cause']}")
+
+
+def test_cause_details_name_the_input_where_the_error_starts(tmp_path_factory: pytest.TempPathFactory) -> None:
+    bad = failed(run_of(tmp_path_factory, "naive_pow"))
+    finite = [t for t in bad if t["failure_tier"] != "extended"]
+    assert finite and all(t["cause"] == "nonfinite_at_finite" for t in finite)
+    assert all(t["cause_detail"].startswith("NaN gradient at x=") for t in finite)
+    assert all(t["cause_example"]["input"] not in ("inf", "-inf") for t in finite)
+    ext = [t for t in bad if t["failure_tier"] == "extended"]
+    assert ext and all(t["cause"] == "nonfinite_input_policy" for t in ext)
+    # the two cross-entropy failures of -log(sigmoid): infinite at saturation, precision before it
+    causes = {t["cause"] for t in failed(run_of(tmp_path_factory, "naive_log_sigmoid"))}
+    assert {"nonfinite_at_finite", "bce_cancellation"} <= causes
+
+
+def test_the_gate_summary_lists_causes_with_their_smallest_input(
+    tmp_path_factory: pytest.TempPathFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path_factory.mktemp("gate") / "r.json"
+    code = main(["check", f"{IMPL}:naive_pow", *QUICK, *CALLABLE, "--families", "edge", "--json", str(out)])
+    text = capsys.readouterr().out
+    assert code == 1
+    tail = text[text.index("causes of the failures of"):]
+    assert "nonfinite_at_finite" in tail and "NaN gradient at x=" in tail and "fix:" in tail
+    assert "nonfinite_input_policy" in tail and "(tiers not required)" in tail
+    assert tail.rstrip().splitlines()[-1].startswith("focalspec check: FAIL")

@@ -45,6 +45,9 @@ TEST_KEYS = {
     "tier_required",
     "fault",
     "skipped_cases",
+    "cause",
+    "cause_detail",
+    "cause_example",
 }
 
 

@@ -431,3 +431,49 @@ def test_failing_cell_shows_the_error_of_its_failures() -> None:
     assert c.category == "fail" and c.shown_error == "ungraded"  # not the passing test's 0.9 u
     c = _matrix([_test("a", err=0.9), _test("b", "failed", "fail", 700.0)]).rows[0].cells[("golden", "float32")]
     assert c.shown_error == "700 u"
+
+
+# ----------------------------------------------------------------------------- causes (SPEC §10.7)
+
+
+def _failing(nodeid: str, cause: str | None, **kw: Any) -> dict[str, Any]:
+    fields = {"cause": cause, "tier": "finite", "failure_tier": "finite", "cause_detail": f"{cause} at x=1",
+              "cause_example": {"input": 1.0}, **kw}  # fmt: skip
+    return _test(nodeid, "failed", "fail", None, **fields)
+
+
+def test_a_failing_cell_names_its_dominant_cause() -> None:
+    tests = [_failing("a", "nonfinite_at_finite"), _failing("b", "convention"), _failing("c", "convention")]
+    c = _matrix([_test("p"), *tests]).rows[0].cells[("golden", "float32")]
+    assert c.dominant_cause == "convention" and c.cause_label == "convention"
+    assert c.cause_title == "2 convention, 1 nonfinite_at_finite"
+    tie = _matrix([_failing("a", "convention"), _failing("b", "nonfinite_at_finite")]).rows[0].cells[
+        ("golden", "float32")]
+    assert tie.dominant_cause == "nonfinite_at_finite"  # the more serious one
+
+
+def test_an_entry_without_a_cause_is_classified_from_its_evidence() -> None:
+    """Results written before causes existed: the report classifies them itself."""
+    worst = {"index": [0], "input": 17.5, "target": 1.0, "expected": -1e-23, "got": "nan", "err_u": None,
+             "which": "grad"}  # fmt: skip
+    t = _failing("a", None, check="grad", worst=worst, failure_tier="saturation",
+                 variant={"activation": "sigmoid", "input_kind": "logits", "gamma": 0.5, "alpha": 0.25})
+    c = _matrix([t]).rows[0].cells[("golden", "float32")]
+    assert c.dominant_cause == "nonfinite_at_finite"
+
+
+def test_summary_line_per_implementation_and_the_unclassified_count(tmp_path: Path) -> None:
+    ext = {"tier": "extended", "failure_tier": "extended", "cause": "nonfinite_input_policy",
+           "cause_detail": "value NaN at x=+inf", "cause_example": {"input": "inf"}}  # fmt: skip
+    tests = [_test("p", tier="finite"), _failing("a", "convention"), _failing("b", "unclassified"),
+             _test("e", "failed", "fail", None, **ext)]
+    merged = merge_results([Loaded(Path("r"), "e", _doc(tests=tests))])
+    (s,) = model.impl_summaries(merged)
+    assert s.finite_grade == "fail" and s.failed == 3
+    assert dict((c, n) for c, n, _ in s.causes) == {"convention": 1, "unclassified": 1, "nonfinite_input_policy": 1}
+    assert ("finite", 3, 2) in s.tiers and ("extended", 1, 1) in s.tiers
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(_doc(tests=tests)))
+    page = build.build(collect([str(path)], []), tmp_path / "out", "t", None).html.read_text()
+    assert "<b>3</b> failing checks, <b>1</b> unclassified (33.3 %)" in page
+    assert 'id="summary"' in page and "convention at x=1" in page

@@ -1,0 +1,356 @@
+"""Causes of failing checks (SPEC.md §10.7): from "it fails" to "why, and how to fix it".
+
+A failing check is classified from its *measured evidence* only -- the failing elements'
+inputs, targets, expected and got values and errors in units of roundoff, the dtype, the
+variant's parameters, the failure tier and the isolation layer's ``fault`` -- never from the
+adapter's name.  Each failing element is explained by the first rule that fits it; a check
+takes the most serious cause among its elements (``PRIORITY``) and names the smallest input
+(|x| nearest 0: where the error starts) that shows it.  A check no rule explains is
+``unclassified``, and counted as such.
+
+Evidence comes either from the full arrays of a check while it runs (``from_arrays``, used by
+the runner) or, offline, from a results-JSON entry's worst element (``from_entry``: coarser,
+one element).  The taxonomy, each cause's explanation and its stable-form fix: ``CAUSES``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from focalspec.conformance import cause_evidence as cev
+from focalspec.conformance.cause_evidence import Element, Evidence, from_arrays, from_entry
+from focalspec.reference.rounding import get_format
+
+__all__ = ["CAUSES", "PRIORITY", "Element", "Evidence", "Verdict", "classify", "classify_entry", "from_arrays",
+           "from_entry", "summary_lines", "tally"]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Cause:
+    name: str
+    title: str
+    explanation: str
+    fix: str
+    spec: str
+
+    @property
+    def short(self) -> str:
+        """A label that fits a matrix cell."""
+        return SHORT.get(self.name, self.name)
+
+
+SHORT = {"fault": "fault", "nonfinite_at_finite": "NaN@finite", "convention": "convention",
+         "low_precision_compute": "low prec.", "clip_epsilon": "clip/ε", "one_minus_p_cancellation": "1−p",
+         "bce_cancellation": "BCE canc.", "underflow_flush": "flush 0", "nonfinite_input_policy": "±∞ input",
+         "unclassified": "unclassified"}  # fmt: skip
+
+
+CAUSES: dict[str, Cause] = {c.name: c for c in (
+    Cause("fault", "raised, hung, crashed or wrong shape",
+          "The call produced no gradable result: it raised, crashed the worker, hung past the timeout, "
+          "blew the memory limit, returned the wrong shape or dtype, or broke a contract (mutated its "
+          "inputs, non-deterministic). The isolation layer names which.",
+          "Fix the code path named in the message; support the variant or reject it up front with a clear error.",
+          "§10.6"),
+    Cause("nonfinite_at_finite", "NaN/Inf at a finite input",
+          "NaN or ±Inf value or gradient where the input is finite and the exact result is finite. "
+          "Typical: autodiff of (1 − p_t)^γ gives γ·0^(γ−1)·0 = ∞·0 = NaN for 0 < γ < 1 once 1 − p_t "
+          "rounds to 0; −log(σ(x)) = −log(0) = ∞; exp overflow. A training hazard: one such element "
+          "poisons the whole batch's gradient.",
+          "Evaluate 1 − p_t as σ(−s·x) and −log p_t as softplus(−s·x); give (1 − p_t)^γ a finite "
+          "derivative (custom backward, or exp(−γ·softplus(s·x))).",
+          "§1, §4, §8"),
+    Cause("convention", "different convention or formula",
+          "Wrong by a constant factor or in form across elements, at moderate inputs where no rounding "
+          "effect can explain it: α on the wrong class, another soft-target form, another reduction "
+          "normaliser (mean over rows, sum / N instead of max(1, #positives)), a detached factor.",
+          "Declare the convention the implementation follows (SPEC §9 options) or compute the spec's form.",
+          "§2, §4, §7, §9"),
+    Cause("low_precision_compute", "computed in a lower precision",
+          "float64 inputs computed in float32 (errors ~2^-24 relative, results exactly representable in "
+          "float32, float32 underflow), or float16/bfloat16 computed in the half type itself, so the "
+          "roundings of σ, log and the power are those of an 8- or 11-bit significand.",
+          "Compute in the input dtype (float64 stays float64); compute half types in float32 and round once.",
+          "§10.1, §10.3"),
+    Cause("clip_epsilon", "clip or epsilon",
+          "The result equals the loss at a clipped probability or logit, or with ε added inside the log "
+          "(−log(p + ε), clip(p, ε, 1 − ε), clamp(x, −L, L)): the loss saturates at −log ε, the gradient "
+          "is 0 beyond the clip, finite where the true loss is +∞.",
+          "Work on logits with softplus/log-sigmoid, which need no ε; if a clip is intended declare it "
+          "(--clip-eps, --clip-scope).",
+          "§3"),
+    Cause("one_minus_p_cancellation", "1 − p_t formed as 1 − p",
+          "For a confident correct prediction (t = 1, x ≫ 0 or t = 0, x ≪ 0) 1 − p_t is formed by "
+          "subtracting p from 1: the absolute error u of p becomes a relative error u·e^{|x|} of 1 − p_t, "
+          "amplified γ-fold by the power, and 1 − p_t = 0 once σ(x) rounds to 1 (x ≳ 16.6 float32).",
+          "1 − p_t = σ(−s·x) with s = 2t − 1, or t·σ(−x) + (1 − t)·σ(x) for soft targets.",
+          "§1, §2.1"),
+    Cause("bce_cancellation", "cross-entropy formed as log(σ) / log(1 − σ)",
+          "The cross-entropy is formed from a rounded probability: log(1 − σ(x)) or log(σ(x)) loses "
+          "relative precision like e^{|x|} where the probability is near 1 (for t = 0, x < 0 the loss "
+          "log1p(e^x) is tiny and is computed as a difference of O(1) numbers), and is −log(0) = ∞ "
+          "once σ saturates.",
+          "BCE with logits: max(x, 0) − x·t + log1p(e^{−|x|}), i.e. t·softplus(−x) + (1 − t)·softplus(x); "
+          "on probabilities log1p(−p) for log(1 − p).",
+          "§1, §2.1, §3"),
+    Cause("underflow_flush", "flushed to 0",
+          "0 where the exact result is a normal number of the dtype: an intermediate (e^{−|x|}, a power "
+          "of 1 − p_t, a product of small factors) underflowed although the result itself is representable.",
+          "Keep small quantities in log space (exp(γ·log σ(−s·x) + log softplus(−s·x))) or order the "
+          "products so that no intermediate leaves the dtype's range.",
+          "§1.1, §10.1"),
+    Cause("nonfinite_input_policy", "±∞ / NaN input policy",
+          "Only ±∞ or NaN inputs (or probabilities outside [0, 1], empty tensors) disagree: the "
+          "implementation returns NaN where the spec gives the limit (FL(+∞, t = 1) = 0), or does not "
+          "propagate NaN. Extended tier: reported, not required by default.",
+          "Return the limits of SPEC §1.1 (multiply by 0 through where(), not 0·∞) and propagate NaN.",
+          "§1.1, §10.5"),
+    Cause("unclassified", "unclassified",
+          "No rule explains the evidence: a defect of its own, or a gap in the taxonomy.",
+          "Read the worst element and the reproducer.",
+          "§10.7"),
+)}  # fmt: skip
+
+# most serious first: a check takes the first of these among its elements' causes
+PRIORITY = ("fault", "nonfinite_at_finite", "convention", "low_precision_compute", "clip_epsilon",
+            "one_minus_p_cancellation", "bce_cancellation", "underflow_flush", "nonfinite_input_policy",
+            "unclassified")  # fmt: skip
+_FAULT_WORDS = re.compile(r" raised |did not return|has shape|returned shape|returned a loss of shape|"
+                          r"no gradient|returned torch\.|returned a |not run|crashed|exited|memory limit")  # fmt: skip
+
+
+@dataclass
+class Verdict:
+    cause: str
+    detail: str
+    example: dict[str, Any] | None = None
+
+
+def for_measures(check: str, dtype: str, variant: dict[str, Any], bad: list[Any], failure_tier: str | None) -> Verdict:
+    """The runner's entry: the cause of a graded failure from its failing ``grading.Measure``s
+    (full arrays where the measure carries them in ``extra``, else its worst element)."""
+    ev = Evidence(check, dtype, variant, failure_tier)
+    for m in bad:
+        x = m.extra.get("x")
+        limit = getattr(m.budget, m.required)
+        if x is not None:
+            sim = m.extra.get("loss_got"), m.extra.get("loss_exact")
+            sub = from_arrays(check, dtype, variant, m.which, x, m.extra["t"], m.extra["got"], m.extra["exact"],
+                              m.err, limit, failure_tier, None if sim[0] is None else sim)  # fmt: skip
+            ev.elements += sub.elements
+            ev.arrays = ev.arrays or sub.arrays
+            ev.reduced_bound = ev.reduced_bound or sub.reduced_bound
+        elif m.worst:
+            ev.elements += from_entry({"worst": {**m.worst, "which": m.which}, "check": check}).elements
+    ev.elements.sort(key=lambda e: math.inf if e.x is None or math.isnan(e.x) else abs(e.x))
+    return classify(ev)
+
+
+def _element_cause(e: Element, ev: Evidence, simulated: str | None) -> tuple[str, str]:
+    """(cause, why) of one failing element."""
+    v, dtype = ev.variant, ev.dtype
+    kind = str(v.get("input_kind") or "logits")
+    gamma = float(v.get("gamma") or 0.0)
+    fmt = get_format(dtype)
+    finite_in = e.x is None or math.isfinite(e.x)
+    if (e.x is not None and not finite_in) or (e.x is None and ev.failure_tier == "extended"):
+        return "nonfinite_input_policy", ""
+    if kind == "probs" and e.x is not None and not 0.0 <= e.x <= 1.0:
+        return "nonfinite_input_policy", ""
+    if not math.isfinite(e.got) and math.isfinite(e.expected):
+        return "nonfinite_at_finite", ""
+    if math.isfinite(e.got) and math.isinf(e.expected):
+        return "clip_epsilon", "finite where the exact loss is infinite (a cap)"
+    if math.isnan(e.got) and math.isinf(e.expected):
+        return "nonfinite_at_finite", "NaN where the exact result is an infinity"
+    if not math.isfinite(e.got):
+        return "unclassified", "infinity of the wrong sign or NaN mismatch"
+    ratio = cev.simple_ratio(e, dtype)
+    # a power of two is also what 1 - p quantised to ulps gives (1 - fl(p) = k ulp): not a convention then
+    pow2 = ratio is not None and math.log2(ratio).is_integer()
+    if ratio is not None and not (pow2 and cev.correct_side(e, kind) and cev.cancellation_fits(e, dtype, gamma, kind)):
+        return "convention", f"got = {ratio} × expected"
+    rel = cev.relative_error(e)
+    tiny32 = 0.0 < abs(e.got) < get_format("float32").smallest_normal  # a float32 subnormal
+    in32 = dtype == "float64" and cev.in_float32(e.got)
+    if in32 and (rel <= 2.0**-20 or ((cev.long_significand(e.got) or tiny32) and rel <= 0.5)):
+        return "low_precision_compute", "float64 result exactly representable in float32"
+    side = cev.correct_side(e, kind)
+    fits = side is not None and cev.cancellation_fits(e, dtype, gamma, kind)
+    # rounding explains it: an ε of the right size would too (ε/CE ~ ε e^|x| is a continuum), so
+    # only what rounding cannot explain is tried against the clips; a 0 or a frozen value on the
+    # wrong side is the clip's alone, and the check's other elements decide between them
+    clip = None if fits else (cev.clip_match(e, v, dtype) or cev.declared_clip_match(e, v, dtype))
+    if clip:
+        return "clip_epsilon", clip
+    if fits:
+        if simulated:
+            return simulated, "reproduced by the naive form with σ rounded to the dtype"
+        if side and gamma > 0:
+            return "one_minus_p_cancellation", "confident correct prediction, error grows like e^|x|"
+        return "bce_cancellation", "error grows like e^|x|" + ("" if side else " on the wrong side (large loss)")
+    if e.expected == 0.0 and abs(e.got) >= fmt.smallest_normal:
+        return "convention", "nonzero where the exact loss is 0 (an element weighted by α_t = 0?)"
+    bound = cev.rounding_bound(e, gamma, kind)
+    if e.got == 0.0 and e.expected != 0.0 and abs(e.expected) >= fmt.smallest_normal:
+        if abs(e.expected) < fmt.unit_roundoff:
+            return "underflow_flush", "0 where the exact result is a normal number"
+        if e.which == "grad":
+            return "clip_epsilon", "gradient 0 where the exact one is not small: the zero derivative of a clip"
+    if e.which == "grad" and abs(e.got) <= 1e-6 * abs(e.expected) and abs(e.expected) >= fmt.unit_roundoff:
+        return "clip_epsilon", "the gradient vanishes where the exact one is not small: a clip's derivative"
+        return "convention", "0 where the exact loss is not small"
+    sclip = cev.softmax_clip_match(e, v, dtype) if v.get("activation") == "softmax" else None
+    if sclip:
+        return "clip_epsilon", sclip
+    if e.x is None and e.margin is not None and e.margin > 1.0 and math.isfinite(e.margin):
+        growth = math.exp(min(e.margin, 700.0))
+        if e.err_u <= 4.0 * max(gamma, 1.0) * (growth + 1.0) * 4 + 64.0 and (e.got == 0.0 or e.err_u >= 1e-4 * growth):
+            name = "one_minus_p_cancellation" if gamma > 0 else "bce_cancellation"
+            return name, f"softmax row dominated by its target (margin {e.margin:.3g}): error grows like e^margin"
+    moderate = e.x is not None and (abs(e.x) <= 4.0 if kind != "probs" else 0.02 <= e.x <= 0.98)
+    if (moderate or e.x is None or e.err_u > bound) and rel > max(1e-3, 32 * fmt.unit_roundoff):
+        where = "at a moderate input" if moderate else "in a reduced value" if e.x is None else "beyond rounding"
+        return "convention", f"{rel:.3g} relative error {where}: another formula or normaliser"
+    if e.x is None and e.margin is None and ev.reduced_bound is not None and e.err_u > ev.reduced_bound:
+        return "convention", (f"{rel:.3g} relative error in a reduced value, beyond what rounding of its elements "
+                              f"explains ({ev.reduced_bound:.3g} u): another formula")  # fmt: skip
+    if dtype in ("float16", "bfloat16"):
+        return "low_precision_compute", f"{dtype} computed in {dtype}"
+    if dtype == "float64" and 2.0**-32 <= rel <= 2.0**-16:
+        return "low_precision_compute", f"relative error {rel:.2g} ~ 2^-24: a float32 step (or constant) in float64"
+    return "unclassified", ""
+
+
+def classify(ev: Evidence) -> Verdict:
+    """The cause of one failing check (see module docstring)."""
+    if ev.fault or ev.check == "contract":
+        return Verdict("fault", f"{ev.fault or 'contract'}: {_first(ev.message)}")
+    if not ev.elements:  # nothing was graded: the call gave no usable result
+        if ev.failure_tier == "extended" and not _FAULT_WORDS.search(ev.message):
+            return Verdict("nonfinite_input_policy", f"at ±inf/NaN/empty inputs, {ev.dtype}: {_first(ev.message)}")
+        return Verdict("fault", _first(ev.message))
+    simulated = cev.simulated(ev, ev.dtype)
+    found: dict[str, tuple[Element, str]] = {}
+    for e in ev.elements:  # smallest |x| first: the first element of a cause is where it starts
+        cause, why = _element_cause(e, ev, simulated)
+        found.setdefault(cause, (e, why))
+    cause = next(c for c in PRIORITY if c in found)
+    e, why = found[cause]
+    return Verdict(cause, describe(cause, e, ev, why), example(e, str(ev.variant.get("input_kind") or "logits")))
+
+
+def _first(message: str) -> str:
+    line = (message or "").strip().splitlines()
+    text = line[0] if line else ""
+    return text.split(": ", 1)[1][:160] if ": " in text else text[:160]
+
+
+def _fmt(v: float | None) -> str:
+    if v is None:
+        return "?"
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "+inf" if v > 0 else "-inf"
+    return f"{v:.6g}"
+
+
+def describe(cause: str, e: Element, ev: Evidence, why: str = "") -> str:
+    """A short human line, e.g. 'NaN gradient at x=17.5 (finite, saturation tier), t=1, float32'."""
+    what = "gradient" if e.which == "grad" else "value"
+    if e.x is None:
+        where = "in a reduced value"
+    else:
+        tier = ev.failure_tier or "?"
+        fin = "finite" if math.isfinite(e.x) else "non-finite"
+        where = f"at {'p' if ev.variant.get('input_kind') == 'probs' else 'x'}={_fmt(e.x)} ({fin}, {tier} tier)"
+        if e.t is not None:
+            where += f", t={_fmt(e.t)}"
+    g = ev.variant.get("gamma")
+    head = {
+        "nonfinite_at_finite": f"{_fmt(e.got)} {what}",
+        "underflow_flush": f"{what} 0",
+        "nonfinite_input_policy": f"{what} {_fmt(e.got)}",
+    }.get(cause, f"{what} {_fmt(e.got)}")
+    line = f"{head} {where}, γ={g}, {ev.dtype}: expected {_fmt(e.expected)}"
+    if math.isfinite(e.err_u):
+        line += f" ({e.err_u:.3g} u)"
+    return f"{line}; {why}" if why else line
+
+
+def example(e: Element, kind: str = "logits") -> dict[str, Any]:
+    """The element as JSON; ``size``: how far out it lies (|x|, or |logit p| for probabilities),
+    what 'the smallest input' of a cause minimises."""
+
+    def j(v: float | None) -> Any:
+        if v is None:
+            return None
+        return v if math.isfinite(v) else ("nan" if math.isnan(v) else ("inf" if v > 0 else "-inf"))
+
+    size = None
+    if e.x is not None and not math.isnan(e.x):
+        size = cev.logit_margin(e, kind) if kind == "probs" and 0.0 <= e.x <= 1.0 else abs(e.x)
+        size = size - math.log(2.0) if kind == "probs" and math.isfinite(size) else size  # |logit p| ~ margin
+    return {"input": j(e.x), "target": j(e.t), "expected": j(e.expected), "got": j(e.got),
+            "err_u": j(e.err_u), "which": e.which, "size": j(size)}  # fmt: skip
+
+
+def classify_entry(entry: dict[str, Any]) -> Verdict:
+    """Offline: the cause of a failing results-JSON entry (its own ``cause`` if it has one)."""
+    if entry.get("cause") in CAUSES:
+        return Verdict(entry["cause"], str(entry.get("cause_detail") or ""), entry.get("cause_example"))
+    return safely(lambda: classify(from_entry(entry)))
+
+
+def safely(verdict: Any) -> Verdict:
+    """``verdict()``, or 'unclassified' naming the error: a defect of the classifier must not
+    cost the check its verdict or stop the suite."""
+    try:
+        return verdict()
+    except Exception as exc:
+        return Verdict("unclassified", f"the classifier failed: {type(exc).__name__}: {exc}"[:200])
+
+
+# ----------------------------------------------------------------------------- summaries
+
+
+def example_size(ex: Any) -> float:
+    """How far out an example lies: its ``size`` (|x|, |logit p|), else |input|; inf if unknown."""
+    if not isinstance(ex, dict):
+        return math.inf
+    x = cev.num(ex.get("size")) if ex.get("size") is not None else cev.num(ex.get("input"))
+    return math.inf if x is None or math.isnan(x) else abs(x)
+
+
+def tally(entries: Any) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per adapter, per cause: {"n": failing checks, "detail": the line of its smallest input}."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for e in entries:
+        if e.get("outcome") not in ("failed", "error"):
+            continue
+        v = classify_entry(e)
+        row = out.setdefault(str(e.get("adapter")), {})
+        slot = row.setdefault(v.cause, {"n": 0, "detail": v.detail, "size": math.inf, "example": v.example})
+        slot["n"] += 1
+        size = example_size(v.example)
+        if size < slot["size"]:
+            slot.update(size=size, detail=v.detail, example=v.example)
+    return out
+
+
+def summary_lines(entries: Any) -> list[str]:
+    """Per adapter: failing checks per cause (most first) with the smallest input that shows it."""
+    lines = []
+    for adapter, row in tally(entries).items():
+        total = sum(s["n"] for s in row.values())
+        unc = row.get("unclassified", {}).get("n", 0)
+        lines.append(f"{adapter}: {total} failing checks, {unc} unclassified")
+        for cause, slot in sorted(row.items(), key=lambda kv: (-kv[1]["n"], PRIORITY.index(kv[0]))):
+            lines.append(f"  {cause} ({slot['n']}): {slot['detail'][:200]}")
+            if cause != "unclassified":
+                lines.append(f"    fix: {CAUSES[cause].fix[:200]}")
+    return lines

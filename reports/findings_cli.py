@@ -1,0 +1,143 @@
+"""``focalspec findings``: one finding per (implementation, cause) derived from results JSON.
+
+Each failing check of the results has a cause (SPEC §10.7: written by the suite, or classified
+here from the entry for older files).  A finding gathers the checks of one implementation with
+one cause and shows the smallest input among them (|x| nearest 0: where the defect starts), its
+observed and expected values, the first dtype it breaks (float64, float32, bfloat16, float16
+order) and the reproducer of that check.  Bad input -- a file of another schema or version, a
+folder without results, a file that is not JSON -- is one line naming the file, exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from focalspec.spec.variant import SpecError
+
+SCHEMA = "focalspec-findings"
+SCHEMA_VERSION = 1
+DTYPE_ORDER = ("float64", "float32", "bfloat16", "float16")
+FAILING = ("failed", "error", "xfailed")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--results", nargs="+", required=True, metavar="DIR_OR_FILE",
+                        help="results JSON files, or folders searched for *.json")
+    parser.add_argument("--out", default=None, metavar="FILE", help="write the findings JSON here (default: stdout)")
+
+
+def read_results(paths: list[str]) -> list[tuple[Path, dict[str, Any]]]:
+    """Every results document named or found; SpecError naming the file for anything else."""
+    from focalspec.conformance.results import SCHEMA as RSCHEMA
+    from focalspec.conformance.results import SCHEMA_VERSION as RVERSION
+
+    files: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            found = sorted(q for q in p.rglob("*.json") if q.is_file())
+            if not found:
+                raise SpecError(f"{p}: no results JSON (*.json) in this folder")
+            files += found
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise SpecError(f"{p}: no such file or folder")
+    out = []
+    for f in files:
+        try:
+            doc = json.loads(f.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SpecError(f"{f}: cannot read ({exc})") from None
+        except json.JSONDecodeError as exc:
+            raise SpecError(f"{f}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+        if not isinstance(doc, dict) or doc.get("schema") != RSCHEMA:
+            got = doc.get("schema") if isinstance(doc, dict) else type(doc).__name__
+            raise SpecError(f"{f}: not a focalspec results file (schema {got!r}, expected {RSCHEMA!r})")
+        if doc.get("schema_version") != RVERSION:
+            raise SpecError(f"{f}: results schema version {doc.get('schema_version')!r}, this focalspec reads "
+                            f"version {RVERSION}")  # fmt: skip
+        if not isinstance(doc.get("tests"), list):
+            raise SpecError(f"{f}: results file without a list of tests")
+        out.append((f, doc))
+    return out
+
+
+def _size(ex: Any) -> float:
+    from focalspec.conformance.causes import example_size
+
+    return example_size(ex)
+
+
+def derive(docs: list[tuple[Path, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """One finding per (adapter, cause), ordered by adapter then by number of checks."""
+    from focalspec.conformance.causes import CAUSES, classify_entry
+
+    adapters: dict[str, dict[str, Any]] = {}
+    groups: dict[tuple[str, str], list[tuple[dict[str, Any], Any, str]]] = {}
+    for path, doc in docs:
+        for a in doc.get("adapters") or []:
+            if isinstance(a, dict) and a.get("name"):
+                adapters.setdefault(str(a["name"]), a)
+        for t in doc["tests"]:
+            if not isinstance(t, dict) or t.get("outcome") not in FAILING:
+                continue
+            v = classify_entry(t)
+            groups.setdefault((str(t.get("adapter")), v.cause), []).append((t, v, str(path)))
+    findings = []
+    for (adapter, cause), items in groups.items():
+        t, v, path = min(items, key=lambda i: (_size(i[1].example), DTYPE_ORDER.index(i[0].get("dtype"))
+                                               if i[0].get("dtype") in DTYPE_ORDER else 9))  # fmt: skip
+        dtypes = sorted({str(i[0].get("dtype")) for i in items},
+                        key=lambda d: DTYPE_ORDER.index(d) if d in DTYPE_ORDER else 9)  # fmt: skip
+        a = adapters.get(adapter, {})
+        ex = v.example or {}
+        c = CAUSES[cause]
+        findings.append({
+            "id": f"{adapter}:{cause}",
+            "adapter": adapter,
+            "implementation": a.get("implementation"),
+            "framework": a.get("framework"),
+            "framework_version": a.get("framework_version"),
+            "cause": cause,
+            "title": c.title,
+            "fix": c.fix,
+            "spec_section": c.spec,
+            "checks": len(items),
+            "dtypes": dtypes,
+            "first_dtype": dtypes[0],
+            "tiers": sorted({str(i[0].get("failure_tier") or i[0].get("tier")) for i in items}),
+            "smallest": {
+                "case_id": t.get("case_id"), "check": t.get("check"), "dtype": t.get("dtype"),
+                "variant": t.get("variant"), "input": ex.get("input"), "target": ex.get("target"),
+                "expected": ex.get("expected"), "observed": ex.get("got"), "err_u": ex.get("err_u"),
+                "detail": v.detail, "reproducer": t.get("reproducer"), "results": path,
+            },
+        })  # fmt: skip
+    findings.sort(key=lambda f: (f["adapter"], -f["checks"], f["cause"]))
+    return findings
+
+
+def run(args: argparse.Namespace) -> int:
+    docs = read_results(list(args.results))
+    findings = derive(docs)
+    doc = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "results": [str(p) for p, _ in docs],
+           "findings": findings}  # fmt: skip
+    text = json.dumps(doc, indent=1, allow_nan=False, default=str) + "\n"
+    n = sum(f["checks"] for f in findings)
+    summary = f"{len(findings)} findings from {n} failing checks in {len(docs)} results file(s)"
+    if args.out:
+        try:
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.out).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise SpecError(f"{args.out}: cannot write ({exc.strerror or exc})") from None
+        print(f"{summary}: wrote {args.out}")
+    else:
+        sys.stdout.write(text)
+        print(summary, file=sys.stderr)
+    return 0

@@ -1,0 +1,225 @@
+"""Each rule of the cause classifier (conformance/causes.py, SPEC §10.7) on synthetic evidence.
+
+Expected values come from mpmath; the "got" values are what the named defect computes (built
+here in mpmath or numpy float32 arithmetic, never taken from the classifier), so each test fails
+if the rule for its cause is removed or reordered.  Real failing checks of tests/broken_impls are
+classified in tests/test_gate.py (the gate runs are shared there).
+"""
+
+from __future__ import annotations
+
+import math
+
+import mpmath
+import numpy as np
+import pytest
+
+from focalspec.conformance import causes
+from focalspec.conformance.causes import Element, Evidence, classify
+
+mpmath.mp.dps = 50
+U32, U64 = 2.0**-24, 2.0**-53
+
+
+def variant(gamma: float = 2.0, alpha: float | None = 0.25, kind: str = "logits") -> dict:
+    return {"activation": "sigmoid", "input_kind": kind, "gamma": gamma, "alpha": alpha,
+            "soft_target": "canonical", "clip_eps": None, "reduction": "none"}  # fmt: skip
+
+
+def fl(x: float, t: int, gamma: float, alpha: float | None = 0.25) -> float:
+    """The exact focal loss (mpmath), hard target."""
+    s = 1 if t == 1 else -1
+    m = 1 / (1 + mpmath.exp(s * mpmath.mpf(x)))  # 1 - p_t
+    ce = mpmath.log1p(mpmath.exp(-s * mpmath.mpf(x)))
+    a = 1 if alpha is None else (alpha if t == 1 else 1 - alpha)
+    return float(a * m**gamma * ce)
+
+
+def el(x: float | None, t: float | None, exp: float, got: float, u: float, which: str = "value") -> Element:
+    err = abs(got - exp) / (u * abs(exp)) if exp and math.isfinite(got) else math.inf
+    return Element(x, t, exp, got, err, which)
+
+
+def ev(dtype: str, *elements: Element, tier: str = "finite", **v: object) -> Evidence:
+    return Evidence("value", dtype, variant(**v), tier, None, "", list(elements))  # type: ignore[arg-type]
+
+
+def test_every_cause_is_documented_and_ordered() -> None:
+    assert set(causes.PRIORITY) == set(causes.CAUSES)
+    for c in causes.CAUSES.values():
+        assert c.explanation and c.fix and c.spec.startswith("§"), c.name
+
+
+def test_fault_from_the_isolation_layer_and_from_the_message() -> None:
+    v = classify(Evidence("value", "float32", variant(), "finite", "hang", "value check of x: did not return"))
+    assert v.cause == "fault" and v.detail.startswith("hang")
+    msg = "value check of grid: the callable raised ValueError: hard 0/1 targets only"
+    assert classify(Evidence("value", "float32", variant(), "finite", None, msg)).cause == "fault"
+
+
+def test_nan_gradient_at_a_finite_saturated_input() -> None:
+    e = el(17.5, 1.0, -1.2e-23, math.nan, U32, "grad")
+    v = classify(ev("float32", e, tier="saturation", gamma=0.5))
+    assert v.cause == "nonfinite_at_finite"
+    assert v.detail.startswith("NaN gradient at x=17.5 (finite, saturation tier), t=1")
+    assert "float32" in v.detail and v.example["input"] == 17.5
+
+
+def test_only_infinite_inputs_disagree() -> None:
+    e = el(math.inf, 1.0, 0.0, math.nan, U32)
+    assert classify(ev("float32", e, tier="extended")).cause == "nonfinite_input_policy"
+    reduced = el(None, None, math.inf, math.nan, U32)  # a sum over +inf elements
+    assert classify(ev("float32", reduced, tier="extended")).cause == "nonfinite_input_policy"
+
+
+def test_a_constant_factor_is_a_convention() -> None:
+    exp = fl(2.0, 1, 2.0, 0.25)
+    wrong_alpha = fl(2.0, 1, 2.0, 0.75)  # alpha on the wrong class: 3x
+    v = classify(ev("float64", el(2.0, 1.0, exp, wrong_alpha, U64)))
+    assert v.cause == "convention" and "got = 3 × expected" in v.detail
+    # a nonzero loss where alpha_t = 0 weights the element out
+    assert classify(ev("float32", el(-10.0, 1.0, 0.0, 10.0, U32), alpha=0.0)).cause == "convention"
+
+
+def test_float64_computed_in_float32() -> None:
+    exp = fl(7.25, 1, 2.0)
+    got = float(np.float32(exp * (1 + 3e-7)))
+    v = classify(ev("float64", el(7.25, 1.0, exp, got, U64)))
+    assert v.cause == "low_precision_compute"
+
+
+def test_result_equal_to_the_clipped_probability_value() -> None:
+    eps = 1e-7
+    x = -36.0  # t = 1, far on the wrong side: p clipped up to eps, the loss capped at -log(eps)
+    got = float(0.25 * (1 - mpmath.mpf(eps)) ** 2 * -mpmath.log(eps))
+    v = classify(ev("float32", el(x, 1.0, fl(x, 1, 2.0), float(np.float32(got)), U32), tier="saturation"))
+    assert v.cause == "clip_epsilon" and "1e-07" in v.detail
+
+
+def test_zero_gradient_beyond_a_clamp_on_the_wrong_side() -> None:
+    e = el(-40.0, 1.0, -0.25, 0.0, U32, "grad")
+    assert classify(ev("float32", e, tier="saturation")).cause == "clip_epsilon"
+
+
+def _naive_1p(x: float, t: int, gamma: float) -> float:
+    """(1 - fl32(sigma(x)))^gamma * the exact cross-entropy, alpha 0.25 (t = 1)."""
+    p = np.float32(1 / (1 + mpmath.exp(-x)))
+    return float(np.float32(0.25 * float(np.float32(1) - p) ** gamma * float(mpmath.log1p(mpmath.exp(-x)))))
+
+
+def test_one_minus_p_for_a_confident_correct_logit() -> None:
+    x = 12.0
+    v = classify(ev("float32", el(x, 1.0, fl(x, 1, 2.0), _naive_1p(x, 1, 2.0), U32)))
+    assert v.cause == "one_minus_p_cancellation", v.detail
+    # and the 0 it gives once sigma(x) rounds to 1 (x = 16.7 in float32)
+    v = classify(ev("float32", el(16.7, 1.0, fl(16.7, 1, 2.0), 0.0, U32)))
+    assert v.cause == "one_minus_p_cancellation"
+
+
+def test_cross_entropy_cancellation_at_gamma_0() -> None:
+    x = 10.0
+    p = np.float32(1 / (1 + mpmath.exp(-x)))
+    got = float(np.float32(-0.25 * math.log(float(p))))
+    assert classify(ev("float32", el(x, 1.0, fl(x, 1, 0.0), got, U32), gamma=0.0)).cause == "bce_cancellation"
+
+
+def test_the_simulation_tells_the_two_cancellations_apart() -> None:
+    """gamma = 2: the same e^|x| growth, but only one naive form reproduces the values."""
+    xs = np.array([6.0, 7.0, 8.0, 9.0, 10.0])
+    exp = np.array([fl(x, 1, 2.0) for x in xs])
+    p = np.array([np.float32(1 / (1 + mpmath.exp(-x))) for x in xs], dtype=np.float32)
+    m = np.array([float(1 / (1 + mpmath.exp(x))) for x in xs])
+    naive_ce = 0.25 * m**2 * -np.log(p).astype(np.float64)  # -log(sigmoid) in float32
+    naive_factor = np.array([_naive_1p(x, 1, 2.0) for x in xs])
+    for got, want in ((naive_ce, "bce_cancellation"), (naive_factor, "one_minus_p_cancellation")):
+        err = np.abs(got - exp) / (U32 * np.abs(exp))
+        e = causes.from_arrays("value", "float32", variant(), "value", xs, np.ones(5), got, exp, err, 512.0,
+                               "finite", (got, exp))  # fmt: skip
+        assert e.elements, "the synthetic errors must fail the acceptable budget"
+        assert classify(e).cause == want
+
+
+def test_flushed_to_zero_where_the_result_is_normal() -> None:
+    exp = fl(20.0, 1, 5.0)  # 1.9e-53: a normal float64
+    assert classify(ev("float64", el(20.0, 1.0, exp, 0.0, U64), gamma=5.0)).cause == "underflow_flush"
+
+
+def test_what_no_rule_explains_is_unclassified() -> None:
+    exp = fl(3.0, 1, 2.0)
+    got = exp * (1 + 1000 * U32)  # 1000 u at x = 3: more than rounding, less than a formula
+    assert classify(ev("float32", el(3.0, 1.0, exp, got, U32))).cause == "unclassified"
+
+
+def test_the_most_serious_cause_of_a_check_wins_and_names_its_smallest_input() -> None:
+    nan = el(30.0, 1.0, -1e-20, math.nan, U32, "grad")
+    inf_in = el(math.inf, 1.0, 0.0, math.nan, U32, "grad")
+    nan_small = el(18.0, 1.0, -1e-8, math.nan, U32, "grad")
+    v = classify(ev("float32", nan_small, nan, inf_in, tier="saturation"))
+    assert v.cause == "nonfinite_at_finite" and v.example["input"] == 18.0
+
+
+def test_entries_keep_their_cause_and_summaries_count_them() -> None:
+    conv = {"adapter": "a", "outcome": "failed", "cause": "convention"}
+    entries = [
+        {**conv, "cause_detail": "x=2", "cause_example": {"input": 2.0}},
+        {**conv, "cause_detail": "x=1", "cause_example": {"input": 1.0}},
+        {"adapter": "a", "outcome": "passed"},
+        {"adapter": "a", "outcome": "failed", "check": "value", "dtype": "float32", "variant": variant(),
+         "fault": "crash", "message": "value check of c: the worker died from SIGSEGV"},
+    ]  # fmt: skip
+    t = causes.tally(entries)["a"]
+    assert t["convention"]["n"] == 2 and t["convention"]["detail"] == "x=1"
+    assert t["fault"]["n"] == 1
+    lines = causes.summary_lines(entries)
+    assert lines[0] == "a: 3 failing checks, 0 unclassified" and any("fix:" in ln for ln in lines)
+
+
+@pytest.mark.parametrize("name", sorted(causes.CAUSES))
+def test_spec_lists_every_cause(name: str) -> None:
+    from pathlib import Path
+
+    spec = (Path(__file__).resolve().parent.parent / "spec" / "SPEC.md").read_text(encoding="utf-8")
+    section = spec[spec.index("**10.7 Causes.**") : spec.index("## 11.")]
+    assert f"`{name}`" in section
+
+
+def _softmax_entry(row: list[float], target: int, dtype: str, rel: float) -> dict:
+    z = [mpmath.mpf(v) for v in row]
+    lse = mpmath.log(mpmath.fsum(mpmath.exp(v) for v in z))
+    p = mpmath.exp(z[target] - lse)
+    exp = float(0.25 * (1 - p) ** 2 * -mpmath.log(p))
+    v = dict(variant(), activation="softmax")
+    worst = {"index": [0], "input": row, "target": target, "expected": exp, "got": exp * (1 + rel),
+             "err_u": rel / (U32 if dtype == "float32" else U64), "which": "value"}  # fmt: skip
+    return {"check": "value", "dtype": dtype, "variant": v, "failure_tier": "finite", "worst": worst}
+
+
+def test_softmax_rows_dominated_by_their_target_cancel_like_1_minus_p() -> None:
+    row = [5.65625, -4.703125, -3.859375, -4.75]  # margin 9.5: 1 - p_c ~ 1e-4
+    entry = _softmax_entry(row, 0, "float32", 3000 * U32)
+    assert causes.classify_entry(entry).cause == "one_minus_p_cancellation"
+    entry = _softmax_entry([0.5, 0.25, 0.0, -0.5], 0, "float32", 3000 * U32)  # no dominant class
+    assert causes.classify_entry(entry).cause == "unclassified"
+
+
+def test_a_float32_sized_error_in_float64() -> None:
+    entry = _softmax_entry([1.0, -0.5, 2.0, 0.25], 2, "float64", 4e-8)
+    assert causes.classify_entry(entry).cause == "low_precision_compute"
+
+
+def test_a_declared_clip_with_its_bound_rounded_to_float32() -> None:
+    """Keras' binary loss clips p to [1e-7, 1 - 1e-7] in float32, where 1 - 1e-7 is 1 - 2^-23."""
+    x, eps = 36.7368, mpmath.mpf("1e-7")
+    hi32 = mpmath.mpf(float(np.float32(1 - 1e-7)))
+    exp = float(0.75 * (1 / (1 + mpmath.exp(-x))) ** 2 * -mpmath.log(eps))  # t = 0: -log(1 - (1 - eps))
+    got = float(0.75 * (1 / (1 + mpmath.exp(-x))) ** 2 * -mpmath.log(1 - hi32))
+    v = dict(variant(), clip_eps=1e-7, clip_scope="ce")
+    e = el(x, 0.0, exp, got, U32)
+    verdict = classify(Evidence("value", "float32", v, "saturation", None, "", [e]))
+    assert verdict.cause == "clip_epsilon" and "0.9999998807907104" in verdict.detail
+
+
+def test_a_classifier_error_is_unclassified_not_a_crash() -> None:
+    worst = {"input": 3.0, "target": 1.0, "expected": 1.0, "got": 2.0, "err_u": 9.0}
+    v = causes.classify_entry({"check": "value", "dtype": "no-such-dtype", "variant": variant(), "worst": worst})
+    assert v.cause == "unclassified" and v.detail.startswith("the classifier failed: ValueError")
