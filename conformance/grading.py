@@ -280,7 +280,26 @@ def measure_grad(
     got: np.ndarray, exp: Expected, v: Variant, x: np.ndarray, t: np.ndarray, dtype: str, required: str
 ) -> Measure:
     bud = budget(dtype, float(v.gamma), n_reduced(v, x, "grad"))
+    kink = on_clip_bound(v, x, dtype)
+    if kink is not None and np.shape(got) == np.shape(exp.grad):  # either one-sided derivative is right there
+        got = np.where(kink, exp.grad, np.asarray(got, dtype=np.float64))
     return measure("grad", got, exp.grad, exp.grad_scale, dtype, bud, required, locator(v, x, t, "grad", x.shape))
+
+
+def on_clip_bound(v: Variant, x: np.ndarray, dtype: str) -> np.ndarray | None:
+    """Probability inputs that lie on a clip bound as ``dtype`` represents it (SPEC §3): the
+    clipped loss has a kink there, and an implementation that forms the bound in its working
+    precision (1 - 1e-7 in float64 is the float 0.9999999) decides the side differently from
+    the exact bound; the gradient there is not graded.  None: no clip on probabilities."""
+    if v.clip_eps is None or v.input_kind != "probs":
+        return None
+    from focalspec.reference.rounding import round_mpf
+
+    lo = float(v.clip_eps)
+    exact = [lo, 1.0 - lo, *([float(v.clip_upper)] if v.clip_upper is not None else [])]
+    bounds = np.array([round_mpf(b, dtype) for b in exact])
+    xs = np.asarray(x, dtype=np.float64)
+    return np.isin(xs, bounds)
 
 
 # ----------------------------------------------------------------------------- words

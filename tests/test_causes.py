@@ -16,6 +16,7 @@ import pytest
 
 from focalspec.conformance import causes
 from focalspec.conformance.causes import Element, Evidence, classify
+from focalspec.spec.variant import Variant
 
 mpmath.mp.dps = 50
 U32, U64 = 2.0**-24, 2.0**-53
@@ -223,3 +224,21 @@ def test_a_classifier_error_is_unclassified_not_a_crash() -> None:
     worst = {"input": 3.0, "target": 1.0, "expected": 1.0, "got": 2.0, "err_u": 9.0}
     v = causes.classify_entry({"check": "value", "dtype": "no-such-dtype", "variant": variant(), "worst": worst})
     assert v.cause == "unclassified" and v.detail.startswith("the classifier failed: ValueError")
+
+
+def test_the_gradient_on_a_dtype_rounded_clip_bound_is_not_graded() -> None:
+    """SPEC §3: float64 0.9999999 is the float an implementation forms for 1 - 1e-7 (Keras' upper
+    clip bound); the exact bound lies 5.8e-17 below it.  Keras clips it as inside, the exact
+    reading as outside: both one-sided derivatives are accepted there, and nowhere else."""
+    from focalspec.conformance import grading
+
+    v = Variant(input_kind="probs", gamma=2.0, alpha=0.25, clip_eps=1e-7, clip_scope="ce")
+    x, t = np.array([0.9999999, 0.99999]), np.zeros(2)
+    exact = grading.expected(v, x, t, "float64")
+    as_inside = grading.expected(v.with_(clip_upper=0.9999999), x, t, "float64")  # the bound as Keras forms it
+    assert abs(exact.grad[0]) < 100 < abs(as_inside.grad[0])  # 24.18 vs 7.5e6: the two sides differ
+    assert grading.measure_grad(as_inside.grad, exact, v, x, t, "float64", "accurate").n_bad == 0
+    off = exact.grad.copy()
+    off[1] *= 1 + 1e-9
+    assert grading.measure_grad(off, exact, v, x, t, "float64", "accurate").n_bad == 1
+    assert grading.on_clip_bound(Variant(input_kind="probs"), x, "float64") is None

@@ -81,11 +81,24 @@ PROSE = {
     "F-FOCALLOSS-4": "nonfinite_at_finite", "F-FOCALLOSS-5": "one_minus_p_cancellation",
     "F-KERAS-1": "nonfinite_at_finite", "F-KERAS-2": "clip_epsilon", "F-KERAS-3": "low_precision_compute",
     "F-KERAS-4": "nonfinite_input_policy", "F-OPTAX-1": "nonfinite_input_policy",
+    "F-SAM-1": "nonfinite_at_finite", "F-SAM-2": "nonfinite_at_finite", "F-SAM-3": "bce_cancellation",
+    "F-SAM-4": "one_minus_p_cancellation", "F-SAM-5": "clip_epsilon",
+    "F-TRANSFORMERS-1": "nonfinite_at_finite", "F-TRANSFORMERS-2": "one_minus_p_cancellation",
+    "F-ULTRALYTICS-1": "nonfinite_at_finite", "F-ULTRALYTICS-2": "one_minus_p_cancellation",
+    "F-MMDET-1": "clip_epsilon", "F-MMDET-2": "nonfinite_at_finite", "F-MMDET-3": "one_minus_p_cancellation",
+    "F-PADDLE-1": "convention", "F-PADDLE-2": "one_minus_p_cancellation", "F-PADDLE-3": "nonfinite_at_finite",
+    "F-TFMODELS-1": "low_precision_compute", "F-TFMODELS-2": "nonfinite_at_finite",
+    "F-TFMODELS-3": "one_minus_p_cancellation",
 }  # fmt: skip
 # where one element cannot tell the classifier what the prose knows from the source code
 ONE_ELEMENT_LIMITS = {
     # t = 0, x = -6.25, gamma = 2: MONAI's `x - x t + log(...)` and a 1 - p factor err alike at one element
     "F-MONAI-2": "one_minus_p_cancellation",
+    # x = 2e9, t = 0: the clamp of max(x, 0) at 1e9 halves the loss -- one element reads as a factor of 2
+    "F-SAM-5": "convention",
+    # x = 0, t = 1, normalised: `sum / (avg_factor + FLT_EPSILON)` in float64 -- one element shows a
+    # float32-sized relative error, which is what an epsilon of float32 size in a denominator does
+    "F-MMDET-1": "low_precision_compute",
 }
 
 
