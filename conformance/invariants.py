@@ -23,6 +23,7 @@ import numpy as np
 
 from focalspec.conformance.families import Evaluation, InvariantCase, log_uniform_logits, round_to
 from focalspec.conformance.grading import Measure, expected, measure
+from focalspec.reference.rounding import round_mpf
 from focalspec.spec.tolerance import budget
 from focalspec.spec.variant import Variant
 
@@ -222,7 +223,10 @@ def _cmp_reduction(inv, evals, outs, dtype, required):  # type: ignore[no-untype
     def loc_scalar(i: int) -> dict[str, Any]:
         return {"index": [], "input": f"<{per.size} elements reduced>", "target": None}
 
-    mv = _grade("value", np.asarray(outs[0].loss), np.asarray(total / count), sv, dtype, g, n_red, required, loc_scalar)
+    reduced = total / count
+    if not math.isfinite(round_mpf(reduced, dtype)):  # beyond the dtype's range: the rounded value is +-inf
+        reduced = round_mpf(reduced, dtype)
+    mv = _grade("value", np.asarray(outs[0].loss), np.asarray(reduced), sv, dtype, g, n_red, required, loc_scalar)
     mg = _grade(
         "grad", outs[0].grad, outs[1].grad / count, sg, dtype, g, 1, required, _elementwise(e0.inputs, e0.targets)
     )

@@ -279,3 +279,13 @@ def test_invariants_that_need_the_exact_definition_skip_under_a_declared_clip() 
     assert "declares clipping" in (by_id["inv_symmetry_g2_a0.25"].skip or "")
     assert by_id["inv_alpha_g2_a0.25"].skip is None
     assert by_id["inv_softmax_c2_g2_a0.25"].skip  # and a sigmoid callable has no softmax side anyway
+
+
+def test_a_reduced_value_beyond_the_dtype_range_is_expected_to_overflow(tmp_path: Path) -> None:
+    """float16, deep: the sum of inv_reduction_sum_g2 is about 98,141, beyond float16's 65,504; the
+    correctly rounded sum is +inf, and a careful implementation's inf is right (was graded as 98,141)."""
+    code, doc = run_suite(tmp_path, *IMPL, "--focal-depth", "deep", "--focal-dtypes", "float16", "--focal-modes",
+                          "eager", "--focal-case", "inv_reduction_sum_g2")  # fmt: skip
+    (t,) = doc["tests"]
+    assert code == 0 and t["outcome"] == "passed", t["message"]
+    assert t["worst"]["got"] == "inf"
