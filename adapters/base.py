@@ -126,6 +126,16 @@ class Adapter(abc.ABC):
     dtypes: tuple[str, ...] = ("float64", "float32")
     modes: tuple[str, ...] = ("eager",)
     clip_scopes: tuple[str, ...] = ("all",)  # where a clip it applies acts (Variant.clip_scope values)
+    package: str = ""  # the distribution under test when it is not the framework (findings are pinned to it)
+
+    def package_version(self) -> str | None:
+        """The installed version of ``package`` (None when it is not installed or not named)."""
+        import importlib.metadata
+
+        try:
+            return importlib.metadata.version(self.package) if self.package else None
+        except importlib.metadata.PackageNotFoundError:
+            return None
 
     @abc.abstractmethod
     def unavailable_reason(self) -> str | None:

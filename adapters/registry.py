@@ -83,10 +83,10 @@ def all_adapters(include_entry_points: bool = True) -> list[Adapter]:
 
 
 def third_party_adapters() -> list[Adapter]:
-    """The built-in adapters of third-party libraries: those that report the version of the
-    package under test (``package_version``) -- what the findings are pinned to.  A new
-    library's module in ``BUILTIN`` is picked up here (and so by the project's tests) as it is."""
-    return [a for a in all_adapters(include_entry_points=False) if callable(getattr(a, "package_version", None))]
+    """The built-in adapters of third-party libraries: those that name the package under test
+    (``package``, whose version the findings are pinned to).  A new library's module in
+    ``BUILTIN`` is picked up here (and so by the project's tests) as it is."""
+    return [a for a in all_adapters(include_entry_points=False) if a.package]
 
 
 def get_adapter(name: str) -> Adapter:

@@ -65,12 +65,6 @@ class FocalLossTF(Adapter):
         except Exception:
             return None
 
-    def package_version(self) -> str | None:
-        try:
-            return importlib.metadata.version(self.package)
-        except importlib.metadata.PackageNotFoundError:
-            return None
-
     def devices(self) -> tuple[str, ...]:
         if self.unavailable_reason():
             return ()

@@ -120,13 +120,6 @@ class ThirdPartyTorch(Adapter):
         except Exception:
             return None
 
-    def package_version(self) -> str | None:
-        """The installed version of the library under test (what findings are pinned to)."""
-        try:
-            return importlib.metadata.version(self.package)
-        except importlib.metadata.PackageNotFoundError:
-            return None
-
     def devices(self) -> tuple[str, ...]:
         if self.unavailable_reason():
             return ()

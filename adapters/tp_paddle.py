@@ -13,7 +13,6 @@ in its dynamic-mode branch; finding F-PADDLE-1): the adapter passes them as (1, 
 
 from __future__ import annotations
 
-import importlib.metadata
 from collections.abc import Callable
 from typing import Any
 
@@ -53,13 +52,6 @@ class _PaddleAdapter(Adapter):
         try:
             return str(_paddle().__version__)
         except Exception:
-            return None
-
-    def package_version(self) -> str | None:
-        """The paddlepaddle distribution's version (what findings are pinned to)."""
-        try:
-            return importlib.metadata.version("paddlepaddle")
-        except importlib.metadata.PackageNotFoundError:
             return None
 
     def devices(self) -> tuple[str, ...]:
