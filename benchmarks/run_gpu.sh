@@ -121,11 +121,16 @@ sys.exit(not any(p.value.startswith('focalspec.') for p in e(group='pytest11')))
     CONF+=(-p focalspec.conformance.plugin)
 fi
 if [ "$DRY" = 1 ]; then
-    if "$PY" -c "import triton" >/dev/null 2>&1; then DRY_ADAPTER=focalspec-triton; else DRY_ADAPTER=focalspec-torch; fi
-    log "dry run: conformance on CPU ($DRY_ADAPTER, float32, quick)"
+    # the interpreted Triton kernel where triton is installed, else focalspec-torch eager (no compile: seconds)
+    if "$PY" -c "import triton" >/dev/null 2>&1; then
+        DRY_ADAPTER=focalspec-triton DRY_MODE=triton-interpret
+    else
+        DRY_ADAPTER=focalspec-torch DRY_MODE=eager
+    fi
+    log "dry run: conformance on CPU ($DRY_ADAPTER, $DRY_MODE, float32, quick)"
     set +e
     TRITON_INTERPRET=1 "$PY" "${CONF[@]/conformance-cuda/conformance-dry}" --focal-devices cpu --focal-dtypes float32 \
-        --focal-adapters "$DRY_ADAPTER" 2>&1 | tail -n 8 | tee "$OUT/conformance-dry.txt"
+        --focal-adapters "$DRY_ADAPTER" --focal-modes "$DRY_MODE" 2>&1 | tail -n 8 | tee "$OUT/conformance-dry.txt"
     rc=${PIPESTATUS[0]}
     set -e
     if [ "$rc" != 0 ]; then log "dry run: the conformance step failed ($rc)"; exit "$rc"; fi
