@@ -284,11 +284,29 @@ class AdapterGroup:
     skipped: dict[str, list[dict[str, Any]]]  # reason -> tests
     counts: Counter[str]
     passed_shown: int
+    failures_hidden: Counter[str] = field(default_factory=Counter)  # cause -> failures not listed
 
 
-def drilldown(results: dict[str, Any], max_passed_rows: int) -> list[AdapterGroup]:
-    """Per adapter: failed/error/xfailed tests (worst first), skips by reason, passes by
-    decreasing error -- the first ``max_passed_rows`` of them (merged.json has all)."""
+def first_per_cause(failures: list[dict[str, Any]], limit: int) -> tuple[list[dict[str, Any]], Counter[str]]:
+    """The first ``limit`` failures of each cause, in the given (worst-first) order, and how many
+    of each cause are left out; ``limit`` 0 keeps all.  A maintainer needs the worst few of each
+    cause to see what is wrong; the thousands behind them are in merged.json and the JUnit."""
+    if limit <= 0:
+        return failures, Counter()
+    seen: Counter[str] = Counter()
+    kept = []
+    for t in failures:
+        cause = str(t.get("cause") or "unclassified")
+        seen[cause] += 1
+        if seen[cause] <= limit:
+            kept.append(t)
+    return kept, Counter({c: n - limit for c, n in seen.items() if n > limit})
+
+
+def drilldown(results: dict[str, Any], max_passed_rows: int, max_failures_per_cause: int = 0) -> list[AdapterGroup]:
+    """Per adapter: failed/error/xfailed tests (worst first; the first ``max_failures_per_cause``
+    of each cause, 0 = all), skips by reason, passes by decreasing error -- the first
+    ``max_passed_rows`` of them (merged.json has all)."""
     by_adapter: dict[str, list[dict[str, Any]]] = {}
     for t in results.get("tests") or []:
         by_adapter.setdefault(str(t.get("adapter")), []).append(t)
@@ -299,7 +317,9 @@ def drilldown(results: dict[str, Any], max_passed_rows: int) -> list[AdapterGrou
     names += [n for n in adapters if n not in names]  # unavailable ones last, as in the matrix
     for name in names:
         tests = by_adapter.get(name, [])
-        failures = sorted((t for t in tests if t["outcome"] in FAILING), key=sort_key_failures)
+        failures, hidden = first_per_cause(
+            sorted((t for t in tests if t["outcome"] in FAILING), key=sort_key_failures), max_failures_per_cause
+        )
         passed = sorted(
             (t for t in tests if t["outcome"] in ("passed", "xpassed")),
             key=lambda t: (-(max_err(t) or 0.0), t["nodeid"]),
@@ -317,6 +337,7 @@ def drilldown(results: dict[str, Any], max_passed_rows: int) -> list[AdapterGrou
                 skipped=skipped,
                 counts=Counter(t["outcome"] for t in tests),
                 passed_shown=min(len(passed), max_passed_rows),
+                failures_hidden=hidden,
             )
         )
     return groups

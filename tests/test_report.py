@@ -328,6 +328,22 @@ def test_drilldown_orders_failures_first_and_caps_passes() -> None:
     assert g.passed_shown == 4 and [t["nodeid"] for t in g.passed[:2]] == ["p9", "p8"]
 
 
+def test_the_page_lists_the_worst_failures_of_each_cause_and_counts_the_rest(tmp_path: Path) -> None:
+    tests = [_test(f"a{i}", "failed", "fail", float(100 + i), cause="one_minus_p_cancellation") for i in range(6)]
+    tests += [_test(f"b{i}", "failed", "fail", float(10 + i), cause="bce_cancellation") for i in range(3)]
+    tests += [_test("c", "failed", "fail", None, cause=None, message="raised")]
+    merged = merge_results([Loaded(Path("r"), "e", _doc(tests=tests))])
+    (g,) = model.drilldown(merged, max_passed_rows=4, max_failures_per_cause=2)
+    assert [t["nodeid"] for t in g.failures] == ["a5", "a4", "b2", "b1", "c"]  # worst first within each cause
+    assert g.failures_hidden == {"one_minus_p_cancellation": 4, "bce_cancellation": 1}
+    (everything,) = model.drilldown(merged, max_passed_rows=4)
+    assert len(everything.failures) == 10 and not everything.failures_hidden
+    p = tmp_path / "results-e.json"
+    p.write_text(json.dumps(_doc(tests=tests)))
+    html = build.build(collect([str(p)]), tmp_path / "out", "capped", None, max_failures_per_cause=2).html.read_text()
+    assert "Failures (10) — the worst 5 shown" in html and "5 more failures (bce_cancellation 1, one_minus_p" in html
+
+
 # ----------------------------------------------------------------------------- gaps say "no data"
 
 
