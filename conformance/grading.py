@@ -24,7 +24,7 @@ import numpy as np
 from focalspec.conformance import refcache
 from focalspec.reference import mp as ref_mp
 from focalspec.reference import np as ref_np
-from focalspec.reference.rounding import get_format
+from focalspec.reference.rounding import get_format, round_mpf
 from focalspec.spec.tolerance import GRADES, Budget, budget, error_in_u, rms, worst
 from focalspec.spec.variant import Variant
 
@@ -293,8 +293,6 @@ def on_clip_bound(v: Variant, x: np.ndarray, dtype: str) -> np.ndarray | None:
     the exact bound; the gradient there is not graded.  None: no clip on probabilities."""
     if v.clip_eps is None or v.input_kind != "probs":
         return None
-    from focalspec.reference.rounding import round_mpf
-
     lo = float(v.clip_eps)
     exact = [lo, 1.0 - lo, *([float(v.clip_upper)] if v.clip_upper is not None else [])]
     bounds = np.array([round_mpf(b, dtype) for b in exact])

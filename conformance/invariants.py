@@ -224,8 +224,9 @@ def _cmp_reduction(inv, evals, outs, dtype, required):  # type: ignore[no-untype
         return {"index": [], "input": f"<{per.size} elements reduced>", "target": None}
 
     reduced = total / count
-    if not math.isfinite(round_mpf(reduced, dtype)):  # beyond the dtype's range: the rounded value is +-inf
-        reduced = round_mpf(reduced, dtype)
+    rounded = round_mpf(reduced, dtype)
+    if not math.isfinite(rounded):  # beyond the dtype's range: the rounded value is +-inf
+        reduced = rounded
     mv = _grade("value", np.asarray(outs[0].loss), np.asarray(reduced), sv, dtype, g, n_red, required, loc_scalar)
     mg = _grade(
         "grad", outs[0].grad, outs[1].grad / count, sg, dtype, g, 1, required, _elementwise(e0.inputs, e0.targets)

@@ -505,8 +505,8 @@ class Suite:
                     rec, f"value check of {what}: the loss has shape {got.shape}, the spec gives {exp.value.shape}"
                 )
             m = grading.measure_value(got, exp, p.variant, x, t, p.dtype, p.required)
-            m.extra.update(x=x, t=t, got=got, exact=exp.value)  # the cause's evidence (causes.for_measures)
-            m.extra.update(loss_got=got, loss_exact=exp.value)
+            # the cause's evidence (causes.for_measures)
+            m.extra.update(x=x, t=t, got=got, exact=exp.value, loss_got=got, loss_exact=exp.value)
             rec["value"] = m.summary()
         else:
             if res.grad is None:
