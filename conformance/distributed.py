@@ -65,7 +65,10 @@ def make_scheduler(config: pytest.Config, log: Any) -> Any:
 
 
 def worker_output(
-    adapters: list[dict[str, Any]], sweeps: list[dict[str, Any]], lists: dict[str, list[Any]]
+    adapters: list[dict[str, Any]],
+    sweeps: list[dict[str, Any]],
+    lists: dict[str, list[Any]],
+    minimal: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """What one worker hands the controller at its end (plain data: execnet carries it).
     ``lists``: its xfail and skip-file entries, with the node ids each matched and xpassed."""
@@ -73,7 +76,7 @@ def worker_output(
         kind: [{"at": f"{e.file}:{e.line}", "matched": list(e.matched), "xpassed": list(e.xpassed)} for e in entries]
         for kind, entries in lists.items()
     }
-    return plain({"adapters": adapters, "sweeps": sweeps, "lists": matched})
+    return plain({"adapters": adapters, "sweeps": sweeps, "lists": matched, "minimal": list(minimal or [])})
 
 
 def plain(data: Any) -> Any:
@@ -89,6 +92,7 @@ class Collected:
     def __init__(self) -> None:
         self.adapters: dict[str, dict[str, Any]] = {}
         self.sweeps: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self.minimal: list[dict[str, Any]] = []
 
     def add(self, output: dict[str, Any] | None, lists: dict[str, list[Any]]) -> None:
         """Merge one worker's output; its list matches go onto the controller's own ``lists`` entries."""
@@ -103,6 +107,7 @@ class Collected:
         for s in output.get("sweeps", []):
             key = tuple(str(s.get(k)) for k in ("adapter", "device", "dtype", "mode", "gamma", "target"))
             self.sweeps.setdefault(key, s)
+        self.minimal += output.get("minimal", [])
         for kind, entries in lists.items():
             by_place = {f"{e.file}:{e.line}": e for e in entries}
             for got in output.get("lists", {}).get(kind, []):

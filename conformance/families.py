@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from focalspec.spec.variant import Variant
+from focalspec.spec.variant import SpecError, Variant, parse_variant_text
 
 FAMILIES: tuple[str, ...] = ("golden", "random", "invariant", "edge", "shape", "contract")  # contract: contracts.py
 # Below --focal-depth deep the 8/11-bit formats run the golden catalogue (which holds the
@@ -609,3 +609,34 @@ def iter_ids(depth: str) -> Iterator[str]:
         yield c.id
     for i in invs:
         yield i.id
+
+
+# ----------------------------------------------------------------------------- one ad-hoc element
+
+POINT_ID = "point"
+
+
+def parse_point(text: str) -> tuple[str, str]:
+    """(x, t) of ``--point X:T`` as decimal text (16.640625, 1e-30, inf): rounded to each dtype
+    once, from the decimal, like the catalogue's inputs."""
+    xs, sep, ts = (part.strip() for part in str(text).partition(":"))
+    try:
+        if not sep:
+            raise ValueError
+        float(xs), float(ts)
+        return xs, ts
+    except ValueError:
+        raise SpecError(f"--point: {text!r} is not X:T (an input and its target, e.g. 16.640625:1)") from None
+
+
+def point_case(point: str, variant: str | None) -> SuiteCase:
+    """The one-element case of ``--point X:T --variant K=V,...``: what a derived finding's
+    reproducer grades (value and gradient, at the input rounded to each dtype)."""
+    v = parse_variant_text(variant or "")
+    if v.activation != "sigmoid":
+        raise SpecError("--point grades one sigmoid element; softmax rows are not points")
+    x, t = parse_point(point)
+    if not 0.0 <= float(t) <= 1.0:
+        raise SpecError(f"--point: the target must be in [0, 1], got {t}")
+    return SuiteCase(POINT_ID, "point", v, [x], [t], "§1, §10.7", compiled=True, narrow=True,
+                     note=f"--point {point}")  # fmt: skip

@@ -82,6 +82,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     sel.add_argument("--mode", "--modes", dest="modes", action="append", default=[], metavar="M")
     sel.add_argument("--case", action="append", default=[], metavar="ID", help="case id or pattern (repeat)")
     sel.add_argument("--seed", type=int, default=0, help="seed offset of the generated batches")
+    sel.add_argument("--point", metavar="X:T", help="grade one sigmoid element (input X, target T) instead of the "
+                     "families, e.g. 16.640625:1 (a finding's reproducer)")  # fmt: skip
+    sel.add_argument("--variant", metavar="K=V,...", help="variant of --point, e.g. gamma=2.0,alpha=none "
+                     "(default gamma=2.0,alpha=0.25)")  # fmt: skip
     sel.add_argument("--timeout", type=float, help="seconds one call may take (default 120; 0 = no limit)")
     iso = p.add_argument_group("isolation (the implementation runs in a worker process the gate kills and replaces)")
     iso.add_argument(
@@ -123,6 +127,12 @@ def validate(args: argparse.Namespace) -> list[str]:
     """The plugin options for this target; SpecError (exit 2) for anything unusable."""
     opts: list[str] = []
     target: str = args.target
+    if args.variant and not args.point:
+        raise SpecError("--variant names the variant of --point; give --point X:T too")
+    if args.point:
+        from focalspec.conformance.families import point_case
+
+        point_case(args.point, args.variant)  # a bad point or variant: one line, before pytest starts
     if ":" in target:
         from focalspec.adapters.callable_adapter import convention_from_options, make_callable_adapter
 
@@ -171,6 +181,8 @@ def validate(args: argparse.Namespace) -> list[str]:
         ("modes", _joined(args.modes)),
         ("case", _joined(args.case)),
         ("families", args.families),
+        ("point", args.point),
+        ("variant", args.variant),
     ):
         if value:
             opts += [f"--focal-{flag}", value]
@@ -218,6 +230,12 @@ class _Tally:
         self.failed: list[str] = []
         self.unrequired: Counter[str] = Counter()
         self.causes: dict[str, list[Any]] = {}
+        self.minimal: list[dict[str, Any]] = []
+
+    def pytest_unconfigure(self, config: Any) -> None:
+        from focalspec.conformance.plugin import minimal_of
+
+        self.minimal = minimal_of(config)  # after the plugin's sessionfinish has shrunk them
 
     def pytest_runtest_logreport(self, report: Any) -> None:
         if report.when == "call" or (report.when == "setup" and not report.passed):
@@ -248,13 +266,16 @@ class _Tally:
             slot[1], slot[2] = size, str(props.get("cause_detail") or "")
 
     def cause_lines(self) -> list[str]:
+        from focalspec.conformance import shrink
         from focalspec.conformance.causes import CAUSES, PRIORITY
 
+        smallest = {cause: m for (_, cause), m in shrink.best(self.minimal).items()}
         out = []
         for name, (n, _, detail, unreq) in sorted(self.causes.items(), key=lambda kv: (-kv[1][0], kv[0])):
             rank = PRIORITY.index(name) if name in PRIORITY else len(PRIORITY)
             tag = " (tiers not required)" if unreq else ""
             out.append(f"  {name} {n}{tag}: {detail[:160]}")
+            out += [f"    {line}" for line in (shrink.lines(smallest[name]) if name in smallest else [])]
             if name in CAUSES and rank < len(PRIORITY) - 1:
                 out.append(f"    fix: {CAUSES[name].fix[:160]}")
         return out

@@ -336,12 +336,21 @@ def failure_message(m: Measure, what: str) -> str:
 
 
 def reproducer(
-    adapter: Any, case_id: str, dtype: str, device: str, mode: str, generated: bool, depth: str, seed: int
+    adapter: Any,
+    case_id: str,
+    dtype: str,
+    device: str,
+    mode: str,
+    generated: bool,
+    depth: str,
+    seed: int,
+    point: list[str] | None = None,
 ) -> str:
-    """A runnable one-line command that re-runs exactly this check."""
+    """A runnable one-line command that re-runs exactly this check (``point``: the
+    ``--point X:T --variant ...`` arguments that select a one-element case instead of ``--case``)."""
     target = getattr(adapter, "reproducer_args", None)
     args = list(target()) if callable(target) else [adapter.name]
-    args += ["--case", case_id, "--dtype", dtype]
+    args += [*(point or ["--case", case_id]), "--dtype", dtype]
     if device != "cpu":
         args += ["--device", device]
     if mode != "eager":

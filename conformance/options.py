@@ -73,6 +73,8 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("depth", "str", f"size of the generated families: {' | '.join(DEPTHS)} (default: default)"),
     ("families", "list", f"families to run, subset of {','.join(FAMILIES)} (default: all)"),
     ("case", "list", "only cases whose id matches one of these fnmatch patterns"),
+    ("point", "str", "grade one sigmoid element X:T instead of the families (e.g. 16.640625:1)"),
+    ("variant", "str", "the variant of --focal-point as K=V,... (e.g. gamma=2.0,alpha=none)"),
     ("seed", "str", "offset of the seeds of the random and invariant batches (default 0)"),
     (
         "require",
@@ -197,6 +199,8 @@ class Options:
     hang_budget: int = 3
     crash_budget: int = 10
     budget_s: float = 0.0
+    point: str | None = None
+    variant: str | None = None
 
     @classmethod
     def from_config(cls, config: Any) -> Options:
@@ -226,6 +230,8 @@ class Options:
         hang_budget = int(_number(get("hang-budget"), "hang-budget", 3, integer=True))
         crash_budget = int(_number(get("crash-budget"), "crash-budget", 10, integer=True))
         budget_s = _number(get("budget"), "budget", 0.0)
+        if get("variant") and not get("point"):
+            raise SpecError("--focal-variant names the variant of --focal-point; give --focal-point X:T too")
         impl = get("impl")
         framework = get("framework")
         if impl and not framework:
@@ -262,6 +268,8 @@ class Options:
             hang_budget=hang_budget,
             crash_budget=crash_budget,
             budget_s=budget_s,
+            point=get("point"),
+            variant=get("variant"),
         )
 
 

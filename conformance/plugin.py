@@ -90,6 +90,7 @@ class State:
         self.snapshot_entries = 0
         self.worker = distributed.is_worker(config)
         self.collected = distributed.Collected()  # under xdist, the controller's merge of its workers
+        self.minimal: list[dict[str, Any]] = []  # bisected smallest failing inputs (shrink.py)
 
     @property
     def controller(self) -> bool:
@@ -194,6 +195,7 @@ class State:
             stale_xfails=[e.pattern for e in stale_x],
             stale_skips=[e.pattern for e in stale_s],
             status=status,
+            minimal=self.minimal if self.suite is not None else self.collected.minimal,
         )
 
     def adapter_entries(self) -> list[dict[str, Any]]:
@@ -262,6 +264,14 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[STATE] = State(config, options)
     except SpecError as exc:
         raise pytest.UsageError(f"focalspec: {exc}") from None
+
+
+def minimal_of(config: pytest.Config) -> list[dict[str, Any]]:
+    """The session's shrink records (its own, or under xdist its workers')."""
+    state = _state(config)
+    if state is None:
+        return []
+    return state.minimal if state.suite is not None else state.collected.minimal
 
 
 def _state(config: pytest.Config) -> State | None:
@@ -434,10 +444,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
     interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
     try:
+        if state.suite is not None and not interrupted and not session.config.option.collectonly:
+            state.minimal = state.suite.shrink()
         if state.worker:  # its results travel to the controller, which writes them
             sweep_data = _sweeps(state) if state.options.json and not interrupted else []
             adapters = state.adapter_entries()
-            out = distributed.worker_output(adapters, sweep_data, state.lists)
+            out = distributed.worker_output(adapters, sweep_data, state.lists, state.minimal)
             session.config.workeroutput[distributed.OUTPUT_KEY] = out  # type: ignore[attr-defined]
         elif state.options.json and not session.config.option.collectonly:
             _write_results(state, interrupted)

@@ -7,6 +7,9 @@ entries of the xfail / skip files that matched no collected test (or, for xfails
 passed), verbatim.  Every failing test carries ``cause`` (SPEC §10.7, ``causes.CAUSES``),
 ``cause_detail`` (one human line) and ``cause_example`` (the element that shows it); fields added
 within version 1, so readers of older files classify them themselves (``causes.classify_entry``).
+``minimal`` (also added within version 1; absent in older files) lists the failing elements the
+run bisected to the boundary where a cause starts (conformance/shrink.py), each with its
+``--point`` reproducer.
 """
 
 from __future__ import annotations
@@ -91,6 +94,7 @@ def document(
     stale_xfails: list[str],
     stale_skips: list[str],
     status: str = "finished",
+    minimal: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """``status``: finished | interrupted (Ctrl-C, SIGTERM) | running (a snapshot taken during the run)."""
     return {
@@ -110,6 +114,8 @@ def document(
         "adapters": adapters,
         "tests": tests,
         "sweeps": sweeps,
+        # per (implementation, cause): the smallest failing input, bisected (conformance/shrink.py)
+        "minimal": list(minimal or []),
         "stale": {"xfails": list(stale_xfails), "skips": list(stale_skips)},
     }
 

@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 
 from focalspec.adapters.base import DTYPES, MODES, Adapter, AdapterError, Output
-from focalspec.conformance import causes, contracts, grading, invariants, tiers
+from focalspec.conformance import causes, contracts, grading, invariants, shrink, tiers
 from focalspec.conformance import families as fam
 from focalspec.conformance.families import Evaluation, InvariantCase, SuiteCase
 from focalspec.conformance.isolation import (
@@ -193,7 +193,9 @@ class Suite:
         self.o = options
         self.adapters = load_adapters(options)
         cases, invs = fam.build(options.depth, options.families, options.seed)
-        if options.cases:
+        if options.point:  # one ad-hoc element (a derived finding's reproducer)
+            cases, invs = [fam.point_case(options.point, options.variant)], []
+        elif options.cases:
             pats = options.cases
             cases = [c for c in cases if any(fnmatchcase(c.id, p) for p in pats)]
             invs = [i for i in invs if any(fnmatchcase(i.id, p) for p in pats)]
@@ -204,7 +206,7 @@ class Suite:
                 for k, cs in contracts.cases().items()
                 if not options.cases or any(fnmatchcase(cs[0].id, pat) for pat in options.cases)
             }
-            if "contract" in options.families
+            if "contract" in options.families and not options.point
             else {}
         )
         self._params: list[Param] | None = None
@@ -216,6 +218,7 @@ class Suite:
         self.callers: dict[str, ThreadCaller | ProcessCaller] = {}
         self.on_slow_call: Callable[[], None] | None = None  # the plugin's snapshot, while a call waits
         self.faults = FaultBudget(options.hang_budget, options.crash_budget, options.budget_s)
+        self.shrinker = shrink.Shrinker(self)
         for a in self.adapters:  # start the workers now: their imports overlap collection
             caller = self.caller(a)
             if isinstance(caller, ProcessCaller) and not a.unavailable_reason():
@@ -238,6 +241,10 @@ class Suite:
                 ProcessCaller(recipe, a.name, self.o.memory_limit_gib) if recipe is not None else ThreadCaller(a)
             )
         return self.callers[a.name]
+
+    def shrink(self) -> list[dict[str, Any]]:
+        """The smallest failing input of each (implementation, cause), bisected (``shrink``)."""
+        return [] if self.o.point else self.shrinker.run()
 
     def close(self) -> None:
         """Stop the worker processes (end of session)."""
@@ -421,8 +428,10 @@ class Suite:
             f"{p.case.id} [{p.variant.label() if p.variant else ''}] in {p.dtype} on {p.adapter.name} "
             f"({p.device}, {p.mode})"
         )
+        point = ["--point", self.o.point, *(["--variant", self.o.variant] if self.o.variant else [])]
         rec["reproducer"] = grading.reproducer(
-            p.adapter, p.case.id, p.dtype, p.device, p.mode, p.case.family != "golden", self.o.depth, self.o.seed
+            p.adapter, p.case.id, p.dtype, p.device, p.mode, p.case.family not in ("golden", "point"), self.o.depth,
+            self.o.seed, point if p.case.family == "point" and self.o.point else None,
         )
         t0 = time.perf_counter()
         try:
@@ -451,6 +460,7 @@ class Suite:
             v = (p.variant or p.case.variant).to_dict()
             self._set_cause(rec, causes.safely(lambda: causes.for_measures(p.check, p.dtype, v, bad,
                                                                            rec["failure_tier"])))  # fmt: skip
+            self.shrinker.offer(shrink.example_candidate(p, rec, node.nodeid))
             msg = "\n".join(grading.failure_message(m, what) for m in bad)
             self._fail(rec, msg)
 
@@ -497,28 +507,11 @@ class Suite:
             self._fail(rec, f"{p.check} check of {what}: {describe_exception(res)}")
         assert isinstance(res, Output)
         source = grading.reference_source(case.family, p.dtype, x.size, p.variant.activation)
-        exp = grading.expected(p.variant, x, t, p.dtype, source)
-        if p.check == "value":
-            got = np.asarray(res.loss, dtype=np.float64)
-            if got.shape != exp.value.shape:
-                self._fail(
-                    rec, f"value check of {what}: the loss has shape {got.shape}, the spec gives {exp.value.shape}"
-                )
-            m = grading.measure_value(got, exp, p.variant, x, t, p.dtype, p.required)
-            # the cause's evidence (causes.for_measures)
-            m.extra.update(x=x, t=t, got=got, exact=exp.value, loss_got=got, loss_exact=exp.value)
-            rec["value"] = m.summary()
-        else:
-            if res.grad is None:
-                self._fail(rec, f"grad check of {what}: no gradient came back")
-            got = np.asarray(res.grad, dtype=np.float64)
-            if got.shape != x.shape:
-                self._fail(rec, f"grad check of {what}: the gradient has shape {got.shape}, the inputs {x.shape}")
-            m = grading.measure_grad(got, exp, p.variant, x, t, p.dtype, p.required)
-            m.extra.update(x=x, t=t, got=got, exact=exp.grad)
-            if res.loss is not None and np.shape(res.loss) == np.shape(exp.value):
-                m.extra.update(loss_got=np.asarray(res.loss, dtype=np.float64), loss_exact=exp.value)
-            rec["grad"] = m.summary()
+        m = measure_output(p.check, res, p.variant, x, t, p.dtype, p.required, source)
+        if isinstance(m, str):
+            self._fail(rec, f"{p.check} check of {what}: {m}")
+        assert isinstance(m, grading.Measure)
+        rec[p.check] = m.summary()
         return [m]
 
     def _run_contract(self, p: Param, rec: dict[str, Any], what: str) -> None:
@@ -577,6 +570,31 @@ class Suite:
             rec["grad"] = mg.summary()
             measures.append(mg)
         return measures
+
+
+def measure_output(
+    check: str, res: Output, v: Variant, x: np.ndarray, t: np.ndarray, dtype: str, required: str, source: str = "mp"
+) -> grading.Measure | str:
+    """The graded value or gradient of one call, with the arrays its cause is read from in
+    ``extra`` (``causes.for_measures``); a string says why there is nothing to grade."""
+    exp = grading.expected(v, x, t, dtype, source)
+    if check == "value":
+        got = np.asarray(res.loss, dtype=np.float64)
+        if got.shape != exp.value.shape:
+            return f"the loss has shape {got.shape}, the spec gives {exp.value.shape}"
+        m = grading.measure_value(got, exp, v, x, t, dtype, required)
+        m.extra.update(x=x, t=t, got=got, exact=exp.value, loss_got=got, loss_exact=exp.value)
+        return m
+    if res.grad is None:
+        return "no gradient came back"
+    got = np.asarray(res.grad, dtype=np.float64)
+    if got.shape != x.shape:
+        return f"the gradient has shape {got.shape}, the inputs {x.shape}"
+    m = grading.measure_grad(got, exp, v, x, t, dtype, required)
+    m.extra.update(x=x, t=t, got=got, exact=exp.grad)
+    if res.loss is not None and np.shape(res.loss) == np.shape(exp.value):
+        m.extra.update(loss_got=np.asarray(res.loss, dtype=np.float64), loss_exact=exp.value)
+    return m
 
 
 def _loss_shape(ev: Evaluation) -> tuple[int, ...]:

@@ -4,8 +4,10 @@ Each failing check of the results has a cause (SPEC §10.7: written by the suite
 here from the entry for older files).  A finding gathers the checks of one implementation with
 one cause and shows the smallest input among them (|x| nearest 0: where the defect starts), its
 observed and expected values, the first dtype it breaks (float64, float32, bfloat16, float16
-order) and the reproducer of that check.  Bad input -- a file of another schema or version, a
-folder without results, a file that is not JSON -- is one line naming the file, exit 2.
+order) and the reproducer of that check -- or, where the run bisected that cause (the results'
+``minimal``, conformance/shrink.py), the bisected element with its ``--point`` reproducer.  Bad
+input -- a file of another schema or version, a folder without results, a file that is not JSON --
+is one line naming the file, exit 2.
 """
 
 from __future__ import annotations
@@ -75,9 +77,11 @@ def _size(ex: Any) -> float:
 
 def derive(docs: list[tuple[Path, dict[str, Any]]]) -> list[dict[str, Any]]:
     """One finding per (adapter, cause), ordered by adapter then by number of checks."""
+    from focalspec.conformance import shrink
     from focalspec.conformance.causes import CAUSES, classify_entry
 
     adapters: dict[str, dict[str, Any]] = {}
+    bisected = shrink.best(m for _, doc in docs for m in doc.get("minimal") or [])
     groups: dict[tuple[str, str], list[tuple[dict[str, Any], Any, str]]] = {}
     for path, doc in docs:
         for a in doc.get("adapters") or []:
@@ -115,9 +119,19 @@ def derive(docs: list[tuple[Path, dict[str, Any]]]) -> list[dict[str, Any]]:
                 "case_id": t.get("case_id"), "check": t.get("check"), "dtype": t.get("dtype"),
                 "variant": t.get("variant"), "input": ex.get("input"), "target": ex.get("target"),
                 "expected": ex.get("expected"), "observed": ex.get("got"), "err_u": ex.get("err_u"),
-                "detail": v.detail, "reproducer": t.get("reproducer"), "results": path,
+                "detail": v.detail, "reproducer": t.get("reproducer"), "results": path, "bisected": False,
             },
         })  # fmt: skip
+        m = bisected.get((adapter, cause))
+        if m is not None and m.get("got") is not None:  # the bisected element replaces the run's
+            findings[-1]["smallest"] = {
+                "case_id": "point", "check": m.get("check"), "dtype": m.get("dtype"), "variant": m.get("variant"),
+                "input": m.get("input"), "target": m.get("target"), "expected": m.get("expected"),
+                "observed": m.get("got"), "err_u": m.get("err_u"), "detail": m.get("detail"),
+                "reproducer": m.get("reproducer"), "results": path, "bisected": True, "passes_at": m.get("passes_at"),
+                "probes": m.get("probes"), "started_from": m.get("started_from"), "mode": m.get("mode"),
+                "run_case": t.get("case_id"), "run_reproducer": t.get("reproducer"),
+            }  # fmt: skip
     findings.sort(key=lambda f: (f["adapter"], -f["checks"], f["cause"]))
     return findings
 

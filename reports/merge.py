@@ -210,7 +210,7 @@ def collect(results: Sequence[str], bench: Sequence[str] = ()) -> Inputs:
 def _only_env(doc: dict[str, Any], env: str) -> dict[str, Any]:
     """The part of a merged document that came from one environment."""
     part = dict(doc)
-    for key in ("tests", "sweeps", "results"):
+    for key in ("tests", "sweeps", "results", "minimal"):
         if isinstance(doc.get(key), list):
             part[key] = [r for r in doc[key] if r.get("env", env) == env]
     src = next((m for m in doc.get("merged_from", []) if m.get("env") == env), {})
@@ -234,6 +234,7 @@ def merge_results(files: Sequence[Loaded]) -> dict[str, Any]:
     by_env: dict[str, Loaded] = {}
     tests: dict[tuple[str, str], dict[str, Any]] = {}
     sweeps: dict[tuple[Any, ...], dict[str, Any]] = {}
+    minimal: list[dict[str, Any]] = []
     adapters: dict[str, dict[str, Any]] = {}
     stale: dict[str, list[Any]] = {"xfails": [], "skips": []}
     replaced = 0
@@ -258,6 +259,9 @@ def merge_results(files: Sequence[Loaded]) -> dict[str, Any]:
             skey = (f.env, *(str(s.get(k)) for k in ("adapter", "device", "dtype", "mode", "gamma", "target", "alpha")))
             if skey not in sweeps or newest:
                 sweeps[skey] = {**s, "env": f.env}
+        if newest:
+            minimal += [{**m, "env": f.env, "adapter": names.get(m.get("adapter"), m.get("adapter"))}
+                        for m in f.doc.get("minimal") or []]  # fmt: skip
         for a in f.doc["adapters"]:
             if a["name"] in names:
                 a = {**a, "name": names[a["name"]], "base_name": a["name"]}
@@ -281,6 +285,7 @@ def merge_results(files: Sequence[Loaded]) -> dict[str, Any]:
         "adapters": list(adapters.values()),
         "tests": list(tests.values()),
         "sweeps": list(sweeps.values()),
+        "minimal": minimal,
         "stale": stale,
     }
 

@@ -186,3 +186,62 @@ def _check_unit(name: str, value: object) -> None:
     assert isinstance(value, int | float)
     if not 0 <= value <= 1:
         raise SpecError(f"{name} must be in [0, 1], got {value!r}")
+
+
+# ----------------------------------------------------------------------------- text form
+
+_TEXT_KINDS: dict[str, str] = {"activation": "str", "input_kind": "str", "gamma": "real", "alpha": "alpha",
+                               "soft_target": "str", "clip_eps": "real?", "label_smoothing": "real",
+                               "reduction": "str", "renormalize": "bool", "clip_upper": "real?",
+                               "clip_scope": "str"}  # fmt: skip
+
+
+def variant_text(v: Variant) -> str:
+    """``v`` as ``key=value,...`` (gamma and alpha always, other fields where they differ from
+    the default): the form ``--variant`` reads, so a printed reproducer names the variant exactly."""
+    base = Variant()
+    parts = []
+    for name in _TEXT_KINDS:
+        value = getattr(v, name)
+        if name not in ("gamma", "alpha") and value == getattr(base, name):
+            continue
+        if value is None:
+            text = "none"
+        elif isinstance(value, tuple):
+            text = "/".join(repr(float(a)) for a in value)
+        elif isinstance(value, float):
+            text = repr(value)
+        else:
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+        parts.append(f"{name}={text}")
+    return ",".join(parts)
+
+
+def parse_variant_text(text: str) -> Variant:
+    """The ``Variant`` of ``key=value,...`` (``variant_text``'s form; alpha ``none`` or a/b/c per
+    class; unnamed fields keep their defaults); SpecError naming the bad part."""
+    fields: dict[str, Any] = {}
+    for part in (p.strip() for p in str(text).split(",")):
+        if not part:
+            continue
+        key, sep, raw = part.partition("=")
+        key, raw = key.strip().replace("-", "_"), raw.strip()
+        if not sep or key not in _TEXT_KINDS:
+            raise SpecError(f"--variant: {part!r} is not KEY=VALUE with KEY among {', '.join(_TEXT_KINDS)}")
+        kind = _TEXT_KINDS[key]
+        try:
+            if kind == "str":
+                fields[key] = raw
+            elif kind == "bool":
+                if raw.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError(raw)
+                fields[key] = raw.lower() in ("true", "1")
+            elif raw.lower() == "none" and kind in ("real?", "alpha"):
+                fields[key] = None
+            elif kind == "alpha" and "/" in raw:
+                fields[key] = tuple(float(a) for a in raw.split("/"))
+            else:
+                fields[key] = float(raw)
+        except ValueError:
+            raise SpecError(f"--variant: {key}={raw!r} is not a valid {key}") from None
+    return Variant(**fields)

@@ -284,6 +284,11 @@ def test_exit_codes_through_a_real_process(tmp_path: Path) -> None:
             [f"{IMPL}:careful", "--framework", "torch", "--softmax", "--families", "golden", "--case", "grid_g2_a*"],
             "every selected check skipped",
         ),
+        ([f"{IMPL}:careful", "--framework", "torch", "--point", "16.5"], "is not X:T"),
+        ([f"{IMPL}:careful", "--framework", "torch", "--point", "1:2"], "target must be in [0, 1]"),
+        ([f"{IMPL}:careful", "--framework", "torch", "--variant", "gamma=2"], "give --point X:T too"),
+        ([f"{IMPL}:careful", "--framework", "torch", "--point", "1:1", "--variant", "gama=2"], "is not KEY=VALUE"),
+        ([f"{IMPL}:careful", "--framework", "torch", "--point", "1:1", "--variant", "gamma=-1"], "gamma must be >= 0"),
     ],
 )
 def test_usage_errors_exit_2_with_one_line(args: list[str], words: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -326,6 +331,7 @@ DOMINANT = {
     "eps_in_log": "clip_epsilon",
     "detached_factor": "convention",
     "naive_pow": "nonfinite_at_finite",
+    "one_minus_p": "one_minus_p_cancellation",
     "float32_inside": "low_precision_compute",
     "mean_over_rows": "convention",
     "normalized_by_n": "convention",
@@ -377,3 +383,53 @@ def test_the_gate_summary_lists_causes_with_their_smallest_input(
     assert "nonfinite_at_finite" in tail and "NaN gradient at x=" in tail and "fix:" in tail
     assert "nonfinite_input_policy" in tail and "(tiers not required)" in tail
     assert tail.rstrip().splitlines()[-1].startswith("focalspec check: FAIL")
+
+
+# ----------------------------------------------------------------------------- the smallest input (shrink.py)
+
+
+@pytest.mark.parametrize(("name", "cause"), [("one_minus_p", "one_minus_p_cancellation"),
+                                             ("naive_pow", "nonfinite_at_finite")])  # fmt: skip
+def test_each_cause_is_bisected_to_a_boundary_certified_by_the_reference(
+    tmp_path_factory: pytest.TempPathFactory, name: str, cause: str
+) -> None:
+    """The run's smallest failing element is bisected to one next to a passing one, and the
+    record's expected value is the mpmath reference at that element."""
+    import numpy as np
+
+    from focalspec.conformance import shrink
+    from focalspec.reference import mp as ref_mp
+    from focalspec.spec.variant import Variant
+
+    doc = run_of(tmp_path_factory, name)
+    m = shrink.best(doc["minimal"])[(f"{IMPL}.{name}", cause)]
+    assert m["converged"] and m["passes_at"] is not None, m
+    assert abs(m["input"]) <= abs(m["started_from"])
+    step = shrink.ordinal(abs(m["input"]), m["dtype"]) - shrink.ordinal(abs(m["passes_at"]), m["dtype"])
+    assert abs(step) == 1, m  # adjacent numbers of the dtype: fails at one, passes at the other
+    ref = ref_mp.evaluate(Variant.from_dict(m["variant"]), np.array([m["input"]]), np.array([m["target"]]))
+    exact = float((ref.grad if m["check"] == "grad" else ref.losses)[0])
+    assert float(m["expected"]) == pytest.approx(exact, rel=1e-15)
+    if cause == "nonfinite_at_finite":
+        assert m["got"] in ("nan", "inf", "-inf")
+
+
+def test_the_bisected_reproducer_runs_as_printed(
+    tmp_path_factory: pytest.TempPathFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Printed, it fails with the cause; at the passing neighbour the same line passes."""
+    import shlex
+
+    from focalspec.conformance import shrink
+
+    doc = run_of(tmp_path_factory, "one_minus_p")
+    m = shrink.best(doc["minimal"])[(f"{IMPL}.one_minus_p", "one_minus_p_cancellation")]
+    argv = shlex.split(m["reproducer"])
+    assert argv[:2] == ["focalspec", "check"] and "--point" in argv
+    capsys.readouterr()
+    assert main(argv[1:]) == 1
+    out = capsys.readouterr().out
+    assert "one_minus_p_cancellation" in out and f"x={m['input']:.6g}" in out
+    i = argv.index("--point") + 1
+    argv[i] = f"{m['passes_at']!r}:{m['target']!r}"
+    assert main(argv[1:]) == 0

@@ -314,3 +314,16 @@ def clip_in_ce_probs(
     loss = m.pow(gamma) * bce
     a = _alpha_t(alpha, t)
     return _reduce(a * loss, t, reduction)
+
+
+def one_minus_p(
+    inputs: Tensor, targets: Tensor, alpha: float | None = 0.25, gamma: float = 2.0, reduction: str = "none"
+) -> Tensor:
+    """1 - p_t formed as 1 - p from a rounded p (stable cross-entropy): the factor loses relative
+    precision like e^|x| for confident correct predictions and is 0 once sigma(x) rounds to 1."""
+    x, t = inputs, targets.to(inputs.dtype)
+    ce = _wmul(t, _softplus(-x)) + _wmul(1.0 - t, _softplus(x))
+    p = torch.sigmoid(x)
+    p_t = t * p + (1.0 - t) * (1.0 - p)
+    loss = _alpha_t(alpha, t) * (1.0 - p_t) ** gamma * ce
+    return _reduce(loss, t, reduction)
