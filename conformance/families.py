@@ -302,6 +302,16 @@ def edge_cases(depth: str) -> list[SuiteCase]:
             "§1",
             "saturated wrong predictions, 0 < gamma < 1: loss about alpha_t |x|",
         )
+    for g in (0.0, 0.5):  # the reduced form: one NaN element makes the whole gradient step NaN
+        add(
+            f"edge_sat_right_sum_g{g:g}",
+            SIG.with_(gamma=g, reduction="sum"),
+            [16.640625, 20.0, 40.0, -16.640625, -20.0, -40.0, 1.0, -1.0],
+            [1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0],
+            "§8",
+            "saturated correct predictions under reduction sum (an implementation's reduced entry point, as "
+            "SAM3's triton_sigmoid_focal_loss_reduce, may have its own backward): every gradient finite",
+        )
     add(
         "edge_sat_soft_g0.5",
         SIG.with_(gamma=0.5),

@@ -34,13 +34,13 @@ from focalspec.reports.merge import (
 from focalspec.spec.variant import SpecError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-DEFAULT_FINDINGS = PACKAGE_DIR / "findings.json"
+DEFAULT_FINDINGS = PACKAGE_DIR / "findings_verified.json"
 TEMPLATE = "index.html.j2"
 # what the page lists per implementation (merged.json and junit.xml keep every test): the worst
 # failures of each cause and the passes with the largest errors; a 30-adapter main job lists
 # ~5,500 failures and ~14,500 passes, which made a 25 MB page nobody reads to the end
 MAX_FAILURES_PER_CAUSE = 5
-MAX_PASSED_ROWS = 50
+MAX_PASSED_ROWS = 25
 VERDICTS_OK = frozenset({"ok", "agrees", "agree", "match", "matches", "correct", "consistent", "confirmed", "exact"})
 
 
@@ -51,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="reports/out", help="output directory (default: reports/out)")
     parser.add_argument("--title", default="focalspec agreement report", help="page title")
     parser.add_argument("--findings", default=None, metavar="FILE",
-                        help="third-party findings JSON (default: the findings.json shipped in focalspec.reports)")
+                        help="third-party findings JSON (default: focalspec.reports' findings_verified.json)")
     parser.add_argument("--max-passed-rows", type=int, default=MAX_PASSED_ROWS, metavar="N",
                         help=f"passed tests listed per implementation, largest error first (default {MAX_PASSED_ROWS}; "
                              "merged.json keeps all)")
@@ -161,7 +161,10 @@ def render(context: dict[str, Any]) -> str:
     env.filters["u"] = model.fmt_u
     env.filters["su"] = lambda v: model.fmt_u(math.inf if v is None else v)  # the suite's null = infinite
     env.filters["num"] = model.fmt_num
-    env.filters["slug"] = lambda v: model.slug("t", *v) if isinstance(v, list | tuple) else model.slug("t", v)
+    env.filters["slug"] = lambda v: (
+        model.slug("t", v[0], model.short_nodeid(v[1])) if isinstance(v, list | tuple) else model.slug("t", v)
+    )
+    env.filters["short"] = model.short_nodeid
     env.filters["tojson_compact"] = lambda v: json.dumps(v, separators=(", ", ": "), default=str)
     return env.get_template(TEMPLATE).render(**context)
 

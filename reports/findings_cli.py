@@ -136,11 +136,20 @@ def derive(docs: list[tuple[Path, dict[str, Any]]]) -> list[dict[str, Any]]:
     return findings
 
 
+def _source(path: Path, doc: dict[str, Any]) -> dict[str, Any]:
+    """Where a results file came from: enough to tell a reviewer which run the findings describe."""
+    suite, run = doc.get("suite") or {}, doc.get("run") or {}
+    frameworks = sorted({f"{a.get('framework')} {a.get('framework_version')}" for a in doc.get("adapters") or []
+                         if isinstance(a, dict) and a.get("framework_version")})  # fmt: skip
+    return {"file": path.name, "git_revision": suite.get("git_revision"), "depth": suite.get("depth"),
+            "finished": run.get("finished"), "frameworks": frameworks}  # fmt: skip
+
+
 def run(args: argparse.Namespace) -> int:
     docs = read_results(list(args.results))
     findings = derive(docs)
     doc = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "results": [str(p) for p, _ in docs],
-           "findings": findings}  # fmt: skip
+           "sources": [_source(p, d) for p, d in docs], "findings": findings}  # fmt: skip
     text = json.dumps(doc, indent=1, allow_nan=False, default=str) + "\n"
     n = sum(f["checks"] for f in findings)
     summary = f"{len(findings)} findings from {n} failing checks in {len(docs)} results file(s)"

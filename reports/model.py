@@ -32,6 +32,14 @@ def slug(*parts: Any) -> str:
     return f"{clean}-{hashlib.sha1(text.encode()).hexdigest()[:6]}"
 
 
+def short_nodeid(nodeid: str) -> str:
+    """The suite's test name without its file path: in a tox env the path is the installed
+    package's (".tox/jax/lib/python3.11/site-packages/focalspec/conformance/test_conformance.py"),
+    75 bytes repeated on every line of the page; the environment is shown beside it."""
+    path, sep, name = str(nodeid).partition("::")
+    return name if sep and path.endswith("test_conformance.py") else str(nodeid)
+
+
 def category(t: dict[str, Any]) -> str:
     """The matrix category of one test: a grade, "pass", "fail" or "skipped"."""
     outcome = t.get("outcome")

@@ -4,11 +4,14 @@ Two kinds: the error sweep (error in u, log scale, against the logit on a symmet
 axis -- where saturation, underflow and cancellation show up as a rising cloud) with the
 non-finite results as red triangles in a band above the plot, and the performance charts
 (throughput or roofline fraction against size).  Points are deduplicated per pixel, so a
-sweep of a hundred thousand logits costs no more than the picture it makes.
+sweep of a hundred thousand logits costs no more than the picture it makes; and the markup is
+kept small (a main job's page holds two hundred of these): text and grid styles are inherited
+from the <svg> element, the grid is one path, and the dots are one path of relative moves.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -68,15 +71,25 @@ class _Frame:
     def add(self, s: str) -> None:
         self.parts.append(s)
 
-    def text(self, x: float, y: float, s: str, anchor: str = "middle", size: int = 11, fill: str = "#333") -> None:
-        self.add(f'<text x="{_num(x)}" y="{_num(y)}" text-anchor="{anchor}" font-size="{size}" fill="{fill}">'
-                 f"{escape(s)}</text>")
+    def text(self, x: float, y: float, s: str, anchor: str = "middle", size: int = 10, fill: str = "#333") -> None:
+        """A label; the defaults (middle, 10 px, #333) are inherited from the <svg> element."""
+        attrs = "" if anchor == "middle" else f' text-anchor="{anchor}"'
+        attrs += "" if size == 10 else f' font-size="{size}"'
+        attrs += "" if fill == "#333" else f' fill="{fill}"'
+        self.add(f'<text x="{_num(x)}" y="{_num(y)}"{attrs}>{escape(s)}</text>')
+
+    def grid(self, horizontal: Sequence[float], vertical: Sequence[float]) -> None:
+        """The grid lines as one path (a line element each costs about 60 bytes)."""
+        d = "".join(f"M{self.x0} {_num(y)}H{self.x1}" for y in horizontal)
+        d += "".join(f"M{_num(x)} {self.y0}V{self.y1}" for x in vertical)
+        if d:
+            self.add(f'<path d="{d}" stroke="#eee" fill="none"/>')
 
     def svg(self, title: str, extra_height: int = 0) -> str:
         h = self.height + extra_height
         return (
-            f'<svg role="img" width="{self.width}" height="{h}" '
-            f'viewBox="0 0 {self.width} {h}" style="{FONT}"><title>{escape(title)}</title>'
+            f'<svg role="img" width="{self.width}" height="{h}" viewBox="0 0 {self.width} {h}" style="{FONT}" '
+            f'font-size="10" fill="#333" text-anchor="middle"><title>{escape(title)}</title>'
             + "".join(self.parts)
             + "</svg>"
         )
@@ -89,6 +102,20 @@ def _legend(fr: _Frame, entries: list[tuple[str, str, str]], y: float) -> int:
         fr.add(f'<rect x="{fr.x0}" y="{_num(yy - 8)}" width="10" height="10" fill="{col}"/>')
         fr.text(fr.x0 + 16, yy + 1, label + (f"  {note}" if note else ""), anchor="start", size=11)
     return 14 * len(entries) + 6
+
+
+def _dots(points: set[tuple[int, int]]) -> str:
+    """Dots as zero-length segments drawn square by the line cap, each a move relative to the
+    previous one: "m3-2h0" instead of "M123 45h0"."""
+    out, prev = [], None
+    for px, py in sorted(points):
+        out.append(f"M{px} {py}h0" if prev is None else _rel("m", px - prev[0], py - prev[1]) + "h0")
+        prev = (px, py)
+    return "".join(out)
+
+
+def _rel(cmd: str, dx: int, dy: int) -> str:
+    return f"{cmd}{dx}{'' if dy < 0 else ' '}{dy}"
 
 
 def sweep_chart(
@@ -106,7 +133,7 @@ def sweep_chart(
     xs = [x for s in series for x in s.x if x is not None and math.isfinite(x)]
     ys = [y for s in series for y in s.y if y is not None and math.isfinite(y)]
     if not xs:
-        fr.text(width / 2, height / 2, "no finite logits in this sweep")
+        fr.text(width / 2, height / 2, "no finite logits in this sweep", size=11)
         return fr.svg(title)
     xmax = max(1.0, max(abs(x) for x in xs))
     kx = math.ceil(math.log10(xmax))
@@ -121,37 +148,30 @@ def sweep_chart(
     fr.add(f'<rect x="{fr.x0}" y="{fr.y0}" width="{fr.x1 - fr.x0}" height="{fr.y1 - fr.y0}" fill="#fff" '
            f'stroke="#999"/>')
     fr.add(f'<rect x="{fr.x0}" y="{fr.y0 - 26}" width="{fr.x1 - fr.x0}" height="20" fill="#fdecea"/>')
-    fr.text(fr.x0 - 6, band + 4, "NaN/Inf", anchor="end", size=10, fill=NONFINITE)
+    fr.text(fr.x0 - 6, band + 4, "NaN/Inf", anchor="end", fill=NONFINITE)
     k0 = round(math.log10(lo_y))
     step = max(1, math.ceil((ky - k0) / 9))  # at most ~10 labelled decades
+    ticks = sorted(t for t in [0.0] + [s * 10.0**k for k in range(0, kx + 1) for s in (1, -1)] if lo_x <= t <= hi_x)
+    fr.grid([Y(10.0**k) for k in range(k0, ky + 1)], [X(t) for t in ticks])
     for k in range(k0, ky + 1):
-        yy = Y(10.0**k)
-        fr.add(f'<line x1="{fr.x0}" x2="{fr.x1}" y1="{_num(yy)}" y2="{_num(yy)}" stroke="#eee"/>')
         if (k - k0) % step == 0:
             label = f"≤{_fmt_pow10(k)}" if k == k0 else _fmt_pow10(k)
-            fr.text(fr.x0 - 6, yy + 4, label, anchor="end", size=10)
-    ticks = [0.0] + [s * 10.0**k for k in range(0, kx + 1) for s in (1, -1)]
-    for t in sorted(ticks):
-        if not lo_x <= t <= hi_x:
-            continue
-        xx = X(t)
-        fr.add(f'<line x1="{_num(xx)}" x2="{_num(xx)}" y1="{fr.y0}" y2="{fr.y1}" stroke="#eee"/>')
+            fr.text(fr.x0 - 6, Y(10.0**k) + 4, label, anchor="end")
+    for t in ticks:
         k = round(math.log10(abs(t))) if t else 0
         label = "0" if t == 0 else ("−" if t < 0 else "") + _fmt_pow10(k)
-        fr.text(xx, fr.y1 + 14, label, size=10)
+        fr.text(X(t), fr.y1 + 14, label)
     fr.text((fr.x0 + fr.x1) / 2, fr.y1 + 30, "logit x (symmetric log scale)", size=11)
-    fr.add(f'<text transform="translate(14 {_num((fr.y0 + fr.y1) / 2)}) rotate(-90)" text-anchor="middle" '
-           f'font-size="11" fill="#333">error (u)</text>')
+    fr.add(f'<text transform="translate(14 {_num((fr.y0 + fr.y1) / 2)}) rotate(-90)" font-size="11">error (u)</text>')
     fr.text(fr.x0, 13, title, anchor="start", size=12, fill="#000")
     last_label = math.inf  # labels go bottom-up, each at least 11 px above the previous
     for b, label in sorted(budgets):
         if lo_y < b < hi_y:
             yy = Y(b)
-            fr.add(f'<line x1="{fr.x0}" x2="{fr.x1}" y1="{_num(yy)}" y2="{_num(yy)}" stroke="#777" '
-                   f'stroke-dasharray="4 3"/>')
+            fr.add(f'<path d="M{fr.x0} {_num(yy)}H{fr.x1}" stroke="#777" stroke-dasharray="4 3" fill="none"/>')
             ly = min(yy + 4, last_label - 11)
             last_label = ly
-            fr.text(fr.x1 + 4, ly, label, anchor="start", size=10, fill="#555")
+            fr.text(fr.x1 + 4, ly, label, anchor="start", fill="#555")
     # data
     entries: list[tuple[str, str, str]] = []
     for s in series:
@@ -165,13 +185,13 @@ def sweep_chart(
                 bad.add(px)
             else:
                 dots.add((px, round(Y(min(max(y, lo_y), hi_y)))))
-        # one zero-length segment per dot, drawn as a square by the line cap: ~10 bytes a point
-        d = "".join(f"M{px} {py}h0" for px, py in sorted(dots))
+        d = _dots(dots)  # ~6 bytes a point
         if d:
             fr.add(f'<path d="{d}" stroke="{s.colour}" stroke-opacity="0.8" stroke-width="2.4" '
                    f'stroke-linecap="square" fill="none"/>')
         if bad:
-            tri = "".join(f"M{px - 4} {band - 4}h8l-4 7z" for px in sorted(bad))
+            xs = sorted(bad)  # after "z" the pen is back at the triangle's first corner
+            tri = f"M{xs[0] - 4} {band - 4}h8l-4 7z" + "".join(f"m{b - a} 0h8l-4 7z" for a, b in itertools.pairwise(xs))
             fr.add(f'<path d="{tri}" fill="{NONFINITE}"/>')
         n_bad = sum(1 for y in s.y if y is None or not math.isfinite(y))
         finite = [y for y in s.y if y is not None and math.isfinite(y)]
@@ -198,7 +218,7 @@ def size_chart(
     fr = _Frame(width, height)
     pts = [(x, y) for s in series for x, y in zip(s.x, s.y, strict=False) if _pos(x) and _ok(y, ylog)]
     if not pts:
-        fr.text(width / 2, height / 2, "no data")
+        fr.text(width / 2, height / 2, "no data", size=11)
         return fr.svg(title)
     kx0 = math.floor(math.log10(min(x for x, _ in pts)))
     kx1 = math.ceil(math.log10(max(x for x, _ in pts)))
@@ -221,18 +241,15 @@ def size_chart(
         yticks = [lo_y + (hi_y - lo_y) * i / 5 for i in range(6)]
     fr.add(f'<rect x="{fr.x0}" y="{fr.y0}" width="{fr.x1 - fr.x0}" height="{fr.y1 - fr.y0}" fill="#fff" '
            f'stroke="#999"/>')
+    fr.grid([Y(t) for t in yticks], [X(10.0**k) for k in range(kx0, kx1 + 1)])
     for t in yticks:
-        yy = Y(t)
-        fr.add(f'<line x1="{fr.x0}" x2="{fr.x1}" y1="{_num(yy)}" y2="{_num(yy)}" stroke="#eee"/>')
         label = _fmt_pow10(round(math.log10(t))) if ylog else f"{t:.2g}"
-        fr.text(fr.x0 - 6, yy + 4, label, anchor="end", size=10)
+        fr.text(fr.x0 - 6, Y(t) + 4, label, anchor="end")
     for k in range(kx0, kx1 + 1):
-        xx = X(10.0**k)
-        fr.add(f'<line x1="{_num(xx)}" x2="{_num(xx)}" y1="{fr.y0}" y2="{fr.y1}" stroke="#eee"/>')
-        fr.text(xx, fr.y1 + 14, _fmt_pow10(k), size=10)
+        fr.text(X(10.0**k), fr.y1 + 14, _fmt_pow10(k))
     fr.text((fr.x0 + fr.x1) / 2, fr.y1 + 30, "elements", size=11)
-    fr.add(f'<text transform="translate(14 {_num((fr.y0 + fr.y1) / 2)}) rotate(-90)" text-anchor="middle" '
-           f'font-size="11" fill="#333">{escape(ylabel)}</text>')
+    fr.add(f'<text transform="translate(14 {_num((fr.y0 + fr.y1) / 2)}) rotate(-90)" font-size="11">'
+           f"{escape(ylabel)}</text>")
     fr.text(fr.x0, 16, title, anchor="start", size=12, fill="#000")
     entries: list[tuple[str, str, str]] = []
     for s in series:

@@ -1,4 +1,4 @@
-"""The findings of reports/findings.json stay found.
+"""The findings of reports/findings_verified.json stay found.
 
 For each recorded defect whose implementation is installed here *at the recorded version*
 (library and framework), the implementation is run again on the finding's exact input and

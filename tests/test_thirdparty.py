@@ -6,7 +6,7 @@ must reach the 'acceptable' grade, value and gradient, in float64 and float32, a
 ``adapter.declared_variant(...)``.  That is what proves the declared conventions right; the
 companion tests show they are not vacuous (the same runs graded against the *canonical*
 variant fail).  Unavailable adapters must say why in one line.  fvcore's FL* is checked
-against its own closed form.  Where a recorded finding (reports/findings.json) already
+against its own closed form.  Where a recorded finding (reports/findings_verified.json) already
 covers a combination on these inputs (float32 arithmetic under float64 inputs ...), the
 case is a strict xfail naming the finding, pinned to the version it was recorded on.
 """
@@ -126,7 +126,7 @@ def test_declared_variant_agrees_on_moderate_inputs(name: str, dtype: str) -> No
         if known:  # strict: the recorded defect must still show, else the finding is stale
             pytest.xfail(f"{known}: {str(exc).splitlines()[0]}")
         raise
-    assert not known, f"{known} no longer shows on moderate inputs: re-measure reports/findings.json"
+    assert not known, f"{known} no longer shows on moderate inputs: re-measure reports/findings_verified.json"
 
 
 # ----------------------------------------------------------------------------- conventions are real

@@ -11,7 +11,7 @@ Also run as a script (once per environment: /work/venv-tv for the torch librarie
 /work/venv for TensorFlow/JAX):
 
     python tests/thirdparty_support.py sweep OUT.json      # every failure on the focused grid
-    python tests/thirdparty_support.py findings            # (re)measure reports/findings.json entries
+    python tests/thirdparty_support.py findings            # (re)measure reports/findings_verified.json entries
 
 "shipped" implementations (torchvision, optax, Keras) are called directly here through
 ``Direct*`` callers with the adapter interface; their own adapters are written elsewhere.
@@ -39,7 +39,7 @@ from focalspec.spec.tolerance import Budget, budget, error_in_u
 from focalspec.spec.variant import Variant
 
 ROOT = Path(__file__).resolve().parent.parent
-FINDINGS_JSON = ROOT / "reports" / "findings.json"
+FINDINGS_JSON = ROOT / "reports" / "findings_verified.json"
 
 HARD_X = [-1e4, -100.0, -40.0, -17.0, -5.0, -1.0, -1e-8, 0.0, 1e-8, 1.0, 5.0, 17.0, 40.0, 100.0, 1e4]
 GAMMAS = [0.0, 0.5, 1.0, 2.0, 5.0]
