@@ -409,6 +409,14 @@ class CallableAdapter(Adapter):
 
         return self.backend().probe(call, inputs, targets, dtype, device, softmax=variant.activation == "softmax")
 
+    def warm_up(self, mode: str) -> None:
+        """Load the framework's compiler (a trivial function compiled, value and gradient): the
+        first compile of a process costs seconds of imports and set-up, which a worker kept for
+        the compiled mode pays while the eager checks run (``Suite.prefetch``).  The callable
+        itself is not called."""
+        if mode == "compiled":
+            self.backend().warm_up_compiler()
+
 
 # ============================================================================= backends
 
@@ -445,6 +453,9 @@ class _Backend:
     ) -> dict[str, Any]:  # fmt: skip
         raise NotImplementedError
 
+    def warm_up_compiler(self) -> None:
+        """Compile and differentiate x*x once (see ``CallableAdapter.warm_up``)."""
+
 
 def _call_for_probe(call: Callable[[Any, Any], Any], x: Any, t: Any) -> Any:
     try:
@@ -474,6 +485,11 @@ class _TorchBackend(_Backend):
 
     def devices(self) -> tuple[str, ...]:
         return ("cpu", "cuda") if self.torch.cuda.is_available() else ("cpu",)
+
+    def warm_up_compiler(self) -> None:
+        torch = self.torch
+        x = torch.ones(2, dtype=torch.float32, requires_grad=True)
+        torch.autograd.grad(torch.compile(lambda a: (a * a).sum(), fullgraph=True)(x), x)
 
     def _tensors(self, inputs: np.ndarray, targets: np.ndarray, dtype: str, device: str, softmax: bool) -> Any:
         torch = self.torch
@@ -551,6 +567,10 @@ class _JaxBackend(_Backend):
         jax.config.update("jax_default_matmul_precision", "highest")  # no TF32/bf16 passes
         self.jax = jax
         self._compiled: dict[Any, Callable[..., Any]] = {}
+
+    def warm_up_compiler(self) -> None:
+        jax, jnp = self.jax, self.jax.numpy
+        jax.block_until_ready(jax.jit(jax.value_and_grad(lambda a: jnp.sum(a * a)))(jnp.ones(2, jnp.float32)))
 
     def devices(self) -> tuple[str, ...]:
         try:
@@ -641,6 +661,17 @@ class _TfBackend(_Backend):
 
     def devices(self) -> tuple[str, ...]:
         return ("cpu", "cuda") if self.tf.config.list_physical_devices("GPU") else ("cpu",)
+
+    def warm_up_compiler(self) -> None:
+        tf = self.tf
+
+        def value_and_grad(a: Any) -> Any:
+            with tf.GradientTape() as tape:
+                tape.watch(a)
+                total = tf.reduce_sum(a * a)
+            return total, tape.gradient(total, a)
+
+        tf.function(value_and_grad, jit_compile=True)(tf.ones(2, tf.float32))
 
     def probe(self, call, inputs, targets, dtype, device, softmax):  # type: ignore[no-untyped-def]
         tf = self.tf

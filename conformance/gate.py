@@ -313,6 +313,8 @@ def run(args: argparse.Namespace) -> int:
             "-p",
             "no:cacheprovider",
             "-p",
+            "no:hypothesispytest",  # its terminal summary imports hypothesis internals: ~0.5 s, unused here
+            "-p",
             "no:logging",  # its per-test handler set-up is a third of pytest's overhead here (PROFILE.md)
             "-rfE",
             "-o",

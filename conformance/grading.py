@@ -88,10 +88,11 @@ def expected(v: Variant, x: np.ndarray, t: np.ndarray, dtype: str, source: str =
         _CACHE.move_to_end(key)
         return hit
     disk = None
-    if source == "mp" and x.size >= refcache.MIN_ELEMENTS:
+    small = x.size < refcache.MIN_ELEMENTS
+    if source == "mp":
         request = repr((v, dtype, source, x.shape, t.shape, str(t.dtype))).encode()
         disk = refcache.key(request + x.tobytes() + t.tobytes())
-        stored = refcache.load(disk)
+        stored = refcache.load_small(disk) if small else refcache.load(disk)
         if stored is not None:
             exp = Expected(value=stored["value"], grad=stored["grad"], grad_scale=stored["scale"], source=source)
             _CACHE[key] = exp
@@ -103,7 +104,8 @@ def expected(v: Variant, x: np.ndarray, t: np.ndarray, dtype: str, source: str =
         grad = _to_dtype_range(r.grad, dtype)
         scale = _f64(r.grad_scale)
         if disk is not None:
-            refcache.store(disk, {"value": np.asarray(value), "grad": np.asarray(grad), "scale": np.asarray(scale)})
+            arrays = {"value": np.asarray(value), "grad": np.asarray(grad), "scale": np.asarray(scale)}
+            (refcache.store_small if small else refcache.store)(disk, arrays)
     else:
         rn = ref_np.evaluate(v, x, t)
         value = _overflow(np.asarray(rn.losses if rn.value is None else rn.value, dtype=np.float64), dtype)

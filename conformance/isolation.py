@@ -14,6 +14,12 @@ Two callers with one interface, ``call(method, args, timeout) -> result``:
   own process.  No start-up cost, but a hung call cannot be killed (its thread is abandoned)
   and a crash takes the whole run down; fine for focalspec's own and other vetted adapters.
 
+``ProcessCaller.prefetch`` sends calls ahead from a background thread: the suite uses it for the
+compiled-mode checks, which get a worker of their own that compiles while the eager checks run
+in the other (on two cores that hides most of a ``torch.compile``).  A prefetched call is the
+same request and gets the same reply, read when the suite asks for it; only what fits the pipes'
+buffers is sent ahead (``PREFETCH_BYTES``), so neither side can block on a full pipe.
+
 ``FaultBudget`` turns repeated hangs and crashes of one (implementation, dtype, mode) into
 "not run" for the rest of it, so a hanging implementation costs a few timeouts, not one per
 check.
@@ -21,6 +27,7 @@ check.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import signal
@@ -29,6 +36,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -42,6 +50,7 @@ MAX_STUCK = 4  # thread mode: abandoned calls of one implementation allowed to r
 START_TIMEOUT_S = 300.0  # a worker importing torch/TF on a loaded 2-core machine can take a while
 POLL_S = 0.05
 SLOW_S = 1.0
+PREFETCH_BYTES = 48 * 1024  # requests (and replies) sent ahead stay below a Linux pipe's 64 KiB
 
 
 class ImplementationFault(Exception):
@@ -200,6 +209,9 @@ class ProcessCaller:
         self.proc: _Proc | None = None
         self.broken: str | None = None  # the worker cannot even start: every call fails with this
         self.starts = 0
+        self._lock = threading.Lock()  # the prefetch thread and the suite's calls take turns
+        self._ahead: deque[bytes] = deque()  # digests of the requests sent ahead, in order
+        self._early: dict[bytes, Any] = {}  # their replies, read before they were asked for
 
     # -------------------------------------------------------------- life cycle
 
@@ -230,6 +242,8 @@ class ProcessCaller:
             pass  # it died at once: the wait for 'ready' reports how
 
     def _kill(self) -> None:
+        self._ahead.clear()  # what was sent ahead died with the worker: it is asked again, normally
+        self._early.clear()
         proc, self.proc = self.proc, None
         if proc is None:
             return
@@ -325,18 +339,72 @@ class ProcessCaller:
     def call(
         self, method: str, args: tuple[Any, ...], timeout: float, on_slow: Callable[[], None] | None = None
     ) -> Any:
-        self._ensure_ready()
-        assert self.proc is not None
-        try:
-            self.proc.send.send((method, args))
-        except (OSError, pickle.PicklingError) as exc:
-            self._kill()
-            raise ImplementationFault(f"the request could not be sent to the worker: {exc}", "exit") from None
-        reply = self._wait(timeout, "during the call", on_slow)
+        with self._lock:
+            self._ensure_ready()
+            assert self.proc is not None
+            reply = None
+            if self._ahead or self._early:
+                reply = self._reply_sent_ahead(_digest(pickle.dumps((method, args))), timeout, on_slow)
+            if reply is None:
+                try:
+                    self.proc.send.send((method, args))
+                except (OSError, pickle.PicklingError) as exc:
+                    self._kill()
+                    raise ImplementationFault(f"the request could not be sent to the worker: {exc}", "exit") from None
+                reply = self._wait(timeout, "during the call", on_slow)
         kind, payload = reply
         if kind == "ok":
             return payload
         raise AdapterError(payload)
+
+    def _reply_sent_ahead(self, digest: bytes, timeout: float, on_slow: Callable[[], None] | None) -> Any:
+        """The reply to this request if it was sent ahead (waiting for it in order), else None
+        after reading every reply still due, so that the next reply on the pipe is this call's.
+        A fault while waiting for this request is this call's; one while waiting for another
+        request sent ahead is not: the worker is replaced, and that request, asked for later, is
+        sent again and meets its fault itself."""
+        if digest in self._early:
+            return self._early.pop(digest)
+        while self._ahead:
+            d = self._ahead.popleft()
+            if d == digest:
+                return self._wait(timeout, "during the call", on_slow)
+            try:
+                self._early[d] = self._wait(timeout, "during the call", on_slow)
+            except ImplementationFault:
+                self._ensure_ready()  # _wait killed the worker and forgot what was sent ahead
+                return None
+        return None
+
+    def prefetch(self, requests: list[tuple[str, tuple[Any, ...]]], reply_bytes: list[int]) -> threading.Thread:
+        """Start the worker and send ``requests`` ahead, from a daemon thread, in order, as long as
+        they and their replies (``reply_bytes``, estimated) fit ``PREFETCH_BYTES``."""
+
+        def send_ahead() -> None:
+            with self._lock:
+                try:
+                    self._ensure_ready()
+                except ImplementationFault:
+                    return  # every call reports it
+                sent = due = 0
+                for request, size in zip(requests, reply_bytes, strict=True):
+                    blob = pickle.dumps(request)
+                    if sent + len(blob) > PREFETCH_BYTES or due + size > PREFETCH_BYTES or self.proc is None:
+                        return
+                    try:
+                        self.proc.send.send_bytes(blob)
+                    except OSError:
+                        return  # the worker died: the next call's wait says how
+                    self._ahead.append(_digest(blob))
+                    sent, due = sent + len(blob), due + size
+
+        thread = threading.Thread(target=send_ahead, name=f"prefetch-{self.name}", daemon=True)
+        thread.start()
+        return thread
+
+
+def _digest(blob: bytes) -> bytes:
+    return hashlib.sha1(blob).digest()
 
 
 def _rss_bytes(pid: int) -> int:

@@ -375,6 +375,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         key = (
             order_adapter.get(p.adapter.name, 0),
             p.device,
+            p.mode == "compiled",  # last: their compiles overlap the rest (Suite.prefetch)
             p.dtype,
             p.mode,
             order_case.get(p.case.id, 0),
@@ -386,6 +387,23 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if focal or empty:
         focal.sort(key=lambda kv: kv[0])
         items[:] = others + [it for _, it in focal]
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The final items are known (after -k, deselection and the skip lists): send the compiled
+    calls of isolated adapters ahead.  Not in a pytest-xdist worker, which runs only some items."""
+    state = _state(session.config)
+    if state is None or state.suite is None or hasattr(session.config, "workerinput"):
+        return
+    if session.config.option.collectonly:
+        return
+    params = []
+    for item in session.items:
+        callspec = getattr(item, "callspec", None)
+        p = callspec.params.get("focal_check") if callspec is not None else None
+        if hasattr(p, "static") and item.get_closest_marker("skip") is None:
+            params.append(p)
+    state.suite.prefetch(params)
 
 
 @pytest.hookimpl(hookwrapper=True)

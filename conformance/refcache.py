@@ -5,13 +5,17 @@ it writes the results JSON, and every tox environment of the main job evaluates 
 ones.  An entry is keyed by the SHA-256 of the request (variant, dtype-exact inputs, targets,
 dtype) *and of the reference's own source files*, so a change to the reference or the
 rounding code invalidates every entry; what is stored is exactly what ``grading.expected``
-computed from mpmath.  Only requests of at least ``MIN_ELEMENTS`` are stored (small ones are
-cheap, and thousands of tiny files are not).  Location: ``$XDG_CACHE_HOME/focalspec/reference``
-(default ``~/.cache``); a cache that cannot be read or written is simply not used.
+computed from mpmath.  Requests of at least ``MIN_ELEMENTS`` get a file each; the small ones
+(the golden and edge cases: a few elements each, but about 700 of them per gate run, ~1 s of
+mpmath) share one file, ``small.npz``, read once per process and rewritten at its exit when it
+learned something new (``load_small``/``store_small``).  Location:
+``$XDG_CACHE_HOME/focalspec/reference`` (default ``~/.cache``); a cache that cannot be read or
+written is simply not used.
 """
 
 from __future__ import annotations
 
+import atexit
 import functools
 import hashlib
 import os
@@ -20,6 +24,8 @@ from pathlib import Path
 import numpy as np
 
 MIN_ELEMENTS = 256
+SMALL_FILE = "small.npz"
+_FIELDS = ("value", "grad", "scale")
 _SOURCES = ("reference/mp.py", "reference/np.py", "reference/rounding.py", "conformance/grading.py")
 
 
@@ -58,5 +64,55 @@ def store(k: str, arrays: dict[str, np.ndarray]) -> None:
         tmp = d / f"{k}.{os.getpid()}.tmp.npz"
         np.savez(tmp, **arrays)
         os.replace(tmp, d / f"{k}.npz")
+    except OSError:
+        pass
+
+
+# ----------------------------------------------------------------------------- the small requests
+
+_small: dict[str, dict[str, np.ndarray]] | None = None
+_small_new: dict[str, dict[str, np.ndarray]] = {}
+
+
+def _read_small() -> dict[str, dict[str, np.ndarray]]:
+    out: dict[str, dict[str, np.ndarray]] = {}
+    try:
+        with np.load(directory() / SMALL_FILE, allow_pickle=False) as z:
+            for name in z.files:
+                k, _, field = name.rpartition(".")
+                out.setdefault(k, {})[field] = z[name]
+    except (OSError, ValueError, KeyError):
+        return {}
+    return {k: v for k, v in out.items() if set(v) == set(_FIELDS)}
+
+
+def load_small(k: str) -> dict[str, np.ndarray] | None:
+    global _small
+    if _small is None:
+        _small = _read_small()
+    return _small.get(k)
+
+
+def store_small(k: str, arrays: dict[str, np.ndarray]) -> None:
+    if _small is None:
+        load_small(k)
+    assert _small is not None
+    _small[k] = _small_new[k] = {f: np.asarray(arrays[f]) for f in _FIELDS}
+
+
+@atexit.register
+def flush_small() -> None:
+    """Merge what this process learned into small.npz (atomic replace; under pytest-xdist the
+    last worker to exit wins, and a lost entry is only computed again)."""
+    if not _small_new:
+        return
+    merged = {**_read_small(), **_small_new}
+    _small_new.clear()
+    d = directory()
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        tmp = d / f"small.{os.getpid()}.tmp.npz"
+        np.savez(tmp, **{f"{k}.{f}": a[f] for k, a in merged.items() for f in _FIELDS})
+        os.replace(tmp, d / SMALL_FILE)
     except OSError:
         pass

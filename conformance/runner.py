@@ -220,9 +220,14 @@ class Suite:
         self.faults = FaultBudget(options.hang_budget, options.crash_budget, options.budget_s)
         self.shrinker = shrink.Shrinker(self)
         for a in self.adapters:  # start the workers now: their imports overlap collection
-            caller = self.caller(a)
-            if isinstance(caller, ProcessCaller) and not a.unavailable_reason():
-                caller.spawn()
+            compiled = "compiled" in a.modes and (not options.modes or "compiled" in options.modes)
+            for mode in ("eager", "compiled") if compiled else ("eager",):
+                caller = self.caller(a, mode)
+                if isinstance(caller, ProcessCaller) and not a.unavailable_reason():
+                    if mode == "compiled" and hasattr(a, "warm_up"):
+                        caller.prefetch([("warm_up", (mode,))], [256])  # the compiler loads meanwhile
+                    else:
+                        caller.spawn()
 
     # -------------------------------------------------------------- isolation
 
@@ -234,13 +239,36 @@ class Suite:
 
         return isinstance(a, CallableAdapter)
 
-    def caller(self, a: Adapter) -> ThreadCaller | ProcessCaller:
-        if a.name not in self.callers:
+    def caller(self, a: Adapter, mode: str = "eager") -> ThreadCaller | ProcessCaller:
+        """The adapter's caller; an isolated adapter's compiled mode has a worker of its own
+        (``prefetch``: it compiles while the eager checks run in the other)."""
+        key = f"{a.name} (compiled)" if mode == "compiled" and self.isolated(a) else a.name
+        if key not in self.callers:
             recipe = Recipe.of(a) if self.isolated(a) else None
-            self.callers[a.name] = (
+            self.callers[key] = (
                 ProcessCaller(recipe, a.name, self.o.memory_limit_gib) if recipe is not None else ThreadCaller(a)
             )
-        return self.callers[a.name]
+        return self.callers[key]
+
+    def prefetch(self, params: list[Param]) -> None:
+        """Send the compiled-mode calls of the isolated adapters ahead to their compiled worker
+        (the items that will run, in run order): a compile costs seconds, and on a second core it
+        overlaps the eager checks instead of following them.  The replies are the same calls'."""
+        ahead: dict[str, tuple[ProcessCaller, list[tuple[str, tuple[Any, ...]]], list[int]]] = {}
+        for p in params:
+            if p.mode != "compiled" or p.check != "value" or p.skip or not isinstance(p.case, SuiteCase):
+                continue
+            caller = self.caller(p.adapter, p.mode)
+            if not isinstance(caller, ProcessCaller) or self.faults.refusal((p.adapter.name, p.dtype, p.mode)):
+                continue
+            x, t = p.case.rounded(p.dtype)
+            args = (p.variant, np.array(x, copy=True), np.array(t, copy=True), p.dtype, p.device, p.mode,
+                    p.key in self.grad_keys)  # fmt: skip
+            _, requests, sizes = ahead.setdefault(p.adapter.name, (caller, [], []))
+            requests.append(("run", args))
+            sizes.append(2 * 8 * x.size + 1024)  # loss and gradient as float64, and the Output around them
+        for caller, requests, sizes in ahead.values():
+            caller.prefetch(requests, sizes)
 
     def shrink(self) -> list[dict[str, Any]]:
         """The smallest failing input of each (implementation, cause), bisected (``shrink``)."""
@@ -391,7 +419,7 @@ class Suite:
         if refused is not None:
             return refused
         try:
-            return self.caller(a).call(method, args, self.o.timeout, self.on_slow_call)
+            return self.caller(a, mode).call(method, args, self.o.timeout, self.on_slow_call)
         except ImplementationFault as exc:
             self.faults.record(combo, exc)
             return exc

@@ -295,3 +295,38 @@ def test_bad_isolation_options_are_one_line_usage_errors(args: list[str], words:
     )  # fmt: skip
     assert out.returncode == 4, out.stdout + out.stderr
     assert words in out.stderr, out.stderr
+
+
+# ----------------------------------------------------------------------------- calls sent ahead
+
+
+def test_calls_sent_ahead_get_their_own_replies_and_faults() -> None:
+    """``ProcessCaller.prefetch`` (the compiled mode's worker): a call sent ahead returns what the
+    same call returns when made normally, asked in any order; a crash on a request sent ahead is
+    reported on that request's own call, not on the call that happened to be waiting."""
+    import numpy as np
+
+    from focalspec.adapters.callable_adapter import Convention, make_callable_adapter
+    from focalspec.spec.variant import Variant
+
+    adapter = make_callable_adapter(f"{IMPL}:segfaults_on_large", Convention(framework="torch"))
+    v = Variant(gamma=2.0, alpha=0.25)
+
+    def args(n: int) -> tuple[Any, ...]:
+        x = np.linspace(-20.0, 20.0, n)
+        return (v, x, (np.arange(n) % 2).astype(np.float64), "float32", "cpu", "eager", True)
+
+    small_a, large, small_c = args(8), args(SMALL + 8), args(5)
+    caller = ProcessCaller(Recipe.of(adapter), adapter.name)  # type: ignore[arg-type]
+    try:
+        caller.prefetch([("run", small_a), ("run", large), ("run", small_c)], [1024] * 3).join(60)
+        got_c = caller.call("run", small_c, 60)  # out of order: the crash of `large` is in the way
+        got_a = caller.call("run", small_a, 60)
+        with pytest.raises(ImplementationFault, match="crashed its worker process with SIGSEGV"):
+            caller.call("run", large, 60)
+        for got, a in ((got_a, small_a), (got_c, small_c)):
+            want = adapter.run(*a)
+            np.testing.assert_array_equal(got.loss, want.loss)
+            np.testing.assert_array_equal(got.grad, want.grad)
+    finally:
+        caller.close()

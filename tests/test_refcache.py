@@ -16,6 +16,8 @@ from focalspec.spec.variant import Variant
 def cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     grading._CACHE.clear()
+    monkeypatch.setattr(refcache, "_small", None)
+    monkeypatch.setattr(refcache, "_small_new", {})
     return tmp_path
 
 
@@ -39,12 +41,23 @@ def test_a_stored_reference_is_the_mpmath_one(cache_home: Path) -> None:
     assert len(list((cache_home / "focalspec" / "reference").rglob("*.npz"))) == 2
 
 
-def test_small_requests_and_numpy_references_are_not_stored(cache_home: Path) -> None:
-    x, t = _batch(refcache.MIN_ELEMENTS - 1)
-    grading.expected(Variant(), x, t, "float64", "mp")
+def test_numpy_references_are_not_stored_and_small_ones_share_one_file(cache_home: Path) -> None:
     x, t = _batch(4 * refcache.MIN_ELEMENTS)
     grading.expected(Variant(), x, t, "float32", "np")
     assert not list(cache_home.rglob("*.npz"))
+    small = [_batch(n) for n in (1, 7, refcache.MIN_ELEMENTS - 1)]
+    fresh = [grading.expected(Variant(gamma=0.5), xs, ts, "float32", "mp") for xs, ts in small]
+    assert not list(cache_home.rglob("*.npz"))  # written once, at the process's exit
+    refcache.flush_small()
+    (only,) = cache_home.rglob("*.npz")
+    assert only.name == refcache.SMALL_FILE
+    grading._CACHE.clear()
+    refcache._small = None  # as a new process: everything comes from small.npz
+    for (xs, ts), f in zip(small, fresh, strict=True):
+        again = grading.expected(Variant(gamma=0.5), xs, ts, "float32", "mp")
+        for name in ("value", "grad", "grad_scale"):
+            np.testing.assert_array_equal(getattr(again, name), getattr(f, name))
+    assert not refcache._small_new  # nothing new to write
 
 
 def test_the_key_covers_the_reference_code(cache_home: Path) -> None:
