@@ -297,8 +297,38 @@ def run(args: argparse.Namespace) -> int:
 
     import focalspec.conformance as pkg
 
-    opts = validate(args)
-    root = Path(pkg.__file__).resolve().parent.parent
+    _prespawn(args)
+    try:
+        opts = validate(args)
+        return _run_pytest(args, opts, Path(pkg.__file__).resolve().parent.parent, pytest)
+    finally:
+        from focalspec.conformance import isolation
+
+        isolation.discard_prespawned()
+
+
+def _prespawn(args: argparse.Namespace) -> None:
+    """Start the callable's workers now, before ``validate`` imports the framework here: the
+    workers' imports (and the compiled mode's compiler) overlap this process's.  Only for one
+    process (-j 1) and process isolation; anything odd is left to ``validate`` to report."""
+    if ":" not in args.target or not args.framework or args.isolate != "process" or args.jobs != 1:
+        return
+    from focalspec.adapters.callable_adapter import convention_from_options
+    from focalspec.conformance import isolation
+
+    try:
+        conv = convention_from_options(args, args.kwarg)
+    except Exception:
+        return
+    recipe = isolation.Recipe("callable", args.target, conv, tuple(sys.path))
+    name = args.target.replace(":", ".")
+    isolation.prespawn(recipe, name, "eager")
+    modes = _joined(args.modes)
+    if args.framework != "paddle" and (not modes or "compiled" in modes.split(",")):
+        isolation.prespawn(recipe, name, "compiled", warm_up=True)
+
+
+def _run_pytest(args: argparse.Namespace, opts: list[str], root: Path, pytest: Any) -> int:
     tally = _Tally()
     with tempfile.TemporaryDirectory(prefix="focalspec-check-") as tmp:
         ini = Path(tmp, "pytest.ini")

@@ -407,6 +407,44 @@ def _digest(blob: bytes) -> bytes:
     return hashlib.sha1(blob).digest()
 
 
+# ----------------------------------------------------------------------------- workers started before the suite
+
+_PRESPAWNED: dict[tuple[str, str, str, str], ProcessCaller] = {}
+
+
+def _prespawn_key(recipe: Recipe, tag: str) -> tuple[str, str, str, str]:
+    return (recipe.kind, recipe.target, repr(recipe.convention), tag)  # sys.path aside: pytest adds to it
+
+
+def prespawn(recipe: Recipe, name: str, tag: str = "eager", warm_up: bool = False) -> None:
+    """Start a worker before the suite exists (``focalspec check`` does, before it imports the
+    framework to validate the callable: the two imports overlap); the suite adopts it (``adopt``).
+    ``warm_up``: also load the compiled mode's compiler (``CallableAdapter.warm_up``)."""
+    key = _prespawn_key(recipe, tag)
+    if key in _PRESPAWNED:
+        return
+    caller = _PRESPAWNED[key] = ProcessCaller(recipe, name)
+    if warm_up:
+        caller.prefetch([("warm_up", (tag,))], [256])
+    else:
+        caller.spawn()
+
+
+def adopt(recipe: Recipe, tag: str, memory_limit_gib: float = 0.0) -> ProcessCaller | None:
+    """The worker ``prespawn`` started for this recipe and tag, now the caller's to own and close."""
+    caller = _PRESPAWNED.pop(_prespawn_key(recipe, tag), None)
+    if caller is not None:
+        caller.memory_limit = int(memory_limit_gib * GIB) if memory_limit_gib else 0
+    return caller
+
+
+def discard_prespawned() -> None:
+    """Stop the workers no suite adopted (a usage error, another selection)."""
+    while _PRESPAWNED:
+        _, caller = _PRESPAWNED.popitem()
+        caller.close()
+
+
 def _rss_bytes(pid: int) -> int:
     """Resident set of a process from /proc (0 where there is no /proc)."""
     try:

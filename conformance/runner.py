@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 
 from focalspec.adapters.base import DTYPES, MODES, Adapter, AdapterError, Output
-from focalspec.conformance import causes, contracts, grading, invariants, shrink, tiers
+from focalspec.conformance import causes, contracts, grading, invariants, isolation, shrink, tiers
 from focalspec.conformance import families as fam
 from focalspec.conformance.families import Evaluation, InvariantCase, SuiteCase
 from focalspec.conformance.isolation import (
@@ -223,7 +223,7 @@ class Suite:
             compiled = "compiled" in a.modes and (not options.modes or "compiled" in options.modes)
             for mode in ("eager", "compiled") if compiled else ("eager",):
                 caller = self.caller(a, mode)
-                if isinstance(caller, ProcessCaller) and not a.unavailable_reason():
+                if isinstance(caller, ProcessCaller) and not caller.starts and not a.unavailable_reason():
                     if mode == "compiled" and hasattr(a, "warm_up"):
                         caller.prefetch([("warm_up", (mode,))], [256])  # the compiler loads meanwhile
                     else:
@@ -242,12 +242,15 @@ class Suite:
     def caller(self, a: Adapter, mode: str = "eager") -> ThreadCaller | ProcessCaller:
         """The adapter's caller; an isolated adapter's compiled mode has a worker of its own
         (``prefetch``: it compiles while the eager checks run in the other)."""
-        key = f"{a.name} (compiled)" if mode == "compiled" and self.isolated(a) else a.name
+        tag = "compiled" if mode == "compiled" and self.isolated(a) else "eager"
+        key = f"{a.name} (compiled)" if tag == "compiled" else a.name
         if key not in self.callers:
             recipe = Recipe.of(a) if self.isolated(a) else None
-            self.callers[key] = (
-                ProcessCaller(recipe, a.name, self.o.memory_limit_gib) if recipe is not None else ThreadCaller(a)
-            )
+            if recipe is None:
+                self.callers[key] = ThreadCaller(a)
+            else:
+                adopted = isolation.adopt(recipe, tag, self.o.memory_limit_gib)  # started by focalspec check
+                self.callers[key] = adopted or ProcessCaller(recipe, a.name, self.o.memory_limit_gib)
         return self.callers[key]
 
     def prefetch(self, params: list[Param]) -> None:

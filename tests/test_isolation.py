@@ -330,3 +330,32 @@ def test_calls_sent_ahead_get_their_own_replies_and_faults() -> None:
             np.testing.assert_array_equal(got.grad, want.grad)
     finally:
         caller.close()
+
+
+def test_the_gate_starts_its_workers_before_validating_and_leaves_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``focalspec check`` starts the callable's workers before it imports the framework itself;
+    the suite adopts them, and a usage error stops them (no worker outlives the gate)."""
+    from focalspec.conformance import isolation
+
+    started: list[isolation.ProcessCaller] = []
+    adopted: list[isolation.ProcessCaller] = []
+    real_prespawn, real_adopt = isolation.prespawn, isolation.adopt
+
+    def prespawn(recipe: Recipe, name: str, tag: str = "eager", warm_up: bool = False) -> None:
+        real_prespawn(recipe, name, tag, warm_up)
+        started.append(isolation._PRESPAWNED[isolation._prespawn_key(recipe, tag)])
+
+    def adopt(recipe: Recipe, tag: str, memory_limit_gib: float = 0.0) -> isolation.ProcessCaller | None:
+        caller = real_adopt(recipe, tag, memory_limit_gib)
+        adopted.extend([caller] if caller is not None else [])
+        return caller
+
+    monkeypatch.setattr(isolation, "prespawn", prespawn)
+    monkeypatch.setattr(isolation, "adopt", adopt)
+    quick = ["--framework", "torch", "--depth", "quick", "--dtype", "float32", "--case", "grid_g2_*"]
+    assert main(["check", "broken_impls.focal:careful", *quick]) == 0
+    assert len(started) == 2 and adopted == started  # the eager and the compiled worker, both used
+    assert all(c.starts == 1 and c.proc is None for c in started)  # never restarted; closed at the end
+    started.clear()
+    assert main(["check", "broken_impls.focal:no_such_loss", *quick, "--mode", "eager"]) == 2
+    assert len(started) == 1 and started[0].proc is None and not isolation._PRESPAWNED
