@@ -67,7 +67,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         choices=("exact", "faithful", "accurate", "acceptable"),
         help="required grade (default: acceptable; accurate for focalspec's own adapters)",
     )
-    sel.add_argument("--depth", choices=("quick", "default", "deep"), default="default", help="size of the families")
+    sel.add_argument("--depth", choices=("quick", "default", "deep"), default="default",
+                     help="size of the families (quick: eager mode only unless --mode names compiled)")  # fmt: skip
     sel.add_argument("--families", help="comma-separated subset of golden,random,invariant,edge,shape")
     sel.add_argument(
         "--dtype",
@@ -231,11 +232,13 @@ class _Tally:
         self.unrequired: Counter[str] = Counter()
         self.causes: dict[str, list[Any]] = {}
         self.minimal: list[dict[str, Any]] = []
+        self.not_run: list[str] = []
 
     def pytest_unconfigure(self, config: Any) -> None:
-        from focalspec.conformance.plugin import minimal_of
+        from focalspec.conformance.plugin import minimal_of, required_not_run
 
         self.minimal = minimal_of(config)  # after the plugin's sessionfinish has shrunk them
+        self.not_run = required_not_run(config)
 
     def pytest_runtest_logreport(self, report: Any) -> None:
         if report.when == "call" or (report.when == "setup" and not report.passed):
@@ -323,8 +326,11 @@ def _prespawn(args: argparse.Namespace) -> None:
     recipe = isolation.Recipe("callable", args.target, conv, tuple(sys.path))
     name = args.target.replace(":", ".")
     isolation.prespawn(recipe, name, "eager")
-    modes = _joined(args.modes)
-    if args.framework != "paddle" and (not modes or "compiled" in modes.split(",")):
+    from focalspec.conformance.options import compiled_runs
+
+    modes, dtypes = _joined(args.modes), _joined(args.dtypes)
+    asked = (tuple(modes.split(",")) if modes else None, tuple(dtypes.split(",")) if dtypes else None)
+    if args.framework != "paddle" and compiled_runs(args.depth, *asked):
         isolation.prespawn(recipe, name, "compiled", warm_up=True)
 
 
@@ -369,6 +375,10 @@ def _run_pytest(args: argparse.Namespace, opts: list[str], root: Path, pytest: A
         summary += "; failing only in tiers not required: " + ", ".join(
             f"{n} {t}" for t, n in sorted(tally.unrequired.items())
         )
+    if tally.not_run and checked:
+        summary += f"; required tiers not run: {', '.join(tally.not_run)}"
+        if "compile" in tally.not_run and args.depth == "quick":
+            summary += " (--depth quick is eager only; --mode eager,compiled adds the compiled checks)"
     if code in (2, 3, 4):
         print(f"focalspec check: error: pytest ended with exit code {code}", file=sys.stderr)
         return 2

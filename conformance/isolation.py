@@ -264,7 +264,7 @@ class ProcessCaller:
         try:
             proc.log.seek(0)
             lines = [ln.strip() for ln in proc.log.read().decode("utf-8", "replace").splitlines() if ln.strip()]
-        except OSError:
+        except (OSError, ValueError):  # ValueError: closed meanwhile
             return ""
         fatal = [ln for ln in lines if ln.startswith(("Fatal Python error", "MemoryError", "Killed"))]
         return (fatal or lines[-1:] or [""])[0][:200]
@@ -381,6 +381,12 @@ class ProcessCaller:
         they and their replies (``reply_bytes``, estimated) fit ``PREFETCH_BYTES``."""
 
         def send_ahead() -> None:
+            try:
+                _send_ahead()
+            except Exception:  # closed under it (the session ended first): the thread just ends
+                pass
+
+        def _send_ahead() -> None:
             with self._lock:
                 try:
                     self._ensure_ready()

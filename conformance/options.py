@@ -285,3 +285,12 @@ def _number(value: Any, name: str, default: float, integer: bool = False) -> flo
     if out < 0:
         raise SpecError(f"--focal-{name} must be >= 0, got {value!r}")
     return out
+
+
+def compiled_runs(depth: str, modes: tuple[str, ...] | None, dtypes: tuple[str, ...] | None) -> bool:
+    """Whether a run of these options runs the compiled mode at all: --depth quick only when
+    asked (--mode compiled, or named dtypes), for a process's first compile costs more than the
+    rest of a quick run (runner.QUICK_EAGER_REASON)."""
+    if modes:
+        return "compiled" in modes
+    return depth != "quick" or bool(dtypes)

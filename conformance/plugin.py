@@ -274,6 +274,15 @@ def minimal_of(config: pytest.Config) -> list[dict[str, Any]]:
     return state.minimal if state.suite is not None else state.collected.minimal
 
 
+def required_not_run(config: pytest.Config) -> list[str]:
+    """The required tiers no check of the session belonged to (a quick run's compile tier)."""
+    state = _state(config)
+    if state is None:
+        return []
+    ran = {t for row in tiers.summarize(state.entries.values()).values() for t, (n, _) in row.items() if n}
+    return [t for t in state.options.require if t not in ran]
+
+
 def _state(config: pytest.Config) -> State | None:
     return config.stash.get(STATE, None)
 

@@ -39,7 +39,7 @@ from focalspec.conformance.isolation import (
     ThreadCaller,
     describe_exception,
 )
-from focalspec.conformance.options import Options
+from focalspec.conformance.options import Options, compiled_runs
 from focalspec.spec.variant import SpecError, Variant
 
 # Stands for every case of a combination that cannot run at all (adapter unavailable, dtype or
@@ -50,6 +50,11 @@ ALL_CASES = SuiteCase("all-cases", "golden", Variant(), [], [], "", compiled=Tru
 # compiles in one dtype unless the dtypes are named; default and deep compile in every dtype.
 QUICK_COMPILED_DTYPE = "float32"
 QUICK_COMPILED_REASON = "--depth quick compiles in float32 only (name the dtypes, or --depth default, for the others)"
+QUICK_EAGER_REASON = (
+    "--depth quick runs the eager mode only: a process's first compile costs ~4 s of compiler start-up, more "
+    "than the rest of a quick run (--mode compiled or --dtype ..., or --depth default, runs it)"
+)
+
 CHECK_ORDER = {"value": 0, "grad": 1, "invariant": 2, "contract": 3}
 
 
@@ -220,7 +225,7 @@ class Suite:
         self.faults = FaultBudget(options.hang_budget, options.crash_budget, options.budget_s)
         self.shrinker = shrink.Shrinker(self)
         for a in self.adapters:  # start the workers now: their imports overlap collection
-            compiled = "compiled" in a.modes and (not options.modes or "compiled" in options.modes)
+            compiled = "compiled" in a.modes and compiled_runs(options.depth, options.modes, options.dtypes)
             for mode in ("eager", "compiled") if compiled else ("eager",):
                 caller = self.caller(a, mode)
                 if isinstance(caller, ProcessCaller) and not caller.starts and not a.unavailable_reason():
@@ -310,6 +315,8 @@ class Suite:
                     if not why and mode not in claimed_modes:
                         why = f"{a.name} has no {mode} mode"
                     quick_compiled = mode == "compiled" and o.depth == "quick" and not o.dtypes
+                    if not why and mode == "compiled" and not compiled_runs(o.depth, o.modes, o.dtypes):
+                        why = QUICK_EAGER_REASON
                     if not why and quick_compiled and dt != QUICK_COMPILED_DTYPE:
                         why = QUICK_COMPILED_REASON
                     out.append((dev, dt, mode, why))

@@ -152,9 +152,11 @@ def summary_lines(entries: Any, required: tuple[str, ...]) -> list[str]:
         parts = []
         for t in TIERS:
             n, bad = row[t]
-            if not n:
-                continue
             mark = "*" if t in required else ""
+            if not n:
+                if t in required:  # say so: a required tier with no check is not a passed one
+                    parts.append(f"{t}{mark} not run")
+                continue
             parts.append(f"{t}{mark} {'FAIL' if bad else 'ok'} ({n - bad}/{n})")
         lines.append(f"{adapter}: " + ", ".join(parts))
     return lines

@@ -80,6 +80,18 @@ def test_careful_implementation_is_accepted(tmp_path_factory: pytest.TempPathFac
     assert {t["grade"] for t in passed(doc) if t["check"] == "contract"} == {None}  # held or not: no grade
 
 
+def test_quick_says_the_compile_tier_did_not_run(capsys: pytest.CaptureFixture[str]) -> None:
+    """--depth quick is eager only: the verdict line must not let a reader take the required
+    compile tier as passed."""
+    args = ["check", f"{IMPL}:careful", "--framework", "torch", "--depth", "quick", "--case", "grid_g2_*"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "compile* not run" in out and "required tiers not run: compile (--depth quick is eager only" in out
+    assert main([*args, "--mode", "eager,compiled", "--case", "sat_large_g0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "compile* ok" in out and "not run" not in out
+
+
 def test_focalspec_own_torch_adapter_is_accepted(tmp_path_factory: pytest.TempPathFactory) -> None:
     code, doc = gate(tmp_path_factory, "focalspec-torch")
     bad = [f"{t['nodeid'].split('::')[-1]}: {(t['message'] or '')[:200]}" for t in failed(doc)]

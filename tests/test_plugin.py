@@ -241,6 +241,21 @@ def test_compiled_mode_runs_the_subset_and_cuda_only_where_reported() -> None:
     assert {p.case.id for p in compiled_deep} == {c.id for c in deep.cases}
 
 
+def test_quick_runs_the_compiled_mode_only_when_asked() -> None:
+    """--depth quick is eager only (a process's first compile costs more than the rest of a quick
+    run); naming the modes (or the dtypes) brings the compiled checks back, in float32 at quick."""
+    from focalspec.conformance.runner import QUICK_EAGER_REASON
+
+    for kw, runs in (({}, set()), ({"modes": ("eager", "compiled")}, {"float32"})):
+        suite = Suite(options(**kw))
+        try:
+            compiled = [p for p in suite.params() if p.mode == "compiled"]
+            assert compiled and {p.dtype for p in compiled if not p.skip} == runs, kw
+            assert all(p.skip == QUICK_EAGER_REASON for p in compiled) == (not runs)
+        finally:
+            suite.close()
+
+
 def test_skips_of_one_reason_collapse_into_one_check_that_names_its_cases() -> None:
     """Nothing lost: every (case, check) of every combination is either its own check or named
     by exactly one collapsed skip, which carries that case's reason."""

@@ -45,16 +45,18 @@ def test_numpy_references_are_not_stored_and_small_ones_share_one_file(cache_hom
     x, t = _batch(4 * refcache.MIN_ELEMENTS)
     grading.expected(Variant(), x, t, "float32", "np")
     assert not list(cache_home.rglob("*.npz"))
-    small = [_batch(n) for n in (1, 7, refcache.MIN_ELEMENTS - 1)]
-    fresh = [grading.expected(Variant(gamma=0.5), xs, ts, "float32", "mp") for xs, ts in small]
+    small = [(v, *_batch(n)) for n in (1, 7, refcache.MIN_ELEMENTS - 1)
+             for v in (Variant(gamma=0.5), Variant(gamma=0.5, reduction="sum"))]  # fmt: skip
+    fresh = [grading.expected(v, xs, ts, "float32", "mp") for v, xs, ts in small]
     assert not list(cache_home.rglob("*.npz"))  # written once, at the process's exit
     refcache.flush_small()
     (only,) = cache_home.rglob("*.npz")
     assert only.name == refcache.SMALL_FILE
     grading._CACHE.clear()
     refcache._small = None  # as a new process: everything comes from small.npz
-    for (xs, ts), f in zip(small, fresh, strict=True):
-        again = grading.expected(Variant(gamma=0.5), xs, ts, "float32", "mp")
+    for (v, xs, ts), f in zip(small, fresh, strict=True):
+        again = grading.expected(v, xs, ts, "float32", "mp")
+        assert np.shape(again.value) == (() if v.reduction == "sum" else xs.shape)
         for name in ("value", "grad", "grad_scale"):
             np.testing.assert_array_equal(getattr(again, name), getattr(f, name))
     assert not refcache._small_new  # nothing new to write
