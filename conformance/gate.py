@@ -310,6 +310,18 @@ def run(args: argparse.Namespace) -> int:
         isolation.discard_prespawned()
 
 
+def _has_compiled_mode(target: str) -> bool:
+    """A callable has one (torch.compile, jax.jit, tf.function); a registry adapter says."""
+    if ":" in target:
+        return True
+    from focalspec.adapters.registry import get_adapter
+
+    try:
+        return "compiled" in get_adapter(target).modes
+    except Exception:
+        return True
+
+
 def _prespawn(args: argparse.Namespace) -> None:
     """Start the callable's workers now, before ``validate`` imports the framework here: the
     workers' imports (and the compiled mode's compiler) overlap this process's.  Only for one
@@ -377,7 +389,9 @@ def _run_pytest(args: argparse.Namespace, opts: list[str], root: Path, pytest: A
         )
     if tally.not_run and checked:
         summary += f"; required tiers not run: {', '.join(tally.not_run)}"
-        if "compile" in tally.not_run and args.depth == "quick":
+        if "compile" in tally.not_run and not _has_compiled_mode(args.target):
+            summary += f" ({args.target} has no compiled mode)"
+        elif "compile" in tally.not_run and args.depth == "quick":
             summary += " (--depth quick is eager only; --mode eager,compiled adds the compiled checks)"
     if code in (2, 3, 4):
         print(f"focalspec check: error: pytest ended with exit code {code}", file=sys.stderr)

@@ -92,6 +92,14 @@ def test_quick_says_the_compile_tier_did_not_run(capsys: pytest.CaptureFixture[s
     assert "compile* ok" in out and "not run" not in out
 
 
+def test_a_compile_tier_not_run_names_why() -> None:
+    """The verdict line's reason for an unrun compile tier: the adapter's modes, else quick."""
+    from focalspec.conformance import gate as gate_module
+
+    assert gate_module._has_compiled_mode("focalspec-torch") and gate_module._has_compiled_mode(f"{IMPL}:careful")
+    assert not gate_module._has_compiled_mode("kornia-binary")  # third-party torch losses: eager only
+
+
 def test_focalspec_own_torch_adapter_is_accepted(tmp_path_factory: pytest.TempPathFactory) -> None:
     code, doc = gate(tmp_path_factory, "focalspec-torch")
     bad = [f"{t['nodeid'].split('::')[-1]}: {(t['message'] or '')[:200]}" for t in failed(doc)]
