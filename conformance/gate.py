@@ -273,12 +273,15 @@ class _Tally:
         from focalspec.conformance.causes import CAUSES, PRIORITY
 
         smallest = {cause: m for (_, cause), m in shrink.best(self.minimal).items()}
+        by_dtype = shrink.best_by_dtype(self.minimal)
         out = []
         for name, (n, _, detail, unreq) in sorted(self.causes.items(), key=lambda kv: (-kv[1][0], kv[0])):
             rank = PRIORITY.index(name) if name in PRIORITY else len(PRIORITY)
             tag = " (tiers not required)" if unreq else ""
             out.append(f"  {name} {n}{tag}: {detail[:160]}")
-            out += [f"    {line}" for line in (shrink.lines(smallest[name]) if name in smallest else [])]
+            if name in smallest:
+                shown = shrink.lines(smallest[name]) + shrink.also_lines(smallest[name], by_dtype)
+                out += [f"    {line}" for line in shown]
             if name in CAUSES and rank < len(PRIORITY) - 1:
                 out.append(f"    fix: {CAUSES[name].fix[:160]}")
         return out

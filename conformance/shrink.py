@@ -75,12 +75,39 @@ def record_size(m: dict[str, Any]) -> float:
 def best(records: Any) -> dict[tuple[str, str], dict[str, Any]]:
     """Per (implementation, cause), the record with the smallest input (several processes of one
     run, or several environments, each shrink their own)."""
-    out: dict[tuple[str, str], dict[str, Any]] = {}
+    return _best(records, lambda m: (str(m.get("adapter")), str(m.get("cause"))))  # type: ignore[return-value]
+
+
+def best_by_dtype(records: Any) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """Per (implementation, cause, dtype): where the defect starts in each dtype (the smallest
+    input overall is often a half type's; the float32 boundary is the one training meets)."""
+    return _best(records, lambda m: (str(m.get("adapter")), str(m.get("cause")), str(m.get("dtype"))))  # type: ignore[return-value]
+
+
+def _best(records: Any, key_of: Any) -> dict[tuple[str, ...], dict[str, Any]]:
+    out: dict[tuple[str, ...], dict[str, Any]] = {}
     for m in records or []:
-        key = (str(m.get("adapter")), str(m.get("cause")))
+        key = key_of(m)
         have = out.get(key)
         if have is None or (m.get("converged"), -record_size(m)) > (have.get("converged"), -record_size(have)):
             out[key] = m
+    return out
+
+
+def also_lines(m: dict[str, Any], by_dtype: dict[tuple[str, str, str], dict[str, Any]]) -> list[str]:
+    """Where the same cause starts in the record's other dtypes (one line), and the float32
+    reproducer when the headline is another dtype's."""
+    name = "p" if (m.get("variant") or {}).get("input_kind") == "probs" else "x"
+    mine = (m.get("adapter"), m.get("cause"))
+    keys = sorted(by_dtype, key=lambda k: DTYPE_ORDER.index(k[2]) if k[2] in DTYPE_ORDER else 9)
+    others = [by_dtype[k] for k in keys if k[:2] == mine and k[2] != m.get("dtype") and by_dtype[k].get("converged")]
+    if not others:
+        return []
+    out = ["in the other dtypes: " + "; ".join(f"{o['dtype']} from {name}={o['input']!r} (passes at {o['passes_at']!r})"
+                                               for o in others)]  # fmt: skip
+    f32 = next((o for o in others if o.get("dtype") == "float32"), None)
+    if f32 is not None:
+        out.append(f"reproduce (float32): {f32.get('reproducer')}")
     return out
 
 
@@ -128,16 +155,16 @@ def example_candidate(p: Any, rec: dict[str, Any], nodeid: str) -> Candidate | N
 
 
 class Shrinker:
-    """Keeps the smallest candidate per (implementation, cause) and bisects each at the end."""
+    """Keeps the smallest candidate per (implementation, cause, dtype) and bisects each at the end."""
 
     def __init__(self, suite: Any) -> None:
         self.suite = suite
-        self.best: dict[tuple[str, str], Candidate] = {}
+        self.best: dict[tuple[str, str, str], Candidate] = {}
 
     def offer(self, c: Candidate | None) -> None:
         if c is None:
             return
-        key = (c.adapter.name, c.cause)
+        key = (c.adapter.name, c.cause, c.dtype)
         have = self.best.get(key)
         if have is None or c.rank < have.rank:
             self.best[key] = c
@@ -146,7 +173,8 @@ class Shrinker:
         """One record per candidate, within ``budget_s`` (the rest keep the run's element)."""
         deadline = time.monotonic() + budget_s
         out = []
-        for c in self.best.values():
+        first = ("float32", "float64", "bfloat16", "float16")  # the budget goes to the training dtype first
+        for c in sorted(self.best.values(), key=lambda c: first.index(c.dtype) if c.dtype in first else 9):
             try:
                 out.append(self.shrink(c, deadline))
             except Exception as exc:  # a shrink must never cost the run its results

@@ -81,7 +81,8 @@ def derive(docs: list[tuple[Path, dict[str, Any]]]) -> list[dict[str, Any]]:
     from focalspec.conformance.causes import CAUSES, classify_entry
 
     adapters: dict[str, dict[str, Any]] = {}
-    bisected = shrink.best(m for _, doc in docs for m in doc.get("minimal") or [])
+    records = [m for _, doc in docs for m in doc.get("minimal") or []]
+    bisected, by_dtype = shrink.best(records), shrink.best_by_dtype(records)
     groups: dict[tuple[str, str], list[tuple[dict[str, Any], Any, str]]] = {}
     for path, doc in docs:
         for a in doc.get("adapters") or []:
@@ -132,6 +133,14 @@ def derive(docs: list[tuple[Path, dict[str, Any]]]) -> list[dict[str, Any]]:
                 "probes": m.get("probes"), "started_from": m.get("started_from"), "mode": m.get("mode"),
                 "run_case": t.get("case_id"), "run_reproducer": t.get("reproducer"),
             }  # fmt: skip
+    for f in findings:  # where the cause starts in each dtype it was bisected in
+        per = {k[2]: m for k, m in by_dtype.items() if k[:2] == (f["adapter"], f["cause"]) and m.get("converged")}
+        f["bisected_by_dtype"] = {
+            dt: {"input": m.get("input"), "target": m.get("target"), "passes_at": m.get("passes_at"),
+                 "check": m.get("check"), "expected": m.get("expected"), "observed": m.get("got"),
+                 "reproducer": m.get("reproducer")}
+            for dt, m in sorted(per.items(), key=lambda kv: DTYPE_ORDER.index(kv[0]) if kv[0] in DTYPE_ORDER else 9)
+        }  # fmt: skip
     findings.sort(key=lambda f: (f["adapter"], -f["checks"], f["cause"]))
     return findings
 

@@ -43,6 +43,22 @@ def test_one_finding_per_implementation_and_cause_with_its_smallest_input(tmp_pa
     assert f["implementation"] == "lib.focal" and f["fix"] == causes.CAUSES["one_minus_p_cancellation"].fix
 
 
+def test_bisected_records_give_the_smallest_and_each_dtypes_boundary(tmp_path: Path) -> None:
+    def rec(dtype: str, x: float, passes: float, converged: bool = True) -> dict[str, Any]:
+        return {"adapter": "lib", "cause": "nonfinite_at_finite", "dtype": dtype, "check": "grad", "input": x,
+                "target": 1.0, "passes_at": passes, "got": "nan", "expected": -1e-8, "converged": converged,
+                "variant": {"input_kind": "logits"}, "reproducer": f"focalspec check lib --point {x}:1.0"}  # fmt: skip
+    doc = _doc([_entry("lib", "nonfinite_at_finite", 20.0)])
+    doc["minimal"] = [rec("float32", 16.6355, 16.6354), rec("bfloat16", 6.25, 6.21875), rec("float16", 1.0, 0.5, False)]
+    (tmp_path / "r.json").write_text(json.dumps(doc))
+    out = tmp_path / "f.json"
+    assert main(["findings", "--results", str(tmp_path), "--out", str(out)]) == 0
+    (f,) = json.loads(out.read_text())["findings"]
+    assert f["smallest"]["bisected"] and f["smallest"]["input"] == 6.25  # converged first, then smallest |x|
+    assert list(f["bisected_by_dtype"]) == ["float32", "bfloat16"]  # an unconverged shrink is no boundary
+    assert f["bisected_by_dtype"]["float32"]["passes_at"] == 16.6354
+
+
 @pytest.mark.parametrize(
     ("content", "words"),
     [
@@ -187,3 +203,12 @@ def test_the_findings_the_hand_written_file_missed_are_derived(adapter: str, cau
     """Issue 11: Keras' 1 - p_t formed as 1 - p, and the NaN at x = +inf of the libraries that
     only optax had written down."""
     assert any(f["adapter"] == adapter and f["cause"] == cause for f in DERIVED["findings"]), (adapter, cause)
+
+
+def test_the_float32_boundary_of_torchvisions_nan_gradient_is_where_the_verified_finding_says() -> None:
+    """F-TORCHVISION-1 (NaN gradient at x = 16.640625 in float32, verified with torchvision itself):
+    the derived finding's float32 boundary lies at or below it, next to a passing input."""
+    f = next(f for f in DERIVED["findings"] if f["id"] == "torchvision:nonfinite_at_finite")
+    b = f["bisected_by_dtype"]["float32"]
+    assert 16.0 < b["input"] <= 16.640625 and b["passes_at"] < b["input"] and b["observed"] in ("nan", "inf", "-inf")
+    assert "--dtype float32" in b["reproducer"] and f"--point {b['input']!r}:" in b["reproducer"]

@@ -422,16 +422,20 @@ def test_each_cause_is_bisected_to_a_boundary_certified_by_the_reference(
     from focalspec.spec.variant import Variant
 
     doc = run_of(tmp_path_factory, name)
-    m = shrink.best(doc["minimal"])[(f"{IMPL}.{name}", cause)]
-    assert m["converged"] and m["passes_at"] is not None, m
-    assert abs(m["input"]) <= abs(m["started_from"])
-    step = shrink.ordinal(abs(m["input"]), m["dtype"]) - shrink.ordinal(abs(m["passes_at"]), m["dtype"])
-    assert abs(step) == 1, m  # adjacent numbers of the dtype: fails at one, passes at the other
-    ref = ref_mp.evaluate(Variant.from_dict(m["variant"]), np.array([m["input"]]), np.array([m["target"]]))
-    exact = float((ref.grad if m["check"] == "grad" else ref.losses)[0])
-    assert float(m["expected"]) == pytest.approx(exact, rel=1e-15)
-    if cause == "nonfinite_at_finite":
-        assert m["got"] in ("nan", "inf", "-inf")
+    by_dtype = shrink.best_by_dtype(doc["minimal"])
+    headline = shrink.best(doc["minimal"])[(f"{IMPL}.{name}", cause)]
+    records = [by_dtype[(f"{IMPL}.{name}", cause, dt)] for dt in ("float64", "float32")]  # the run's dtypes
+    assert headline in records and abs(headline["input"]) == min(abs(m["input"]) for m in records)
+    for m in records:  # each dtype bisected on its own numbers
+        assert m["converged"] and m["passes_at"] is not None, m
+        assert abs(m["input"]) <= abs(m["started_from"])
+        step = shrink.ordinal(abs(m["input"]), m["dtype"]) - shrink.ordinal(abs(m["passes_at"]), m["dtype"])
+        assert abs(step) == 1, m  # adjacent numbers of the dtype: fails at one, passes at the other
+        ref = ref_mp.evaluate(Variant.from_dict(m["variant"]), np.array([m["input"]]), np.array([m["target"]]))
+        exact = float((ref.grad if m["check"] == "grad" else ref.losses)[0])
+        assert float(m["expected"]) == pytest.approx(exact, rel=1e-15)
+        if cause == "nonfinite_at_finite":
+            assert m["got"] in ("nan", "inf", "-inf")
 
 
 def test_the_bisected_reproducer_runs_as_printed(
