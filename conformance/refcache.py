@@ -70,33 +70,64 @@ def store(k: str, arrays: dict[str, np.ndarray]) -> None:
 
 # ----------------------------------------------------------------------------- the small requests
 
-_small: dict[str, dict[str, np.ndarray]] | None = None
-_small_new: dict[str, dict[str, np.ndarray]] = {}
-
-
-def _read_small() -> dict[str, dict[str, np.ndarray]]:
-    """small.npz: the keys, and per field one flat array with each entry's shape (a handful of
-    zip members, not three per entry: reading 2,000 members cost a third of a second)."""
-    try:
-        with np.load(directory() / SMALL_FILE, allow_pickle=False) as z:
-            keys = [str(k) for k in z["keys"]]
-            fields = {f: (z[f"{f}_data"], z[f"{f}_shape"]) for f in _FIELDS}
-    except (OSError, ValueError, KeyError):
-        return {}
-    out: dict[str, dict[str, np.ndarray]] = {k: {} for k in keys}
-    for f, (data, shapes) in fields.items():
-        if len(shapes) != len(keys):
-            return {}
-        at = 0
-        for k, row in zip(keys, shapes, strict=True):
-            shape = tuple(int(n) for n in row[1 : 1 + int(row[0])])
-            size = int(np.prod(shape, dtype=np.int64))
-            out[k][f] = data[at : at + size].reshape(shape)
-            at += size
-    return out
-
-
+SMALL_MAX = 4096  # entries kept: a gate run needs ~700; without a cap every test run would add its own
 _MAX_NDIM = 4
+
+
+class _SmallFile:
+    """small.npz read once: the keys, and per field one flat array with each entry's shape (a
+    handful of zip members, not three per entry); an entry is sliced out when asked for."""
+
+    def __init__(self) -> None:
+        self.index: dict[str, int] = {}
+        self.fields: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        try:
+            with np.load(directory() / SMALL_FILE, allow_pickle=False) as z:
+                keys = [str(k) for k in z["keys"]]
+                for f in _FIELDS:
+                    data, shapes = z[f"{f}_data"], z[f"{f}_shape"]
+                    if len(shapes) != len(keys):
+                        return
+                    ndim = shapes[:, :1]
+                    dims = np.where(np.arange(_MAX_NDIM) < ndim, shapes[:, 1:], 1)
+                    ends = np.cumsum(dims.prod(axis=1))
+                    self.fields[f] = (data, shapes, ends)
+        except (OSError, ValueError, KeyError):
+            self.fields = {}
+            return
+        self.index = {k: i for i, k in enumerate(keys)}
+
+    def get(self, k: str) -> dict[str, np.ndarray] | None:
+        i = self.index.get(k)
+        if i is None or not self.fields:
+            return None
+        out = {}
+        for f, (data, shapes, ends) in self.fields.items():
+            start = int(ends[i - 1]) if i else 0
+            shape = tuple(int(n) for n in shapes[i, 1 : 1 + int(shapes[i, 0])])
+            out[f] = data[start : int(ends[i])].reshape(shape)
+        return out
+
+
+_small: _SmallFile | None = None
+_small_new: dict[str, dict[str, np.ndarray]] = {}
+_small_used: set[str] = set()
+
+
+def load_small(k: str) -> dict[str, np.ndarray] | None:
+    global _small
+    if k in _small_new:
+        return _small_new[k]
+    if _small is None:
+        _small = _SmallFile()
+    hit = _small.get(k)
+    if hit is not None:
+        _small_used.add(k)
+    return hit
+
+
+def store_small(k: str, arrays: dict[str, np.ndarray]) -> None:
+    _small_new[k] = {f: np.asarray(arrays[f]) for f in _FIELDS}
 
 
 def _write_small(entries: dict[str, dict[str, np.ndarray]]) -> None:
@@ -117,27 +148,22 @@ def _write_small(entries: dict[str, dict[str, np.ndarray]]) -> None:
     os.replace(tmp, d / SMALL_FILE)
 
 
-def load_small(k: str) -> dict[str, np.ndarray] | None:
-    global _small
-    if _small is None:
-        _small = _read_small()
-    return _small.get(k)
-
-
-def store_small(k: str, arrays: dict[str, np.ndarray]) -> None:
-    if _small is None:
-        load_small(k)
-    assert _small is not None
-    _small[k] = _small_new[k] = {f: np.asarray(arrays[f]) for f in _FIELDS}
-
-
 @atexit.register
 def flush_small() -> None:
     """Merge what this process learned into small.npz (atomic replace; under pytest-xdist the
-    last worker to exit wins, and a lost entry is only computed again)."""
+    last worker to exit wins, and a lost entry is only computed again).  This process's new
+    entries, then the file's entries it used, then the file's others while fewer than SMALL_MAX."""
     if not _small_new:
         return
-    merged = {**_read_small(), **_small_new}
+    on_disk = _SmallFile()
+    merged = dict(_small_new)
+    for k in [k for k in on_disk.index if k in _small_used] + list(on_disk.index):
+        if len(merged) >= SMALL_MAX:
+            break
+        if k not in merged:
+            hit = on_disk.get(k)
+            if hit is not None:
+                merged[k] = hit
     _small_new.clear()
     try:
         _write_small(merged)

@@ -18,6 +18,7 @@ def cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     grading._CACHE.clear()
     monkeypatch.setattr(refcache, "_small", None)
     monkeypatch.setattr(refcache, "_small_new", {})
+    monkeypatch.setattr(refcache, "_small_used", set())
     return tmp_path
 
 
@@ -66,3 +67,36 @@ def test_the_key_covers_the_reference_code(cache_home: Path) -> None:
     assert refcache.directory().name == refcache._code_digest()
     assert len(refcache._code_digest()) == 16
     assert refcache.load("0" * 64) is None  # a miss, not an error
+
+
+def test_the_small_file_keeps_what_runs_use_within_its_cap(cache_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a cap every test run would add its own small requests to the file (it reached 7,025
+    entries and 4 MB here, and a tenth of a quick gate run went to reading it)."""
+    monkeypatch.setattr(refcache, "SMALL_MAX", 5)
+
+    def new_process() -> None:
+        refcache._small, refcache._small_new, refcache._small_used = None, {}, set()
+        grading._CACHE.clear()
+
+    def ask(gamma: float) -> None:
+        x, t = _batch(3)
+        grading.expected(Variant(gamma=gamma), x, t, "float32", "mp")
+
+    for g in (0.1, 0.2, 0.3):
+        ask(g)
+    refcache.flush_small()
+    new_process()
+    for g in (1.1, 1.2, 1.3, 1.4):
+        ask(g)
+    refcache.flush_small()
+    new_process()
+    assert len(refcache._SmallFile().index) == 5  # its 4 new ones and one of the 3 older
+    ask(1.4)  # a hit: used
+    ask(2.0)  # new
+    refcache.flush_small()
+    kept = refcache._SmallFile()
+    assert len(kept.index) == 5 and not refcache._small_new
+    new_process()
+    ask(1.4)
+    ask(2.0)
+    assert not refcache._small_new  # both came from the file
