@@ -158,6 +158,11 @@ def parse_kwargs(items: list[str] | tuple[str, ...]) -> tuple[tuple[str, Any], .
     return tuple(out)
 
 
+def callable_name(spec: str) -> str:
+    """The adapter name of ``PKG.MODULE:CALLABLE`` (the gate's workers are named before it exists)."""
+    return spec.replace(":", ".")
+
+
 def load_callable(spec: str) -> Callable[..., Any]:
     """Import ``PKG.MODULE:CALLABLE`` (attribute paths with dots allowed); SpecError otherwise."""
     module_name, sep, attr = spec.partition(":")
@@ -234,7 +239,7 @@ class CallableAdapter(Adapter):
         self.clip_scopes = (convention.clip_scope,)
         self.fn = load_callable(spec)
         self.call_shape = check_signature(self.fn, spec, convention)
-        self.name = spec.replace(":", ".")
+        self.name = callable_name(spec)
         self.implementation = spec
         self.framework = convention.framework
         self.convention = convention.describe()

@@ -331,7 +331,7 @@ def _prespawn(args: argparse.Namespace) -> None:
     process (-j 1) and process isolation; anything odd is left to ``validate`` to report."""
     if ":" not in args.target or not args.framework or args.isolate != "process" or args.jobs != 1:
         return
-    from focalspec.adapters.callable_adapter import convention_from_options
+    from focalspec.adapters.callable_adapter import callable_name, convention_from_options
     from focalspec.conformance import isolation
 
     try:
@@ -339,7 +339,7 @@ def _prespawn(args: argparse.Namespace) -> None:
     except Exception:
         return
     recipe = isolation.Recipe("callable", args.target, conv, tuple(sys.path))
-    name = args.target.replace(":", ".")
+    name = callable_name(args.target)
     isolation.prespawn(recipe, name, "eager")
     from focalspec.conformance.options import compiled_runs
 

@@ -241,6 +241,14 @@ class ProcessCaller:
         except OSError:
             pass  # it died at once: the wait for 'ready' reports how
 
+    def start(self, warm_up: str | None = None) -> None:
+        """Start the worker now; ``warm_up`` (a mode): also have it load that mode's compiler
+        (the adapter's ``warm_up``), sent ahead, so the start-up costs nobody a wait."""
+        if warm_up is None:
+            self.spawn()
+        else:
+            self.prefetch([("warm_up", (warm_up,))], [256])
+
     def _kill(self) -> None:
         self._ahead.clear()  # what was sent ahead died with the worker: it is asked again, normally
         self._early.clear()
@@ -429,11 +437,8 @@ def prespawn(recipe: Recipe, name: str, tag: str = "eager", warm_up: bool = Fals
     key = _prespawn_key(recipe, tag)
     if key in _PRESPAWNED:
         return
-    caller = _PRESPAWNED[key] = ProcessCaller(recipe, name)
-    if warm_up:
-        caller.prefetch([("warm_up", (tag,))], [256])
-    else:
-        caller.spawn()
+    _PRESPAWNED[key] = ProcessCaller(recipe, name)
+    _PRESPAWNED[key].start(warm_up=tag if warm_up else None)
 
 
 def adopt(recipe: Recipe, tag: str, memory_limit_gib: float = 0.0) -> ProcessCaller | None:

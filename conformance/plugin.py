@@ -93,6 +93,11 @@ class State:
         self.minimal: list[dict[str, Any]] = []  # bisected smallest failing inputs (shrink.py)
 
     @property
+    def minimal_records(self) -> list[dict[str, Any]]:
+        """The session's shrink records: its own, or under xdist its workers'."""
+        return self.minimal if self.suite is not None else self.collected.minimal
+
+    @property
     def controller(self) -> bool:
         return distributed.is_controller(self.config)
 
@@ -195,7 +200,7 @@ class State:
             stale_xfails=[e.pattern for e in stale_x],
             stale_skips=[e.pattern for e in stale_s],
             status=status,
-            minimal=self.minimal if self.suite is not None else self.collected.minimal,
+            minimal=self.minimal_records,
         )
 
     def adapter_entries(self) -> list[dict[str, Any]]:
@@ -269,9 +274,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def minimal_of(config: pytest.Config) -> list[dict[str, Any]]:
     """The session's shrink records (its own, or under xdist its workers')."""
     state = _state(config)
-    if state is None:
-        return []
-    return state.minimal if state.suite is not None else state.collected.minimal
+    return [] if state is None else state.minimal_records
 
 
 def required_not_run(config: pytest.Config) -> list[str]:
@@ -349,6 +352,13 @@ def focal_suite(request: pytest.FixtureRequest) -> Any:
 
 
 @pytest.hookimpl(trylast=True)
+def _focal_param(item: pytest.Item) -> Any:
+    """The runner.Param of a suite item (None for another test, or pytest's empty-set placeholder)."""
+    callspec = getattr(item, "callspec", None)
+    p = callspec.params.get("focal_check") if callspec is not None else None
+    return p if hasattr(p, "static") else None
+
+
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     state = _state(config)
     if state is None or state.suite is None:
@@ -361,12 +371,11 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
     empty: list[pytest.Item] = []
     for item in items:
-        callspec = getattr(item, "callspec", None)
-        p = callspec.params.get("focal_check") if callspec is not None else None
-        if callspec is not None and "focal_check" in callspec.params and not hasattr(p, "static"):
+        p = _focal_param(item)
+        if p is None and "focal_check" in getattr(getattr(item, "callspec", None), "params", {}):
             empty.append(item)  # pytest's placeholder for an empty parameter set: nothing to run
             continue
-        if not hasattr(p, "static"):
+        if p is None:
             others.append(item)
             continue
         state.static[item.nodeid] = {**p.static(), "tier": tiers.param_tier(p)}
@@ -406,13 +415,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     if session.config.option.collectonly:
         return
-    params = []
-    for item in session.items:
-        callspec = getattr(item, "callspec", None)
-        p = callspec.params.get("focal_check") if callspec is not None else None
-        if hasattr(p, "static") and item.get_closest_marker("skip") is None:
-            params.append(p)
-    state.suite.prefetch(params)
+    runs = (_focal_param(item) for item in session.items if item.get_closest_marker("skip") is None)
+    state.suite.prefetch([p for p in runs if p is not None])
 
 
 @pytest.hookimpl(hookwrapper=True)

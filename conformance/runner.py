@@ -229,10 +229,7 @@ class Suite:
             for mode in ("eager", "compiled") if compiled else ("eager",):
                 caller = self.caller(a, mode)
                 if isinstance(caller, ProcessCaller) and not caller.starts and not a.unavailable_reason():
-                    if mode == "compiled" and hasattr(a, "warm_up"):
-                        caller.prefetch([("warm_up", (mode,))], [256])  # the compiler loads meanwhile
-                    else:
-                        caller.spawn()
+                    caller.start(warm_up=mode if mode == "compiled" and hasattr(a, "warm_up") else None)
 
     # -------------------------------------------------------------- isolation
 

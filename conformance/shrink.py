@@ -9,7 +9,7 @@ against the mpmath reference at that dtype value.  Monotonicity is not assumed, 
 is a boundary, not always the global minimum; it is never worse than the run's own element.
 
 Each process shrinks, at the end of its session, the smallest failing element of every
-(implementation, cause) it found, within ``BUDGET_S`` seconds, and hands back a record with a
+(implementation, cause, dtype) it found (float32 first), within ``BUDGET_S`` seconds, and hands back a record with a
 ``focalspec check ... --point X:T --variant ...`` reproducer that grades exactly that element.
 """
 
@@ -23,7 +23,7 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
-from focalspec.adapters.base import Output
+from focalspec.adapters.base import DTYPES, Output
 from focalspec.conformance import causes, grading, tiers
 from focalspec.spec.variant import SpecError, Variant, variant_text
 
@@ -32,7 +32,6 @@ SHRINKABLE = ("nonfinite_at_finite", "one_minus_p_cancellation", "bce_cancellati
               "clip_epsilon")  # fmt: skip
 MAX_PROBES = 72  # > 63: a float64 interval bisects to adjacent numbers
 BUDGET_S = 30.0  # per process, for all its shrinks together
-DTYPE_ORDER = ("float64", "float32", "bfloat16", "float16")
 _BITS: dict[str, tuple[Any, Any]] = {
     "float64": (np.float64, np.int64),
     "float32": (np.float32, np.int32),
@@ -61,7 +60,7 @@ class Candidate:
     def rank(self) -> tuple[float, int, int]:
         kind = self.case_variant.input_kind
         size = abs(_logit(self.x)) if kind == "probs" else abs(self.x)
-        return size, DTYPE_ORDER.index(self.dtype) if self.dtype in DTYPE_ORDER else 9, self.mode != "eager"
+        return size, _dtype_rank(self.dtype), self.mode != "eager"
 
 
 def record_size(m: dict[str, Any]) -> float:
@@ -94,13 +93,22 @@ def _best(records: Any, key_of: Any) -> dict[tuple[str, ...], dict[str, Any]]:
     return out
 
 
+def _dtype_rank(dtype: str) -> int:
+    return DTYPES.index(dtype) if dtype in DTYPES else len(DTYPES)
+
+
+def boundaries(by_dtype: dict[tuple[str, str, str], dict[str, Any]], adapter: str, cause: str) -> list[dict[str, Any]]:
+    """The converged records of one (implementation, cause), one per dtype, in DTYPES order."""
+    keys = sorted((k for k in by_dtype if k[:2] == (adapter, cause)), key=lambda k: _dtype_rank(k[2]))
+    return [by_dtype[k] for k in keys if by_dtype[k].get("converged")]
+
+
 def also_lines(m: dict[str, Any], by_dtype: dict[tuple[str, str, str], dict[str, Any]]) -> list[str]:
     """Where the same cause starts in the record's other dtypes (one line), and the float32
     reproducer when the headline is another dtype's."""
     name = "p" if (m.get("variant") or {}).get("input_kind") == "probs" else "x"
-    mine = (m.get("adapter"), m.get("cause"))
-    keys = sorted(by_dtype, key=lambda k: DTYPE_ORDER.index(k[2]) if k[2] in DTYPE_ORDER else 9)
-    others = [by_dtype[k] for k in keys if k[:2] == mine and k[2] != m.get("dtype") and by_dtype[k].get("converged")]
+    mine = boundaries(by_dtype, str(m.get("adapter")), str(m.get("cause")))
+    others = [o for o in mine if o["dtype"] != m.get("dtype")]
     if not others:
         return []
     out = ["in the other dtypes: " + "; ".join(f"{o['dtype']} from {name}={o['input']!r} (passes at {o['passes_at']!r})"

@@ -134,12 +134,11 @@ def derive(docs: list[tuple[Path, dict[str, Any]]]) -> list[dict[str, Any]]:
                 "run_case": t.get("case_id"), "run_reproducer": t.get("reproducer"),
             }  # fmt: skip
     for f in findings:  # where the cause starts in each dtype it was bisected in
-        per = {k[2]: m for k, m in by_dtype.items() if k[:2] == (f["adapter"], f["cause"]) and m.get("converged")}
         f["bisected_by_dtype"] = {
-            dt: {"input": m.get("input"), "target": m.get("target"), "passes_at": m.get("passes_at"),
-                 "check": m.get("check"), "expected": m.get("expected"), "observed": m.get("got"),
-                 "reproducer": m.get("reproducer")}
-            for dt, m in sorted(per.items(), key=lambda kv: DTYPE_ORDER.index(kv[0]) if kv[0] in DTYPE_ORDER else 9)
+            m["dtype"]: {"input": m.get("input"), "target": m.get("target"), "passes_at": m.get("passes_at"),
+                         "check": m.get("check"), "expected": m.get("expected"), "observed": m.get("got"),
+                         "reproducer": m.get("reproducer")}
+            for m in shrink.boundaries(by_dtype, f["adapter"], f["cause"])
         }  # fmt: skip
     findings.sort(key=lambda f: (f["adapter"], -f["checks"], f["cause"]))
     return findings
