@@ -20,11 +20,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import ml_dtypes
 import numpy as np
 
 from focalspec.adapters.base import DTYPES, Output
 from focalspec.conformance import causes, grading, tiers
+from focalspec.reference.rounding import get_format
 from focalspec.spec.variant import SpecError, Variant, variant_text
 
 # the causes whose defect starts at some |x| and stays beyond it
@@ -32,12 +32,7 @@ SHRINKABLE = ("nonfinite_at_finite", "one_minus_p_cancellation", "bce_cancellati
               "clip_epsilon")  # fmt: skip
 MAX_PROBES = 72  # > 63: a float64 interval bisects to adjacent numbers
 BUDGET_S = 30.0  # per process, for all its shrinks together
-_BITS: dict[str, tuple[Any, Any]] = {
-    "float64": (np.float64, np.int64),
-    "float32": (np.float32, np.int32),
-    "float16": (np.float16, np.int16),
-    "bfloat16": (ml_dtypes.bfloat16, np.int16),
-}
+_BITS: dict[str, Any] = {"float64": np.int64, "float32": np.int32, "float16": np.int16, "bfloat16": np.int16}
 
 
 @dataclass
@@ -139,13 +134,11 @@ def _logit(p: float) -> float:
 
 def ordinal(a: float, dtype: str) -> int:
     """The position of a non-negative ``a`` among the dtype's numbers (its bit pattern)."""
-    f, i = _BITS[dtype]
-    return int(np.array([a], dtype=f).view(i)[0])
+    return int(np.array([a], dtype=get_format(dtype).numpy_type).view(_BITS[dtype])[0])
 
 
 def from_ordinal(k: int, dtype: str) -> float:
-    f, i = _BITS[dtype]
-    return float(np.array([k], dtype=i).view(f)[0])
+    return float(np.array([k], dtype=_BITS[dtype]).view(get_format(dtype).numpy_type)[0])
 
 
 def example_candidate(p: Any, rec: dict[str, Any], nodeid: str) -> Candidate | None:

@@ -11,7 +11,6 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import ml_dtypes
 import mpmath
 import numpy as np
 
@@ -27,7 +26,16 @@ class Format:
     precision: int
     emin: int
     emax: int
-    numpy_type: Any
+
+    @property
+    def numpy_type(self) -> Any:
+        """The numpy scalar type (bfloat16 from ml_dtypes, imported only when asked: loading its
+        extension costs ~0.5 s, more than a quick gate run spends on anything else of the kind)."""
+        if self.name == "bfloat16":
+            import ml_dtypes
+
+            return ml_dtypes.bfloat16
+        return {"float64": np.float64, "float32": np.float32, "float16": np.float16}[self.name]
 
     @property
     def unit_roundoff(self) -> float:
@@ -43,10 +51,10 @@ class Format:
 
 
 FORMATS: dict[str, Format] = {
-    "float64": Format("float64", 53, -1022, 1023, np.float64),
-    "float32": Format("float32", 24, -126, 127, np.float32),
-    "float16": Format("float16", 11, -14, 15, np.float16),
-    "bfloat16": Format("bfloat16", 8, -126, 127, ml_dtypes.bfloat16),
+    "float64": Format("float64", 53, -1022, 1023),
+    "float32": Format("float32", 24, -126, 127),
+    "float16": Format("float16", 11, -14, 15),
+    "bfloat16": Format("bfloat16", 8, -126, 127),
 }
 
 
