@@ -140,6 +140,9 @@ class CompiledCache:
 
     def get(self, key: Any, make: Callable[[], Callable[..., Any]]) -> Callable[..., Any]:
         if key not in self._fns:
+            from focalspec.adapters._inductor_probes import remember_isa_probes
+
+            remember_isa_probes(torch_module())
             self._fns[key] = torch_module().compile(make(), fullgraph=True)
         return self._fns[key]
 

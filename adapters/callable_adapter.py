@@ -459,7 +459,7 @@ class _Backend:
         raise NotImplementedError
 
     def warm_up_compiler(self) -> None:
-        """Compile and differentiate x*x once (see ``CallableAdapter.warm_up``)."""
+        """Load the compiler, e.g. by compiling and differentiating x*x once (``CallableAdapter.warm_up``)."""
 
 
 def _call_for_probe(call: Callable[[Any, Any], Any], x: Any, t: Any) -> Any:
@@ -492,9 +492,22 @@ class _TorchBackend(_Backend):
         return ("cpu", "cuda") if self.torch.cuda.is_available() else ("cpu",)
 
     def warm_up_compiler(self) -> None:
+        """Dynamo and Inductor imported and the CPU's vector ISA picked (2 s on 2 cores), not a
+        trivial function compiled: the real compiles are queued by then (``Suite.prefetch``), and
+        a compile of x*x would only add its own ~0.3 s before them."""
+        from focalspec.adapters._inductor_probes import remember_isa_probes
+
         torch = self.torch
-        x = torch.ones(2, dtype=torch.float32, requires_grad=True)
-        torch.autograd.grad(torch.compile(lambda a: (a * a).sum(), fullgraph=True)(x), x)
+        remember_isa_probes(torch)
+        try:
+            import torch._dynamo
+            import torch._inductor.compile_fx
+            from torch._inductor.cpu_vec_isa import pick_vec_isa
+
+            pick_vec_isa()
+        except (ImportError, AttributeError):  # another torch's layout: compile x*x instead
+            x = torch.ones(2, dtype=torch.float32, requires_grad=True)
+            torch.autograd.grad(torch.compile(lambda a: (a * a).sum(), fullgraph=True)(x), x)
 
     def _tensors(self, inputs: np.ndarray, targets: np.ndarray, dtype: str, device: str, softmax: bool) -> Any:
         torch = self.torch
