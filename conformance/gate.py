@@ -338,15 +338,16 @@ def _prespawn(args: argparse.Namespace) -> None:
         conv = convention_from_options(args, args.kwarg)
     except Exception:
         return
+    from focalspec.conformance.options import compiled_dtypes
+
     recipe = isolation.Recipe("callable", args.target, conv, tuple(sys.path))
     name = callable_name(args.target)
-    isolation.prespawn(recipe, name, "eager")
-    from focalspec.conformance.options import compiled_runs
-
     modes, dtypes = _joined(args.modes), _joined(args.dtypes)
     asked = (tuple(modes.split(",")) if modes else None, tuple(dtypes.split(",")) if dtypes else None)
-    if args.framework != "paddle" and compiled_runs(args.depth, *asked):
-        isolation.prespawn(recipe, name, "compiled", warm_up=True)
+    compiled = compiled_dtypes(args.depth, *asked) if args.framework != "paddle" else ()
+    for tag in dict.fromkeys(isolation.worker_tag("compiled", d) for d in compiled):  # the longest path first
+        isolation.prespawn(recipe, name, tag, warm_up=True)
+    isolation.prespawn(recipe, name, "eager")
 
 
 def _run_pytest(args: argparse.Namespace, opts: list[str], root: Path, pytest: Any) -> int:

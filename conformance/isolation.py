@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-from focalspec.adapters.base import Adapter, AdapterError
+from focalspec.adapters.base import DTYPES, Adapter, AdapterError
 from focalspec.spec.variant import SpecError
 
 GIB = 1024**3
@@ -244,9 +244,8 @@ class ProcessCaller:
     def start(self, warm_up: str | None = None) -> None:
         """Start the worker now; ``warm_up`` (a mode): also have it load that mode's compiler
         (the adapter's ``warm_up``), sent ahead, so the start-up costs nobody a wait."""
-        if warm_up is None:
-            self.spawn()
-        else:
+        self.spawn()  # here, not in the prefetch thread: that one waits for the GIL while this process imports
+        if warm_up is not None:
             self.prefetch([("warm_up", (warm_up,))], [256])
 
     def _kill(self) -> None:
@@ -421,6 +420,26 @@ def _digest(blob: bytes) -> bytes:
     return hashlib.sha1(blob).digest()
 
 
+# ----------------------------------------------------------------------------- which worker serves a call
+
+
+def compiled_shards() -> int:
+    """How many workers share an isolated adapter's compiled mode.  Its compiles (one per case and
+    dtype, ~0.6 s each on CPU, after ~2 s of compiler start-up) are the longest path of a gate
+    run; split by dtype over two workers they run side by side once the eager checks are done
+    (benchmarks/PROFILE.md).  One where there is one core."""
+    return 2 if (os.cpu_count() or 1) >= 2 else 1
+
+
+def worker_tag(mode: str, dtype: str) -> str:
+    """The worker of an isolated call: ``eager`` for every mode but the compiled one, whose dtypes
+    alternate over ``compiled_shards()`` workers (``compiled``, ``compiled-2``)."""
+    if mode != "compiled":
+        return "eager"
+    k = DTYPES.index(dtype) % compiled_shards() if dtype in DTYPES else 0
+    return "compiled" if k == 0 else f"compiled-{k + 1}"
+
+
 # ----------------------------------------------------------------------------- workers started before the suite
 
 _PRESPAWNED: dict[tuple[str, str, str, str], ProcessCaller] = {}
@@ -438,7 +457,7 @@ def prespawn(recipe: Recipe, name: str, tag: str = "eager", warm_up: bool = Fals
     if key in _PRESPAWNED:
         return
     _PRESPAWNED[key] = ProcessCaller(recipe, name)
-    _PRESPAWNED[key].start(warm_up=tag if warm_up else None)
+    _PRESPAWNED[key].start(warm_up="compiled" if warm_up else None)
 
 
 def adopt(recipe: Recipe, tag: str, memory_limit_gib: float = 0.0) -> ProcessCaller | None:

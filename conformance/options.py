@@ -294,3 +294,21 @@ def compiled_runs(depth: str, modes: tuple[str, ...] | None, dtypes: tuple[str, 
     if modes:
         return "compiled" in modes
     return depth != "quick" or bool(dtypes)
+
+
+# A compilation costs seconds (torch.compile ~0.6 s a case and dtype after ~2 s of compiler start-up
+# on 2 cores, benchmarks/PROFILE.md): --depth quick with the compiled mode asked for compiles in
+# one dtype unless the dtypes are named; default and deep compile in every dtype.
+QUICK_COMPILED_DTYPE = "float32"
+
+
+def compiled_dtypes(
+    depth: str, modes: tuple[str, ...] | None, dtypes: tuple[str, ...] | None, claimed: tuple[str, ...] = DTYPES
+) -> tuple[str, ...]:
+    """The dtypes a run compiles in, of those an adapter claims: none where the compiled mode
+    does not run (``compiled_runs``), float32 alone at --depth quick unless dtypes are named."""
+    if not compiled_runs(depth, modes, dtypes):
+        return ()
+    wanted = dtypes or ((QUICK_COMPILED_DTYPE,) if depth == "quick" else DTYPES)
+    return tuple(d for d in DTYPES if d in wanted and d in claimed)
+

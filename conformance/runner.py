@@ -39,16 +39,14 @@ from focalspec.conformance.isolation import (
     ThreadCaller,
     describe_exception,
 )
-from focalspec.conformance.options import Options, compiled_runs
+from focalspec.conformance.options import QUICK_COMPILED_DTYPE, Options, compiled_dtypes, compiled_runs
 from focalspec.spec.variant import SpecError, Variant
 
 # Stands for every case of a combination that cannot run at all (adapter unavailable, dtype or
 # mode not claimed): one skip per check with the reason, instead of one per case.
 ALL_CASES = SuiteCase("all-cases", "golden", Variant(), [], [], "", compiled=True,
                       note="every case of the selected families")  # fmt: skip
-# A compilation costs seconds (torch.compile 3-15 s on 2 cores, benchmarks/PROFILE.md): quick
-# compiles in one dtype unless the dtypes are named; default and deep compile in every dtype.
-QUICK_COMPILED_DTYPE = "float32"
+# quick compiles in one dtype (options.QUICK_COMPILED_DTYPE) unless the dtypes are named
 QUICK_COMPILED_REASON = "--depth quick compiles in float32 only (name the dtypes, or --depth default, for the others)"
 QUICK_EAGER_REASON = (
     "--depth quick runs the eager mode only: a process's first compile costs ~4 s of compiler start-up, more "
@@ -225,9 +223,11 @@ class Suite:
         self.faults = FaultBudget(options.hang_budget, options.crash_budget, options.budget_s)
         self.shrinker = shrink.Shrinker(self)
         for a in self.adapters:  # start the workers now: their imports overlap collection
-            compiled = "compiled" in a.modes and compiled_runs(options.depth, options.modes, options.dtypes)
-            for mode in ("eager", "compiled") if compiled else ("eager",):
-                caller = self.caller(a, mode)
+            o = options
+            compiled = compiled_dtypes(o.depth, o.modes, o.dtypes, a.dtypes) if "compiled" in a.modes else ()
+            runs = [("eager", DTYPES[0])] + [("compiled", d) for d in compiled]
+            for mode, dtype in runs:
+                caller = self.caller(a, mode, dtype)
                 if isinstance(caller, ProcessCaller) and not caller.starts and not a.unavailable_reason():
                     caller.start(warm_up=mode if mode == "compiled" and hasattr(a, "warm_up") else None)
 
@@ -241,11 +241,11 @@ class Suite:
 
         return isinstance(a, CallableAdapter)
 
-    def caller(self, a: Adapter, mode: str = "eager") -> ThreadCaller | ProcessCaller:
-        """The adapter's caller; an isolated adapter's compiled mode has a worker of its own
-        (``prefetch``: it compiles while the eager checks run in the other)."""
-        tag = "compiled" if mode == "compiled" and self.isolated(a) else "eager"
-        key = f"{a.name} (compiled)" if tag == "compiled" else a.name
+    def caller(self, a: Adapter, mode: str = "eager", dtype: str = DTYPES[0]) -> ThreadCaller | ProcessCaller:
+        """The adapter's caller; an isolated adapter's compiled mode has workers of its own, by
+        dtype (``isolation.worker_tag``; ``prefetch``: they compile while the eager checks run)."""
+        tag = isolation.worker_tag(mode, dtype) if self.isolated(a) else "eager"
+        key = f"{a.name} ({tag})" if tag != "eager" else a.name
         if key not in self.callers:
             recipe = Recipe.of(a) if self.isolated(a) else None
             if recipe is None:
@@ -259,17 +259,17 @@ class Suite:
         """Send the compiled-mode calls of the isolated adapters ahead to their compiled worker
         (the items that will run, in run order): a compile costs seconds, and on a second core it
         overlaps the eager checks instead of following them.  The replies are the same calls'."""
-        ahead: dict[str, tuple[ProcessCaller, list[tuple[str, tuple[Any, ...]]], list[int]]] = {}
+        ahead: dict[int, tuple[ProcessCaller, list[tuple[str, tuple[Any, ...]]], list[int]]] = {}
         for p in params:
             if p.mode != "compiled" or p.check != "value" or p.skip or not isinstance(p.case, SuiteCase):
                 continue
-            caller = self.caller(p.adapter, p.mode)
+            caller = self.caller(p.adapter, p.mode, p.dtype)
             if not isinstance(caller, ProcessCaller) or self.faults.refusal((p.adapter.name, p.dtype, p.mode)):
                 continue
             x, t = p.case.rounded(p.dtype)
             args = (p.variant, np.array(x, copy=True), np.array(t, copy=True), p.dtype, p.device, p.mode,
                     p.key in self.grad_keys)  # fmt: skip
-            _, requests, sizes = ahead.setdefault(p.adapter.name, (caller, [], []))
+            _, requests, sizes = ahead.setdefault(id(caller), (caller, [], []))
             requests.append(("run", args))
             sizes.append(2 * 8 * x.size + 1024)  # loss and gradient as float64, and the Output around them
         for caller, requests, sizes in ahead.values():
@@ -426,7 +426,7 @@ class Suite:
         if refused is not None:
             return refused
         try:
-            return self.caller(a, mode).call(method, args, self.o.timeout, self.on_slow_call)
+            return self.caller(a, mode, dtype).call(method, args, self.o.timeout, self.on_slow_call)
         except ImplementationFault as exc:
             self.faults.record(combo, exc)
             return exc

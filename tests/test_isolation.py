@@ -354,8 +354,41 @@ def test_the_gate_starts_its_workers_before_validating_and_leaves_none(monkeypat
     monkeypatch.setattr(isolation, "adopt", adopt)
     quick = ["--framework", "torch", "--depth", "quick", "--dtype", "float32", "--case", "grid_g2_*"]
     assert main(["check", "broken_impls.focal:careful", *quick]) == 0
-    assert len(started) == 2 and adopted == started  # the eager and the compiled worker, both used
+    assert len(started) == 2 and sorted(map(id, adopted)) == sorted(map(id, started))  # eager and compiled, both used
     assert all(c.starts == 1 and c.proc is None for c in started)  # never restarted; closed at the end
     started.clear()
     assert main(["check", "broken_impls.focal:no_such_loss", *quick, "--mode", "eager"]) == 2
     assert len(started) == 1 and started[0].proc is None and not isolation._PRESPAWNED
+
+
+def test_the_compiled_mode_is_split_by_dtype_over_two_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each compiled worker serves only its own dtypes (``isolation.worker_tag``): float64 and
+    bfloat16 one, float32 and float16 the other; the gate starts both before validating."""
+    from focalspec.conformance import isolation
+
+    monkeypatch.setattr(isolation, "compiled_shards", lambda: 2)
+    assert [isolation.worker_tag("compiled", d) for d in ("float64", "float32", "bfloat16", "float16")] == [
+        "compiled", "compiled-2", "compiled", "compiled-2"]  # fmt: skip
+    assert isolation.worker_tag("eager", "float32") == "eager"
+    served: dict[int, set[tuple[str, str]]] = {}
+    started: list[tuple[str, isolation.ProcessCaller]] = []
+    real_call, real_prespawn = isolation.ProcessCaller.call, isolation.prespawn
+
+    def call(self: isolation.ProcessCaller, method: str, args: tuple[Any, ...], *rest: Any) -> Any:
+        if method == "run":
+            served.setdefault(id(self), set()).add((args[3], args[5]))  # (dtype, mode)
+        return real_call(self, method, args, *rest)
+
+    def prespawn(recipe: Recipe, name: str, tag: str = "eager", warm_up: bool = False) -> None:
+        real_prespawn(recipe, name, tag, warm_up)
+        started.append((tag, isolation._PRESPAWNED[isolation._prespawn_key(recipe, tag)]))
+
+    monkeypatch.setattr(isolation.ProcessCaller, "call", call)
+    monkeypatch.setattr(isolation, "prespawn", prespawn)
+    assert main(["check", "broken_impls.focal:careful", "--framework", "torch", "--case", "sat_large_g0.5"]) == 0
+    assert [tag for tag, _ in started] == ["compiled", "compiled-2", "eager"]
+    by_tag = {tag: served.get(id(c), set()) for tag, c in started}
+    assert by_tag["compiled"] == {("float64", "compiled"), ("bfloat16", "compiled")}
+    assert by_tag["compiled-2"] == {("float32", "compiled"), ("float16", "compiled")}
+    assert {mode for _, mode in by_tag["eager"]} == {"eager"} and len(by_tag["eager"]) == 4
+    assert all(c.starts == 1 and c.proc is None for _, c in started)
