@@ -1,5 +1,3 @@
-import sys
+from focalspec.cli_main import entry
 
-from focalspec.cli_main import main
-
-sys.exit(main())
+entry()
