@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import functools
 import math
+import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -467,3 +469,35 @@ def test_empty_mean_is_nan_and_normalized_sum_of_nothing_is_zero() -> None:
     empty = np.zeros(0)
     assert math.isnan(float(OWN.run(Variant(reduction="mean"), empty, empty, "float64", want_grad=False).loss))
     assert float(OWN.run(Variant(reduction="normalized"), empty, empty, "float64", want_grad=False).loss) == 0.0
+
+
+def test_a_jax_callable_keeps_its_compiles_in_the_persistent_cache(tmp_path: Path) -> None:
+    """The callable backend stores XLA's compiles (the eager primitives' too) under focalspec's
+    cache folder, and a later process loads them; a cache folder the user set is left alone."""
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np; from focalspec.adapters.callable_adapter import Convention, make_callable_adapter; "
+        "from focalspec.spec.variant import Variant; "
+        "a = make_callable_adapter('optax:sigmoid_focal_loss', Convention(framework='jax')); "
+        "x = np.linspace(-3.0, 3.0, 7); a.run(Variant(gamma=2.0, alpha=0.25), x, (x > 0) * 1.0, 'float32', 'cpu', "
+        "'eager', True); import jax; print(jax.config.jax_compilation_cache_dir)"
+    )
+    pytest.importorskip("optax")
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)
+    ours = tmp_path / "xdg" / "focalspec" / "jax-xla"
+    first = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert first.returncode == 0 and first.stdout.strip() == str(ours), first.stdout + first.stderr
+    def entries() -> list[tuple[str, int]]:
+        return sorted((p.name, p.stat().st_mtime_ns) for p in ours.glob("*-cache"))  # not the LRU's -atime files
+
+    stored = entries()
+    assert len(stored) > 10  # the value-and-gradient's primitives, one executable each
+    again = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert again.returncode == 0 and entries() == stored  # all loaded: none compiled and written again
+    theirs = tmp_path / "theirs"
+    env["JAX_COMPILATION_CACHE_DIR"] = str(theirs)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == str(theirs), done.stdout + done.stderr
