@@ -79,7 +79,7 @@ def torch_ran(device: str, mode: str, dtype: str, **extra: Any) -> dict[str, Any
     torch = torch_module()
     info: dict[str, Any] = {
         "framework": "torch",
-        "version": torch.__version__,
+        "version": str(torch.__version__),  # a plain str: TorchVersion would make the suite unpickling it import torch
         "device": device_description(device),
         "mode": mode,
         "dtype": dtype,

@@ -228,27 +228,60 @@ def _one_line(exc: BaseException) -> str:
     return text[0][:300] if text else ""
 
 
+@dataclass(frozen=True)
+class WorkerFacts:
+    """What the suite's own process needs to know of a callable that only its worker imports
+    (``CallableAdapter.worker_facts``): the suite then never imports the framework or the user's
+    module itself -- ~0.8 s of a 2-core gate run, and a crash at import is the worker's."""
+
+    call_shape: CallShape
+    unavailable: str | None
+    framework_version: str | None
+    devices: tuple[str, ...]
+
+
 class CallableAdapter(Adapter):
-    """Runs a user's callable through its framework's autodiff (see module docstring)."""
+    """Runs a user's callable through its framework's autodiff (see module docstring).  Given
+    ``facts`` (from the worker that runs it), it is a description only: nothing is imported."""
 
     dtypes = DTYPES
     modes = ("eager", "compiled")
 
-    def __init__(self, spec: str, convention: Convention) -> None:
+    def __init__(self, spec: str, convention: Convention, facts: WorkerFacts | None = None) -> None:
         self.spec = spec
         self.conv = convention
         self.clip_scopes = (convention.clip_scope,)
-        self.fn = load_callable(spec)
-        self.call_shape = check_signature(self.fn, spec, convention)
+        self._facts = facts
+        self._fn: Callable[..., Any] | None = None
+        if facts is None:
+            self._fn = load_callable(spec)
+            self.call_shape = check_signature(self._fn, spec, convention)
+        else:
+            self.call_shape = facts.call_shape
         self.name = callable_name(spec)
         self.implementation = spec
         self.framework = convention.framework
         self.convention = convention.describe()
         self._backend: _Backend | None = None
 
+    @property
+    def fn(self) -> Callable[..., Any]:
+        if self._fn is None:
+            self._fn = load_callable(self.spec)
+        return self._fn
+
+    def worker_facts(self) -> WorkerFacts:
+        """This adapter's facts, for a suite process that does not import the callable."""
+        reason = self.unavailable_reason()
+        return WorkerFacts(
+            self.call_shape, reason, None if reason else self.framework_version(), () if reason else self.devices()
+        )
+
     # -------------------------------------------------------------- what it claims
 
     def unavailable_reason(self) -> str | None:
+        if self._facts is not None:
+            return self._facts.unavailable
         module = _IMPORT_NAME[self.framework]
         if module in sys.modules:
             return None
@@ -259,13 +292,15 @@ class CallableAdapter(Adapter):
         return None
 
     def framework_version(self) -> str | None:
+        if self._facts is not None:
+            return self._facts.framework_version
         try:
             return str(importlib.import_module(_IMPORT_NAME[self.framework]).__version__)
         except Exception:
             return None
 
     def devices(self) -> tuple[str, ...]:
-        return self.backend().devices()
+        return self._facts.devices if self._facts is not None else self.backend().devices()
 
     def reproducer_args(self) -> list[str]:
         """``focalspec check`` arguments that rebuild this adapter (used in failure messages)."""
@@ -833,7 +868,7 @@ class _PaddleBackend(_Backend):
                 raise AdapterError("the returned loss does not depend differentiably on the inputs (stop_gradient)")
             (g,) = paddle.grad(paddle.sum(loss), [x], allow_unused=True)
             grad = np.zeros(x.shape) if g is None else g.astype("float64").numpy()
-        ran = {"framework": "paddle", "version": paddle.__version__, "device": "cpu", "mode": "eager"}
+        ran = {"framework": "paddle", "version": str(paddle.__version__), "device": "cpu", "mode": "eager"}
         return loss.astype("float64").numpy(), grad, ran
 
 
@@ -878,6 +913,7 @@ __all__ = [
     "FRAMEWORKS",
     "CallableAdapter",
     "Convention",
+    "WorkerFacts",
     "check_signature",
     "load_callable",
     "make_callable_adapter",

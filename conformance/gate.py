@@ -135,12 +135,19 @@ def validate(args: argparse.Namespace) -> list[str]:
 
         point_case(args.point, args.variant)  # a bad point or variant: one line, before pytest starts
     if ":" in target:
-        from focalspec.adapters.callable_adapter import convention_from_options, make_callable_adapter
+        from focalspec.adapters.callable_adapter import callable_name, convention_from_options, make_callable_adapter
 
         if not args.framework:
             raise SpecError("a callable needs --framework torch|jax|tensorflow")
-        # import, signature, framework: one line each
-        make_callable_adapter(target, convention_from_options(args, args.kwarg))
+        # import, signature, framework: one line each -- asked of the worker that will run it, so
+        # this process imports neither the framework nor the callable (and survives a crash at import)
+        conv = convention_from_options(args, args.kwarg)
+        if _prespawns(args):
+            from focalspec.conformance import isolation
+
+            isolation.worker_facts(isolation.Recipe("callable", target, conv, tuple(sys.path)), callable_name(target))
+        else:
+            make_callable_adapter(target, conv)
         opts += [
             "--focal-impl",
             target,
@@ -325,11 +332,16 @@ def _has_compiled_mode(target: str) -> bool:
         return True
 
 
+def _prespawns(args: argparse.Namespace) -> bool:
+    """Whether this process starts the callable's workers itself (one process, process isolation)."""
+    return ":" in args.target and bool(args.framework) and args.isolate == "process" and args.jobs == 1
+
+
 def _prespawn(args: argparse.Namespace) -> None:
     """Start the callable's workers now, before ``validate`` imports the framework here: the
     workers' imports (and the compiled mode's compiler) overlap this process's.  Only for one
     process (-j 1) and process isolation; anything odd is left to ``validate`` to report."""
-    if ":" not in args.target or not args.framework or args.isolate != "process" or args.jobs != 1:
+    if not _prespawns(args):
         return
     from focalspec.adapters.callable_adapter import callable_name, convention_from_options
     from focalspec.conformance import isolation

@@ -208,6 +208,7 @@ class ProcessCaller:
         self.memory_limit = int(memory_limit_gib * GIB) if memory_limit_gib else 0
         self.proc: _Proc | None = None
         self.broken: str | None = None  # the worker cannot even start: every call fails with this
+        self.build_error: str | None = None  # the worker's one line when it could not rebuild the adapter
         self.starts = 0
         self._lock = threading.Lock()  # the prefetch thread and the suite's calls take turns
         self._ahead: deque[bytes] = deque()  # digests of the requests sent ahead, in order
@@ -339,6 +340,7 @@ class ProcessCaller:
             raise ImplementationFault(self.broken, "exit") from None
         if kind != "ready":
             self._kill()
+            self.build_error = str(payload)
             self.broken = f"the worker process for {self.name} could not rebuild the adapter: {payload}"
             raise ImplementationFault(self.broken, "exit")
         self.proc.ready = True
@@ -458,6 +460,19 @@ def prespawn(recipe: Recipe, name: str, tag: str = "eager", warm_up: bool = Fals
         return
     _PRESPAWNED[key] = ProcessCaller(recipe, name)
     _PRESPAWNED[key].start(warm_up="compiled" if warm_up else None)
+
+
+def worker_facts(recipe: Recipe, name: str) -> Any:
+    """A callable's ``WorkerFacts``, asked of its eager worker (started here unless it was): the
+    worker imports the callable, so this process does not.  SpecError with the worker's own line
+    when it cannot (import error, signature, framework missing) or dies trying (a crash at import);
+    the worker stays for the suite to adopt."""
+    prespawn(recipe, name, "eager")
+    caller = _PRESPAWNED[_prespawn_key(recipe, "eager")]
+    try:
+        return caller.call("worker_facts", (), START_TIMEOUT_S)
+    except (ImplementationFault, AdapterError) as exc:
+        raise SpecError(caller.build_error or describe_exception(exc)) from None
 
 
 def adopt(recipe: Recipe, tag: str, memory_limit_gib: float = 0.0) -> ProcessCaller | None:

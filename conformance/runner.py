@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import sys
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -65,9 +66,14 @@ def load_adapters(o: Options) -> list[Adapter]:
 
     chosen: list[Adapter] = []
     if o.impl:
-        from focalspec.adapters.callable_adapter import convention_from_options, make_callable_adapter
+        from focalspec.adapters import callable_adapter as ca
 
-        chosen.append(make_callable_adapter(o.impl, convention_from_options(o, o.kwargs)))
+        conv = ca.convention_from_options(o, o.kwargs)
+        if o.isolate == "thread":
+            chosen.append(ca.make_callable_adapter(o.impl, conv))
+        else:  # its worker imports it (isolation.worker_facts); this process never does
+            recipe = Recipe("callable", o.impl, conv, tuple(sys.path))
+            chosen.append(ca.CallableAdapter(o.impl, conv, isolation.worker_facts(recipe, ca.callable_name(o.impl))))
         if not o.adapters:
             return chosen
     known = all_adapters()

@@ -325,9 +325,24 @@ def test_missing_framework_is_a_usage_error(
 
     monkeypatch.setitem(callable_adapter._IMPORT_NAME, "jax", "focalspec_no_such_framework")
     monkeypatch.delitem(sys.modules, "focalspec_no_such_framework", raising=False)
-    code = main(["check", f"{IMPL}:careful", "--framework", "jax", *QUICK])
+    code = main(["check", f"{IMPL}:careful", "--framework", "jax", *QUICK, "--isolate", "thread"])
     assert code == 2
     assert "jax is not importable here" in capsys.readouterr().err
+
+
+def test_a_framework_the_worker_cannot_import_is_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With process isolation the worker checks the framework (this process never imports it):
+    a jax that fails to import there is the same one-line usage error."""
+    fake = tmp_path / "jax"
+    fake.mkdir()
+    (fake / "__init__.py").write_text('raise ImportError("no jax in this worker")\n')
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    code = main(["check", f"{IMPL}:careful", "--framework", "jax", *QUICK])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert "jax is not importable here: ImportError: no jax in this worker" in err[0]
 
 
 def test_a_clip_declared_inside_the_cross_entropy_only(tmp_path_factory: pytest.TempPathFactory) -> None:

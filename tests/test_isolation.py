@@ -343,7 +343,8 @@ def test_the_gate_starts_its_workers_before_validating_and_leaves_none(monkeypat
 
     def prespawn(recipe: Recipe, name: str, tag: str = "eager", warm_up: bool = False) -> None:
         real_prespawn(recipe, name, tag, warm_up)
-        started.append(isolation._PRESPAWNED[isolation._prespawn_key(recipe, tag)])
+        caller = isolation._PRESPAWNED[isolation._prespawn_key(recipe, tag)]
+        started.extend([] if any(c is caller for c in started) else [caller])  # asked again: the same worker
 
     def adopt(recipe: Recipe, tag: str, memory_limit_gib: float = 0.0) -> isolation.ProcessCaller | None:
         caller = real_adopt(recipe, tag, memory_limit_gib)
@@ -381,7 +382,8 @@ def test_the_compiled_mode_is_split_by_dtype_over_two_workers(monkeypatch: pytes
 
     def prespawn(recipe: Recipe, name: str, tag: str = "eager", warm_up: bool = False) -> None:
         real_prespawn(recipe, name, tag, warm_up)
-        started.append((tag, isolation._PRESPAWNED[isolation._prespawn_key(recipe, tag)]))
+        caller = isolation._PRESPAWNED[isolation._prespawn_key(recipe, tag)]
+        started.extend([] if any(c is caller for _, c in started) else [(tag, caller)])
 
     monkeypatch.setattr(isolation.ProcessCaller, "call", call)
     monkeypatch.setattr(isolation, "prespawn", prespawn)
@@ -392,3 +394,26 @@ def test_the_compiled_mode_is_split_by_dtype_over_two_workers(monkeypatch: pytes
     assert by_tag["compiled-2"] == {("float32", "compiled"), ("float16", "compiled")}
     assert {mode for _, mode in by_tag["eager"]} == {"eager"} and len(by_tag["eager"]) == 4
     assert all(c.starts == 1 and c.proc is None for _, c in started)
+
+
+def test_the_gate_process_imports_neither_the_framework_nor_the_callable() -> None:
+    """Only the workers import them (``CallableAdapter`` from ``WorkerFacts``): ~0.8 s of CPU on
+    a 2-core gate run, and what an import does to its process is the worker's problem."""
+    code = (
+        "import sys; from focalspec.cli_main import main; "
+        "rc = main(['check', 'broken_impls.focal:careful', '--framework', 'torch', '--case', 'sat_large*']); "
+        "print(rc, sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'broken_impls')))"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
+    assert done.stdout.strip().splitlines()[-1] == "0 []", done.stdout[-2000:] + done.stderr[-2000:]
+
+
+def test_a_callable_that_crashes_at_import_is_a_one_line_usage_error() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "focalspec", "check", "broken_impls.crashes_at_import:focal", "--framework", "torch"],
+        capture_output=True, text=True, timeout=600,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])},
+    )  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.count("\n") == 1 and "SIGSEGV" in done.stderr and "Traceback" not in done.stderr, done.stderr
