@@ -15,8 +15,10 @@ Two callers with one interface, ``call(method, args, timeout) -> result``:
   and a crash takes the whole run down; fine for focalspec's own and other vetted adapters.
 
 ``ProcessCaller.prefetch`` sends calls ahead from a background thread: the suite uses it for the
-compiled-mode checks, which get a worker of their own that compiles while the eager checks run
-in the other (on two cores that hides most of a ``torch.compile``).  A prefetched call is the
+compiled-mode checks, which get workers of their own, split by dtype (``worker_tag``), that
+compile while the eager checks run in the other (on two cores that hides most of the
+``torch.compile`` calls).  The suite's own process never imports an isolated callable: its
+eager worker reports what the suite needs to know (``worker_facts``).  A prefetched call is the
 same request and gets the same reply, read when the suite asks for it; only what fits the pipes'
 buffers is sent ahead (``PREFETCH_BYTES``), so neither side can block on a full pipe.
 
