@@ -616,14 +616,16 @@ def _persist_xla_compiles(jax: Any) -> None:
     gate on optax's loss made 2,360 such compiles, most of its 95 s).  XLA's persistent compilation
     cache, in focalspec's cache folder, lets a later run load them instead: the same executables
     (the key is the lowered module, the compile options and the backend's version).  A cache
-    folder the user configured (``JAX_COMPILATION_CACHE_DIR``) is left as it is."""
+    folder the user configured (``JAX_COMPILATION_CACHE_DIR``) is left as it is; remove
+    ``~/.cache/focalspec/jax-xla`` to reclaim the space."""
     if jax.config.jax_compilation_cache_dir:
         return
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     jax.config.update("jax_compilation_cache_dir", os.path.join(base, "focalspec", "jax-xla"))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)  # the per-primitive compiles too
-    if jax.config.jax_compilation_cache_max_size < 0:  # unbounded by default: a run adds ~10-20 MB
-        jax.config.update("jax_compilation_cache_max_size", 512 * 1024**2)  # least recently used go first
+    # Left unbounded (JAX's default): its size-capped mode needs an access-time file beside every entry
+    # and fails every write once one is missing.  The cases' shapes are fixed, so a callable adds its
+    # ~10-20 MB once and later runs reuse them.
 
 
 class _JaxBackend(_Backend):
