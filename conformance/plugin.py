@@ -351,7 +351,6 @@ def focal_suite(request: pytest.FixtureRequest) -> Any:
         pytest.exit(f"focalspec: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
 
 
-@pytest.hookimpl(trylast=True)
 def _focal_param(item: pytest.Item) -> Any:
     """The runner.Param of a suite item (None for another test, or pytest's empty-set placeholder)."""
     callspec = getattr(item, "callspec", None)
@@ -359,6 +358,7 @@ def _focal_param(item: pytest.Item) -> Any:
     return p if hasattr(p, "static") else None
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     state = _state(config)
     if state is None or state.suite is None:

@@ -305,3 +305,26 @@ def test_a_reduced_value_beyond_the_dtype_range_is_expected_to_overflow(tmp_path
     (t,) = doc["tests"]
     assert code == 0 and t["outcome"] == "passed", t["message"]
     assert t["worst"]["got"] == "inf"
+
+
+def test_the_suite_orders_and_marks_the_items_left_after_deselection(tmp_path: Path) -> None:
+    """The plugin's ``pytest_collection_modifyitems`` runs last (after ``-k`` deselection): with only
+    the value checks selected, no value call is made to also return a gradient for a deselected one."""
+    from focalspec.conformance.plugin import _state
+
+    seen: dict[str, Any] = {}
+
+    class Spy:
+        @staticmethod
+        def pytest_collection_finish(session: pytest.Session) -> None:
+            state = _state(session.config)
+            seen["grad_keys"] = set(state.suite.grad_keys) if state and state.suite else None
+            seen["checks"] = {item.name.split("[")[0] for item in session.items}
+
+    args = ["--pyargs", "focalspec.conformance", "-p", "no:cacheprovider", "-q", "--focal-adapters",
+            "focalspec-torch", "--focal-dtypes", "float32", "--focal-modes", "eager", "--focal-case", "grid_g2_*",
+            "--focal-json", str(tmp_path / "r.json")]  # fmt: skip
+    assert pytest.main([*args, "-k", "test_value"], plugins=[Spy()]) == 0
+    assert seen["checks"] == {"test_value"} and seen["grad_keys"] == set(), seen
+    assert pytest.main(args, plugins=[Spy()]) == 0  # the same selection with its gradient checks
+    assert seen["grad_keys"], seen
