@@ -49,6 +49,9 @@ def remembered(probe: Callable[[Any, str], bool], torch: Any) -> Callable[[Any, 
         marker = output_path + MARKER_SUFFIX
         try:
             line = _record(output_path, torch)
+        except OSError:  # no library to record: Inductor's probe says what that means
+            return bool(probe(self, output_path))
+        try:
             with open(marker, encoding="utf-8") as f:
                 if line in f.read().splitlines():
                     return True
@@ -58,7 +61,7 @@ def remembered(probe: Callable[[Any, str], bool], torch: Any) -> Callable[[Any, 
         if ok:
             try:
                 with open(marker, "a", encoding="utf-8") as f:  # one short line: appends do not interleave
-                    f.write(_record(output_path, torch) + "\n")
+                    f.write(line + "\n")
             except OSError:
                 pass
         return ok

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,13 @@ DTYPES: tuple[str, ...] = ("float64", "float32", "bfloat16", "float16")
 DEVICES: tuple[str, ...] = ("cpu", "cuda")
 # triton-interpret / pallas-interpret: a GPU kernel run by its interpreter on CPU (never a CUDA result)
 MODES: tuple[str, ...] = ("eager", "compiled", "triton-interpret", "pallas-interpret")
+
+
+def cache_folder(*parts: str) -> str:
+    """A folder under focalspec's cache, ``$XDG_CACHE_HOME/focalspec`` (default ``~/.cache``):
+    the mpmath references (``conformance/refcache.py``) and a JAX callable's compiles."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "focalspec", *parts)
 
 
 class AdapterError(RuntimeError):

@@ -21,7 +21,6 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -29,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from focalspec.adapters.base import DTYPES, Adapter, AdapterError, Output
+from focalspec.adapters.base import DTYPES, Adapter, AdapterError, Output, cache_folder
 from focalspec.adapters.tf_adapters import tf_exact  # TF tensors converted in numpy: TF's cast flushes subnormals
 from focalspec.reference.rounding import round_mpf
 from focalspec.spec.variant import CLIP_SCOPES, SOFT_TARGETS, SpecError, Variant
@@ -451,10 +450,9 @@ class CallableAdapter(Adapter):
         return self.backend().probe(call, inputs, targets, dtype, device, softmax=variant.activation == "softmax")
 
     def warm_up(self, mode: str) -> None:
-        """Load the framework's compiler (a trivial function compiled, value and gradient): the
-        first compile of a process costs seconds of imports and set-up, which a worker kept for
-        the compiled mode pays while the eager checks run (``Suite.prefetch``).  The callable
-        itself is not called."""
+        """Load the framework's compiler (``_Backend.warm_up_compiler``): the first compile of a
+        process costs seconds of imports and set-up, which a worker kept for the compiled mode
+        pays while the eager checks run (``Suite.prefetch``).  The callable itself is not called."""
         if mode == "compiled":
             self.backend().warm_up_compiler()
 
@@ -620,8 +618,7 @@ def _persist_xla_compiles(jax: Any) -> None:
     ``~/.cache/focalspec/jax-xla`` to reclaim the space."""
     if jax.config.jax_compilation_cache_dir:
         return
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    jax.config.update("jax_compilation_cache_dir", os.path.join(base, "focalspec", "jax-xla"))
+    jax.config.update("jax_compilation_cache_dir", cache_folder("jax-xla"))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)  # the per-primitive compiles too
     # Left unbounded (JAX's default): its size-capped mode needs an access-time file beside every entry
     # and fails every write once one is missing.  The cases' shapes are fixed, so a callable adds its

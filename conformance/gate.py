@@ -145,7 +145,7 @@ def validate(args: argparse.Namespace) -> list[str]:
         if _prespawns(args):
             from focalspec.conformance import isolation
 
-            isolation.worker_facts(isolation.Recipe("callable", target, conv, tuple(sys.path)), callable_name(target))
+            isolation.worker_facts(isolation.Recipe.of_callable(target, conv), callable_name(target))
         else:
             make_callable_adapter(target, conv)
         opts += [
@@ -352,7 +352,7 @@ def _prespawn(args: argparse.Namespace) -> None:
         return
     from focalspec.conformance.options import compiled_dtypes
 
-    recipe = isolation.Recipe("callable", args.target, conv, tuple(sys.path))
+    recipe = isolation.Recipe.of_callable(args.target, conv)
     name = callable_name(args.target)
     modes, dtypes = _joined(args.modes), _joined(args.dtypes)
     asked = (tuple(modes.split(",")) if modes else None, tuple(dtypes.split(",")) if dtypes else None)

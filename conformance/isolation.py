@@ -118,12 +118,17 @@ class Recipe:
 
         path = tuple(sys.path)
         if isinstance(adapter, CallableAdapter):
-            return cls("callable", adapter.spec, adapter.conv, path)
+            return cls.of_callable(adapter.spec, adapter.conv)
         try:
             same = type(get_adapter(adapter.name)) is type(adapter)
         except Exception:
             same = False
         return cls("registry", adapter.name, None, path) if same else None
+
+    @classmethod
+    def of_callable(cls, spec: str, convention: Any) -> Recipe:
+        """The recipe of ``PKG.MODULE:CALLABLE`` under a convention, with this process's sys.path."""
+        return cls("callable", spec, convention, tuple(sys.path))
 
     def build(self) -> Adapter:
         if self.kind == "callable":

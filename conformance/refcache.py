@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from focalspec.adapters.base import cache_folder
+
 MIN_ELEMENTS = 256
 SMALL_FILE = "small.npz"
 _FIELDS = ("value", "grad", "scale")
@@ -41,8 +43,7 @@ def _code_digest() -> str:
 
 
 def directory() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "focalspec" / "reference" / _code_digest()
+    return Path(cache_folder("reference", _code_digest()))
 
 
 def key(request: bytes) -> str:

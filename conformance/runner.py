@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import sys
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -40,7 +39,7 @@ from focalspec.conformance.isolation import (
     ThreadCaller,
     describe_exception,
 )
-from focalspec.conformance.options import QUICK_COMPILED_DTYPE, Options, compiled_dtypes, compiled_runs
+from focalspec.conformance.options import Options, compiled_dtypes, compiled_runs
 from focalspec.spec.variant import SpecError, Variant
 
 # Stands for every case of a combination that cannot run at all (adapter unavailable, dtype or
@@ -72,7 +71,7 @@ def load_adapters(o: Options) -> list[Adapter]:
         if o.isolate == "thread":
             chosen.append(ca.make_callable_adapter(o.impl, conv))
         else:  # its worker imports it (isolation.worker_facts); this process never does
-            recipe = Recipe("callable", o.impl, conv, tuple(sys.path))
+            recipe = Recipe.of_callable(o.impl, conv)
             chosen.append(ca.CallableAdapter(o.impl, conv, isolation.worker_facts(recipe, ca.callable_name(o.impl))))
         if not o.adapters:
             return chosen
@@ -228,8 +227,8 @@ class Suite:
         self.on_slow_call: Callable[[], None] | None = None  # the plugin's snapshot, while a call waits
         self.faults = FaultBudget(options.hang_budget, options.crash_budget, options.budget_s)
         self.shrinker = shrink.Shrinker(self)
+        o = options
         for a in self.adapters:  # start the workers now: their imports overlap collection
-            o = options
             compiled = compiled_dtypes(o.depth, o.modes, o.dtypes, a.dtypes) if "compiled" in a.modes else ()
             runs = [("eager", DTYPES[0])] + [("compiled", d) for d in compiled]
             for mode, dtype in runs:
@@ -317,11 +316,8 @@ class Suite:
                         why = f"{a.name} does not claim {dt}"
                     if not why and mode not in claimed_modes:
                         why = f"{a.name} has no {mode} mode"
-                    quick_compiled = mode == "compiled" and o.depth == "quick" and not o.dtypes
-                    if not why and mode == "compiled" and not compiled_runs(o.depth, o.modes, o.dtypes):
-                        why = QUICK_EAGER_REASON
-                    if not why and quick_compiled and dt != QUICK_COMPILED_DTYPE:
-                        why = QUICK_COMPILED_REASON
+                    if not why and mode == "compiled" and dt not in compiled_dtypes(o.depth, o.modes, o.dtypes):
+                        why = QUICK_COMPILED_REASON if compiled_runs(o.depth, o.modes, o.dtypes) else QUICK_EAGER_REASON
                     out.append((dev, dt, mode, why))
         return out
 
