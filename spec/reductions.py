@@ -105,9 +105,9 @@ def _labels(targets: Any, softmax: bool, n_samples: int) -> list[int]:
         flat = t.ravel().tolist() if t.ndim else [t.item()]
     out = []
     for v in flat:
-        if str(v) not in ("0", "1") and not softmax:
+        if not softmax and float(v) not in (0.0, 1.0):
             raise SpecError(f"--class-weight needs hard 0/1 targets, got {v!r}")
-        out.append(int(v))
+        out.append(int(float(v)))
     return out
 
 
