@@ -204,6 +204,7 @@ def _evaluator(
                 value, grad, scale = apply_reduction(
                     reduction, ref.mp, r.losses, r.grad, r.grad_scale, variant.activation == "softmax", targets
                 )
+        shapes["value"] = np.shape(value) if isinstance(value, np.ndarray) else ()
         return {"losses": _flat(r.losses), "value": _flat(value), "grad": _flat(grad), "grad_scale": _flat(scale)}
 
     return fn, shapes
@@ -220,7 +221,7 @@ def certify(
     def pack(d: dict[str, list[str]]) -> dict[str, Any]:
         return {
             "losses": _shape_like(d["losses"], shapes["losses"]),
-            "value": d["value"][0] if has_value else None,
+            "value": _shape_like(d["value"], shapes["value"]) if has_value else None,
             "grad": _shape_like(d["grad"], shapes["grad"]),
         }
 

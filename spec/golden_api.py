@@ -314,7 +314,10 @@ def _plain(certified: str, sig: int) -> str:
     with localcontext() as ctx:
         ctx.prec, ctx.rounding = sig, ROUND_HALF_EVEN
         r = +d
-    return format(r, "f") if -6 <= r.adjusted() < 6 else f"{r:.{sig - 1}e}"
+    if -4 <= r.adjusted() < 6:  # plain where %g would be
+        return format(r, "f")
+    mant, exp = f"{r:.{sig - 1}e}".split("e")
+    return f"{mant}e{int(exp):+03d}"
 
 
 def golden(x: Any, y: Any, *, digits: int = 34, prove: bool = True, **options: Any) -> Golden:

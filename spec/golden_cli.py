@@ -121,6 +121,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     o.add_argument("--dtype", choices=tuple(FORMATS), help="also print the correctly rounded value in this dtype")
     o.add_argument("--grad", action="store_true", help="also print the gradient")
     o.add_argument("--json", action="store_true", help="machine-readable output")
+    o.add_argument("--printed", metavar="P",
+                   help="check numbers a library or page printed (comma-separated, in the order of the values, "
+                        "else the losses): each must be the certified value -- or with --dtype the correctly "
+                        "rounded dtype value -- rounded at its own last digit; exit 1 when one is not")  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- parsing
@@ -314,9 +318,10 @@ def render_text(res: dict, args: argparse.Namespace, header: str) -> str:
         if args.dtype:
             rows.append((f"quantity {args.dtype}", _dtype_text(q["rounded"][args.dtype], args.dtype)))
     if res["value"] is not None:
-        rows.append(("value", res["value"]))
+        rows.extend(_lines("value", res["value"]))
         if args.dtype:
-            rows.append((f"value {args.dtype}", _dtype_text(res["rounded"][args.dtype]["value"], args.dtype)))
+            rnd = _lines(f"value {args.dtype}", res["rounded"][args.dtype]["value"])
+            rows.extend((k, _dtype_text(v, args.dtype)) for k, v in rnd)
     loss_rows = _lines("loss", res["losses"])
     if res["value"] is None or len(loss_rows) <= 20:
         rows.extend(loss_rows)
@@ -420,8 +425,33 @@ def run(args: argparse.Namespace) -> int:
             header += f"\ninputs as {args.input_dtype}: {json.dumps(req.inputs)}"
     else:
         raise SpecError("give a CASE_ID, --x (with --y), --list or --errata")
+    verdicts = check_printed_numbers(args.printed, res, args.dtype) if args.printed is not None else None
     if args.json:
+        if verdicts is not None:
+            meta = dict(meta, printed=verdicts)
         print(_to_json(res, args, meta))
     else:
         sys.stdout.write(render_text(res, args, header))
-    return 0
+        for v in verdicts or []:
+            print(f"printed {v['printed']:<12} [{v['verdict']}] {v['how']}")
+    return 1 if verdicts and any(v["verdict"] != "correct" for v in verdicts) else 0
+
+
+def check_printed_numbers(text: str, res: dict, dtype: str | None) -> list[dict[str, str]]:
+    """Each printed number against the certified value (or its dtype rounding) it stands for:
+    the errata's verdicts (correct / rounding/truncation / wrong) with the explanation."""
+    from focalspec.spec.golden import _judge, parse_printed
+    from focalspec.spec.prove import flatten
+
+    field = "value" if res["value"] is not None else "losses"
+    targets = flatten(res["rounded"][dtype][field]) if dtype else flatten(res[field])
+    printed = [p for p in re.split(r"[,;\s]+", text.strip()) if p]
+    if len(printed) != len(targets):
+        raise SpecError(f"--printed has {len(printed)} number(s) for {len(targets)} certified {field}")
+    out = []
+    for p, c in zip(printed, targets, strict=True):
+        exact = Decimal(float(c)) if dtype else Decimal(c)  # a dtype value's exact decimal
+        verdict, _, how = _judge(*parse_printed(p), exact)
+        what = f"{dtype} value {float(c)!r}" if dtype else f"certified {c}"
+        out.append({"printed": p, "verdict": verdict, "how": f"{how}; {what}"})
+    return out

@@ -28,6 +28,7 @@ LIBRARY_REDUCTIONS: dict[str, tuple[str, str]] = {
     "keras-mean": ("samples", "Keras' default (sum_over_batch_size): mean over the last axis, then sum / #samples"),
     "keras-sum": ("one", "Keras reduction='sum': the sum of the per-sample (last-axis mean) losses"),
     "keras-weighted-mean": ("weights", "Keras 'mean_with_sample_weight': the weighted sum / the sum of the weights"),
+    "keras-none": ("none", "Keras reduction=None: one (weighted) loss per sample, the mean over the last axis"),
 }
 
 
@@ -81,7 +82,7 @@ class LibraryReduction:
         kind = LIBRARY_REDUCTIONS[self.name][0]
         if kind == "samples":
             divisor = ctx.mpf(n_samples)
-        elif kind == "weights":
+        elif kind == "weights":  # (kind "none" divides by nothing either: one value per sample)
             divisor = ctx.fsum(weights)
             if divisor == 0:
                 raise SpecError("the sample weights sum to 0")
@@ -115,7 +116,15 @@ def apply(reduction: LibraryReduction, ctx: Any, losses: np.ndarray, grad: np.nd
           softmax: bool, targets: Any) -> tuple[Any, np.ndarray, np.ndarray]:  # fmt: skip
     """(value, gradient of the value, its scale) from per-element losses and their own gradients."""
     c = reduction.coefficients(ctx, losses.shape, softmax, targets)
-    value = ctx.fsum(c[idx] * losses[idx] for idx in np.ndindex(*losses.shape)) if losses.size else ctx.zero
+    if LIBRARY_REDUCTIONS[reduction.name][0] == "none":  # per sample: sum the sample's weighted elements
+        rows = losses.reshape(-1, 1) if softmax or losses.ndim == 0 else losses.reshape(-1, losses.shape[-1])
+        cs = c.reshape(rows.shape)
+        value: Any = np.empty(rows.shape[0], dtype=object)
+        for i in range(rows.shape[0]):
+            value[i] = ctx.fsum(cs[i, j] * rows[i, j] for j in range(rows.shape[1]))
+        value = value.reshape(losses.shape if softmax else losses.shape[:-1] if losses.ndim else ())
+    else:
+        value = ctx.fsum(c[idx] * losses[idx] for idx in np.ndindex(*losses.shape)) if losses.size else ctx.zero
     g = np.empty(grad.shape, dtype=object)
     s = np.empty(scale.shape, dtype=object)
     for idx in np.ndindex(*grad.shape):

@@ -339,3 +339,24 @@ def test_new_options_fail_in_one_line(argv, fragment, capsys) -> None:
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("focalspec golden: error:") and err.count("\n") == 1 and fragment in err, err
+
+
+def test_printed_numbers_of_a_library_are_checked(capsys) -> None:
+    """Keras' binary_focal_crossentropy docstring: [0.330, 0.206] for gamma=2 is right; the
+    [0.916, 0.714] it prints for the same call (default gamma=2) are the gamma=0 values."""
+    base = ["golden", "--x", "0.6,0.4", "--x", "0.4,0.6", "--y", "0,1", "--y", "0,0", "--kind", "probs",
+            "--alpha", "none", "--clip-eps", "1e-7", "--clip-scope", "ce", "--reduction", "keras-none",
+            "--input-dtype", "float32"]  # fmt: skip
+    assert main([*base, "--dtype", "float32", "--printed", "0.330,0.206"]) == 0
+    assert main([*base, "--printed", "0.916,0.714"]) == 1
+    out = capsys.readouterr().out
+    assert out.count("[wrong]") == 2
+    assert main([*base, "--gamma", "0", "--printed", "0.916,0.714", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert [v["verdict"] for v in d["printed"]] == ["correct", "correct"]
+    with mp.workdps(60):  # the per-sample values by hand: mean over the last axis of the BCE terms
+        rows = [[("0.6", 0), ("0.4", 1)], [("0.4", 0), ("0.6", 0)]]
+        want = [mpmath.fsum(-mpmath.log(_f32(p) if t else 1 - _f32(p)) for p, t in r) / 2 for r in rows]
+    assert [digits_of(v) for v in d["value"]] == [expected_digits(w, 34) for w in want]
+    assert main([*base, "--printed", "0.33"]) == 2  # one number for two values
+    assert "--printed has 1 number(s) for 2 certified value" in capsys.readouterr().err
