@@ -7,6 +7,7 @@
     focalspec golden --softmax --x 2,0,-1 --x 0,1,0 --y 0 --y 2 --alpha 0.2,0.4,0.4
     focalspec golden --list [--tag TAG]
     focalspec golden --errata
+    focalspec golden --peer-errata            # the numbers libraries print in their own docs
 
 What is exact: the inputs (--x), targets (--y) and weights (--sample-weight, --class-weight)
 are exact decimals: --x 0.95 is 95/100, not the float nearest to it.  The parameters --alpha,
@@ -77,6 +78,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--list", action="store_true", help="list the catalogue cases")
     p.add_argument("--tag", metavar="TAG", help=f"with --list: only cases with this tag ({', '.join(TAGS)})")
     p.add_argument("--errata", action="store_true", help="check every number the seed articles printed")
+    p.add_argument("--peer-errata", dest="peer_errata", action="store_true",
+                   help="check the numbers libraries print in their own docs (golden/peer_examples.json)")  # fmt: skip
     g = p.add_argument_group("ad-hoc input (instead of CASE_ID)")
     g.add_argument("--x", metavar="X", action="append",
                    help="logits or probabilities, exact decimals, comma-separated; repeat --x (or separate "
@@ -388,16 +391,31 @@ def _errata(args: argparse.Namespace) -> int:
     return 0
 
 
+def _peer_errata(args: argparse.Namespace) -> int:
+    from focalspec.spec.peer_errata import VERDICTS, peer_errata
+
+    rows = peer_errata()
+    if args.json:
+        print(json.dumps([asdict(v) for v in rows], indent=1))
+        return 0
+    for v in rows:
+        print(f"{v.example}  printed {v.printed}  [{v.verdict}]  ({v.library}: {v.call})")
+        print(f"    {v.explanation}; certified {v.certified} ({v.status})")
+        print(f"    $ {v.command}")
+    print(", ".join(f"{sum(v.verdict == k for v in rows)} {k}" for k in VERDICTS))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     if args.tag and not args.list:
         raise SpecError("--tag goes with --list")
     given_x_opts = [o for o in X_OPTIONS if getattr(args, o) is not None]
-    if args.list or args.errata:
-        if args.list and args.errata:
-            raise SpecError("give --list or --errata, not both")
+    if args.list or args.errata or args.peer_errata:
+        if args.list + args.errata + args.peer_errata > 1:
+            raise SpecError("give one of --list, --errata, --peer-errata")
         if args.case_id or args.x is not None or given_x_opts:
-            raise SpecError("--list and --errata take no CASE_ID or --x options")
-        return _list(args) if args.list else _errata(args)
+            raise SpecError("--list, --errata and --peer-errata take no CASE_ID or --x options")
+        return _list(args) if args.list else _errata(args) if args.errata else _peer_errata(args)
     digits = 34 if args.digits is None else args.digits
     if not 1 <= digits <= MAX_DIGITS:
         raise SpecError(f"--digits must be between 1 and {MAX_DIGITS}, got {digits}")
