@@ -57,6 +57,8 @@ def _ends(x: Any) -> tuple[Any, Any]:
 def _cmp(a: Any, b: Any) -> int:
     """-1, 0 or 1 when every point of a is below / equal to / above every point of b;
     Undecided otherwise (a NaN compares as neither, like IEEE: callers test isnan first)."""
+    if a is b:  # one number compared with itself (equal inputs share one interval: IntervalContext.mpf)
+        return 0
     (alo, ahi), (blo, bhi) = _ends(a), _ends(b)
     with mpmath.mp.workprec(max(mpmath.mp.prec, iv.prec) + 64):
         if ahi < blo:
@@ -121,9 +123,22 @@ class IntervalContext:
         finally:
             iv.prec = saved
 
-    @staticmethod
-    def mpf(x: Any) -> Any:
-        return x if isinstance(x, ivmpf) else iv.mpf(x.strip() if isinstance(x, str) else x)
+    _decimals: dict[tuple[str, int], Any] = {}  # noqa: RUF012 (a cache, shared on purpose)
+
+    @classmethod
+    def mpf(cls, x: Any) -> Any:
+        """An interval enclosing x; equal decimal strings give the same interval object, so that
+        two equal inputs compare equal (their enclosures overlap, and nothing else would say so)."""
+        if isinstance(x, ivmpf):
+            return x
+        if not isinstance(x, str):
+            return iv.mpf(x)
+        key = (x.strip(), iv.prec)
+        if key not in cls._decimals:
+            if len(cls._decimals) > 100_000:
+                cls._decimals.clear()
+            cls._decimals[key] = iv.mpf(key[0])
+        return cls._decimals[key]
 
     exp = staticmethod(iv.exp)
     log = staticmethod(iv.log)

@@ -116,3 +116,14 @@ def test_round_sig_is_exact() -> None:
                 want = f"{exact:.{k - 1}e}"
             m, e = want.split("e")
             assert round_sig(v, k) == f"{m}e{e[0]}{abs(int(e)):02d}"
+
+
+def test_equal_inputs_compare_equal_but_unequal_spellings_do_not() -> None:
+    """Equal decimal inputs share one interval, so the reference's choice of the largest logit is
+    decided; '0.1' and '0.10' are two enclosures of one number that no interval test can order."""
+    from focalspec.spec.golden_api import golden
+
+    assert golden([["0.1", "0.1", "0"]], [0], softmax=True).status == "proven"
+    g = golden([["0.1", "0.10", "0"]], [0], softmax=True)
+    assert g.status == "agreed" and "undecided" in g.why and "0.1..0.1" in g.why
+    assert g.losses == golden([["0.1", "0.1", "0"]], [0], softmax=True).losses  # the same certified digits
