@@ -2,8 +2,8 @@
 
     focalspec golden CASE_ID [--digits N] [--dtype float32] [--grad] [--json]
     focalspec golden --x 0.95 --kind prob --y 1 --alpha 0.25 --gamma 2 [--digits 40] [--dtype float32]
-    focalspec golden --x -18.6,0.51 --x 2.94,-12.8 --y 0,1 --y 0,0 --alpha none --gamma 4 \
-        --reduction keras-sum --input-dtype float32          # Keras' docstring example, 1.222
+    focalspec golden --x -18.6,0.51 --x 2.94,-12.8 --y 0,1 --y 0,0 --alpha none --gamma 4 --reduction keras-sum
+        (Keras' docstring example, float32 inputs: add --input-dtype float32; --printed 1.222 checks its digits)
     focalspec golden --softmax --x 2,0,-1 --x 0,1,0 --y 0 --y 2 --alpha 0.2,0.4,0.4
     focalspec golden --list [--tag TAG]
     focalspec golden --errata
@@ -72,7 +72,7 @@ def normalize_argv(words: Sequence[str]) -> list[str]:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.description = __doc__.splitlines()[0]
-    p.epilog = __doc__.split("\n\n", 2)[2].split("\n\nEach number")[0]
+    p.epilog = "examples:\n" + __doc__.split("\n\n", 1)[1]
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.add_argument("case_id", nargs="?", metavar="CASE_ID", help="a catalogue case (see --list)")
     p.add_argument("--list", action="store_true", help="list the catalogue cases")
