@@ -1,4 +1,4 @@
-"""Peer errata: the numbers Keras 3.15.1 prints in its focal-loss docstrings, judged against certified
+"""Peer errata: the numbers Keras 3.15.1 and focal-loss 0.0.7 print in their focal-loss docstrings, judged against
 values.  The expected verdicts were established by hand (SPEC conventions, Keras' source) and by running
 Keras 3.15.1 itself (reports/FINDINGS.md, 'Peer errata'); the judge's categories are tested on
 constructed numbers whose verdict follows from the definitions alone."""
@@ -55,6 +55,6 @@ def test_cli_peer_errata(capsys) -> None:
     assert main(["golden", "--peer-errata"]) == 0
     out = capsys.readouterr().out
     assert "keras-binary-focal-fn-bce  printed 0.916  [wrong]" in out
-    assert out.strip().splitlines()[-1] == "14 correct, 0 dtype print, 5 dtype arithmetic, 2 wrong"
+    assert out.strip().splitlines()[-1] == "22 correct, 0 dtype print, 5 dtype arithmetic, 2 wrong"
     assert main(["golden", "--peer-errata", "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)) == len(ROWS)
