@@ -1,7 +1,7 @@
-"""Peer errata: the numbers Keras 3.15.1 and focal-loss 0.0.7 print in their focal-loss docstrings, judged against
-values.  The expected verdicts were established by hand (SPEC conventions, Keras' source) and by running
-Keras 3.15.1 itself (reports/FINDINGS.md, 'Peer errata'); the judge's categories are tested on
-constructed numbers whose verdict follows from the definitions alone."""
+"""Peer errata: the numbers Keras 3.15.1 and focal-loss 0.0.7 print in their focal-loss docstrings,
+judged against certified values.  The expected verdicts were established by hand (SPEC conventions, each
+library's source) and, for Keras, by running Keras 3.15.1 itself (reports/FINDINGS.md, 'Peer errata'); the
+judge's categories are tested on constructed numbers whose verdict follows from the definitions alone."""
 
 from __future__ import annotations
 
