@@ -375,6 +375,8 @@ def prove_fn(
                 why = _first_failure(nums, stored, rounded)
         except Undecided as exc:
             why = f"a branch of the reference is undecided: {exc}"
+        except (ArithmeticError, TypeError, ValueError) as exc:  # a proof attempt never breaks a lookup
+            why = f"the interval evaluation failed: {type(exc).__name__}: {exc}"
         if not why:
             counts = {name: len(v) for name, v in stored.items()}
             counts.update({f"{t}:{n}": len(v) for t, r in rounded.items() for n, v in r.items()})

@@ -127,3 +127,11 @@ def test_equal_inputs_compare_equal_but_unequal_spellings_do_not() -> None:
     g = golden([["0.1", "0.10", "0"]], [0], softmax=True)
     assert g.status == "agreed" and "undecided" in g.why and "0.1..0.1" in g.why
     assert g.losses == golden([["0.1", "0.1", "0"]], [0], softmax=True).losses  # the same certified digits
+
+
+def test_a_failing_interval_evaluation_is_agreed_with_the_reason() -> None:
+    def fn(dps: int) -> dict:
+        raise TypeError("unsupported operand")
+
+    p = prove_fn(fn, {"value": ["1.0e+00"]}, {}, 30)
+    assert not p.proven and "interval evaluation failed: TypeError: unsupported operand" in p.why
