@@ -53,6 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     words = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(words[0] if words and words[0] in SUBCOMMANDS else None)
+    if words and words[0] in SUBCOMMANDS:  # a subcommand may rewrite its own words (golden: negative lists)
+        mod = sys.modules.get(SUBCOMMANDS[words[0]][0])
+        if mod is not None and hasattr(mod, "normalize_argv"):
+            words = [words[0], *mod.normalize_argv(words[1:])]
     args, extra = parser.parse_known_args(words)
     if not getattr(args, "command", None):
         parser.print_help()

@@ -222,6 +222,35 @@ def _sigmoid_probs_clip_ce(p: MPF, t: MPF, v: Variant) -> tuple[MPF, MPF, MPF]:
     return a * mg * ce, a * (t1 + mg * (d_neg - d_pos) * inside), a * (abs(t1) + mg * (d_neg + d_pos) * inside)
 
 
+def _two_term_probs(p: MPF, t: MPF, v: Variant) -> tuple[MPF, MPF, MPF]:
+    """-ap t (1-p)^g log p - an (1-t) p^g log(1-p) and d/dp (SPEC §2.2 two_term on probabilities).
+
+    The factor slopes are written as g (1-p)^g * log(p)/(1-p) and g p^g * log1p(-p)/p, whose
+    ratios tend to -1 at p = 1 and p = 0, so the endpoints need no special case."""
+    g = mp.mpf(v.gamma)
+    ap, an = (mp.one, mp.one) if v.alpha is None else (mp.mpf(v.alpha), 1 - mp.mpf(v.alpha))
+    wp, wn = ap * t, an * (1 - t)
+    q = 1 - p
+    val, dpos, dneg = mp.zero, mp.zero, mp.zero
+    if wp != 0:
+        if p == 0:
+            val, dpos = mp.inf, -mp.inf
+        else:
+            qg = _pow(q, g)
+            lp_q = -mp.one if q == 0 else mp.log(p) / q
+            val += wp * qg * (-mp.log(p)) if q != 0 else mp.zero
+            dpos = wp * (g * qg * lp_q - qg / p)
+    if wn != 0:
+        if q == 0:
+            val, dneg = mp.inf, mp.inf
+        else:
+            pg = _pow(p, g)
+            lq_p = -mp.one if p == 0 else mp.log1p(-p) / p
+            val += wn * pg * (-mp.log1p(-p)) if p != 0 else mp.zero
+            dneg = wn * (-g * pg * lq_p + pg / q)
+    return val, dpos + dneg, abs(dpos) + abs(dneg)
+
+
 def sigmoid_probs_element(p: MPF, t: MPF, v: Variant) -> tuple[MPF, MPF, MPF]:
     """(loss, dloss/dp, gradient scale) for one probability p; clipping applied here."""
     if mp.isnan(p):
@@ -230,6 +259,8 @@ def sigmoid_probs_element(p: MPF, t: MPF, v: Variant) -> tuple[MPF, MPF, MPF]:
         raise SpecError(f"probability input {mp.nstr(p, 8)} is outside [0, 1]")
     if v.clip_eps is not None and v.clip_scope == "ce":
         return _sigmoid_probs_clip_ce(p, t, v)
+    if v.soft_target == "two_term":
+        return _two_term_probs(p, t, v)
     inside = mp.one
     if v.clip_eps is not None:
         lo, hi = clip_interval(v)

@@ -249,12 +249,35 @@ def _sigmoid_probs_clip_ce(p: np.ndarray, t: np.ndarray, v: Variant) -> tuple[np
     return _finish(a, p, val, grad, scale)  # type: ignore[return-value]
 
 
+def _two_term_probs(p: np.ndarray, t: np.ndarray, v: Variant) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """two_term on probabilities (SPEC §2.2), as in focalspec.reference.mp._two_term_probs."""
+    g = float(v.gamma)
+    ap, an = (1.0, 1.0) if v.alpha is None else (v.alpha, 1.0 - v.alpha)
+    wp, wn = ap * t, an * (1.0 - t)
+    q = 1.0 - p
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        qg, pg = _pow(q, g), _pow(p, g)
+        lp_q = np.where(q == 0, -1.0, np.log(p) / np.where(q == 0, 1.0, q))
+        lq_p = np.where(p == 0, -1.0, np.log1p(-p) / np.where(p == 0, 1.0, p))
+        pos = np.where(p == 0, np.inf, _mul0(qg, -np.log(p)))
+        neg = np.where(q == 0, np.inf, _mul0(pg, -np.log1p(-p)))
+        dpos = np.where(p == 0, -np.inf, g * qg * lp_q - qg / p)
+        dneg = np.where(q == 0, np.inf, -g * pg * lq_p + pg / q)
+        val = _mul0(wp, pos) + _mul0(wn, neg)
+        dpos, dneg = _mul0(wp, dpos), _mul0(wn, dneg)
+    nan = np.isnan(p)
+    val, grad, scale = (np.where(nan, np.nan, a) for a in (val, dpos + dneg, np.abs(dpos) + np.abs(dneg)))
+    return val, grad, scale
+
+
 def sigmoid_probs(p: np.ndarray, t: np.ndarray, v: Variant) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(loss, dloss/dp, gradient scale) for probability inputs; clipping applied here."""
     if np.any((p < 0) | (p > 1)):
         raise SpecError("probability inputs must lie in [0, 1]")
     if v.clip_eps is not None and v.clip_scope == "ce":
         return _sigmoid_probs_clip_ce(p, t, v)
+    if v.soft_target == "two_term":
+        return _two_term_probs(p, t, v)
     inside = np.ones_like(p)
     if v.clip_eps is not None:
         p, inside = clipped(p, v)

@@ -20,6 +20,8 @@ import numpy as np
 
 from focalspec.reference import mp as ref
 from focalspec.reference.rounding import FORMATS, round_mpf
+from focalspec.spec.reductions import LibraryReduction
+from focalspec.spec.reductions import apply as apply_reduction
 from focalspec.spec.variant import SpecError, Variant
 
 mp = mpmath.mp
@@ -183,32 +185,43 @@ def _shape_like(flat: list[Any], shape: tuple[int, ...]) -> Any:
     return arr.reshape(shape).tolist()
 
 
-def _evaluator(variant: Variant, inputs: Any, targets: Any) -> tuple[Callable[[int], dict[str, list[Any]]], dict]:
+def _evaluator(
+    variant: Variant, inputs: Any, targets: Any, reduction: LibraryReduction | None = None
+) -> tuple[Callable[[int], dict[str, list[Any]]], dict]:
+    """fn(dps) -> the flat numbers of a case, in whatever arithmetic ``ref.mp`` is at the call
+    (mpmath here; intervals in focalspec.spec.prove); ``reduction``: a library's named one,
+    applied to the variant's per-element losses (the variant's own reduction must be 'none')."""
+    if reduction is not None and variant.reduction != "none":
+        raise SpecError(f"a library reduction ({reduction.name}) replaces the reduction {variant.reduction!r}")
     shapes: dict[str, tuple[int, ...]] = {}
 
     def fn(dps: int) -> dict[str, list[Any]]:
         r = ref.evaluate(variant, inputs, targets, dps=dps)
         shapes.update(losses=r.losses.shape, grad=r.grad.shape)
-        return {
-            "losses": _flat(r.losses),
-            "value": _flat(r.value),
-            "grad": _flat(r.grad),
-            "grad_scale": _flat(r.grad_scale),
-        }
+        value, grad, scale = r.value, r.grad, r.grad_scale
+        if reduction is not None:
+            with ref.mp.workdps(dps):
+                value, grad, scale = apply_reduction(
+                    reduction, ref.mp, r.losses, r.grad, r.grad_scale, variant.activation == "softmax", targets
+                )
+        shapes["value"] = np.shape(value) if isinstance(value, np.ndarray) else ()
+        return {"losses": _flat(r.losses), "value": _flat(value), "grad": _flat(grad), "grad_scale": _flat(scale)}
 
     return fn, shapes
 
 
-def certify(variant: Variant, inputs: Any, targets: Any, digits: int = 34) -> Certified:
+def certify(
+    variant: Variant, inputs: Any, targets: Any, digits: int = 34, reduction: LibraryReduction | None = None
+) -> Certified:
     """Certified losses, reduced value, gradient and gradient scale of one case."""
-    fn, shapes = _evaluator(variant, inputs, targets)
+    fn, shapes = _evaluator(variant, inputs, targets, reduction)
     strings, rounded, shown, dps = certify_fn(fn, digits)
-    has_value = variant.reduction != "none"
+    has_value = variant.reduction != "none" or reduction is not None
 
     def pack(d: dict[str, list[str]]) -> dict[str, Any]:
         return {
             "losses": _shape_like(d["losses"], shapes["losses"]),
-            "value": d["value"][0] if has_value else None,
+            "value": _shape_like(d["value"], shapes["value"]) if has_value else None,
             "grad": _shape_like(d["grad"], shapes["grad"]),
         }
 
@@ -229,19 +242,29 @@ def _headline(r: ref.MpResult) -> list[Any]:
     return [r.value] if r.value is not None else _flat(r.losses)
 
 
+def ratio_evaluator(
+    numerator: Variant, denominator: Variant, inputs: Any, targets: Any
+) -> Callable[[int], dict[str, list[Any]]]:
+    """fn(dps) -> the ratios and both parts, in the arithmetic ``ref.mp`` is at the call."""
+
+    def fn(dps: int) -> dict[str, list[Any]]:
+        num = _headline(ref.evaluate(numerator, inputs, targets, dps=dps))
+        den = _headline(ref.evaluate(denominator, inputs, targets, dps=dps))
+        ctx = ref.mp
+        with ctx.workdps(dps):
+            ratio = [n / d if d != 0 else (ctx.nan if n == 0 else ctx.inf) for n, d in zip(num, den, strict=True)]
+        return {"value": ratio, "numerator": num, "denominator": den}
+
+    return fn
+
+
 def certify_ratio(
     numerator: Variant, denominator: Variant, inputs: Any, targets: Any, digits: int = 34
 ) -> dict[str, Any]:
     """Certified loss(numerator) / loss(denominator) on the same inputs (element-wise for
     reduction 'none'), with both parts: the ratios and factors the articles print."""
 
-    def fn(dps: int) -> dict[str, list[Any]]:
-        num = _headline(ref.evaluate(numerator, inputs, targets, dps=dps))
-        den = _headline(ref.evaluate(denominator, inputs, targets, dps=dps))
-        with mp.workdps(dps):
-            ratio = [n / d if d != 0 else (mp.nan if n == 0 else mp.inf) for n, d in zip(num, den, strict=True)]
-        return {"value": ratio, "numerator": num, "denominator": den}
-
+    fn = ratio_evaluator(numerator, denominator, inputs, targets)
     strings, rounded, shown, _ = certify_fn(fn, digits)
 
     def one(v: list[Any]) -> Any:

@@ -1,11 +1,13 @@
 """The certified golden file: every catalogue case with its certified digits, and the errata.
 
 ``python -m focalspec.spec.golden --write`` regenerates ``spec/golden/golden.json`` from the
-catalogue and the mpmath reference; ``--check`` regenerates it in memory and fails (exit 1,
-one line) unless the result is byte-identical to the packaged file, so the file can never
-drift from the code that claims to have produced it.  The file is strict JSON with sorted
-keys, one case per object and each array of numbers on one line, so that a change to one
-case is a small diff.
+catalogue and the mpmath reference; ``--check`` regenerates it in memory, proves every entry
+again (``focalspec.spec.prove``: the reference over intervals) and fails (exit 1, one line)
+unless the result is byte-identical to the packaged file, so the file can never drift from
+the code that claims to have produced it.  Each case carries a proof record: ``proven`` when
+interval enclosures settle every stored digit and dtype entry, else ``agreed`` with the reason.
+The file is strict JSON with sorted keys, one case per object and each array of numbers on
+one line, so that a change to one case is a small diff.
 
 Numbers are strings: certified values as 'd.ddd...e±XX' with the digits the two precisions
 agree on (or '0', 'inf', '-inf', 'nan'); dtype values as ``repr`` of the float64 that holds the
@@ -35,12 +37,13 @@ import numpy as np
 
 from focalspec.spec.case import Case
 from focalspec.spec.catalogue import all_cases
-from focalspec.spec.certify import GUARD, certify, certify_ratio, variant_of
+from focalspec.spec.certify import GUARD, _evaluator, certify, certify_ratio, ratio_evaluator, variant_of
+from focalspec.spec.prove import Disproved, Proof, flatten, prove_fn
 from focalspec.spec.variant import SpecError, Variant
 
 DIGITS = 34
 GENERATOR = "python -m focalspec.spec.golden --write"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: a proof record per case
 GOLDEN_PATH = Path(__file__).with_name("golden") / "golden.json"
 
 
@@ -69,8 +72,9 @@ def catalogue_checksum(cases: Iterable[Case]) -> str:
     return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
 
 
-def golden_entry_data(c: Case, digits: int = DIGITS) -> dict[str, Any]:
-    """One case of the golden file: its definition plus the certified results."""
+def golden_entry_data(c: Case, digits: int = DIGITS, prove: bool = True) -> dict[str, Any]:
+    """One case of the golden file: its definition, the certified results and their proof
+    (``prove=False``: the proof record is left out, for callers that keep the stored one)."""
     cert = certify(c.variant, c.inputs, c.targets, digits)
     d = case_content(c)
     d.update(
@@ -86,12 +90,23 @@ def golden_entry_data(c: Case, digits: int = DIGITS) -> dict[str, Any]:
         d["quantity"] = certify_ratio(
             variant_of(q["numerator"], c.variant), variant_of(q["denominator"], c.variant), c.inputs, c.targets, digits
         )
+    if prove:
+        d["proof"] = proof_record(prove_entry_data(d))
     return d
 
 
-def build(cases: Sequence[Case] | None = None, digits: int = DIGITS) -> dict[str, Any]:
-    """The whole golden document (cases default to the full catalogue)."""
+def build(
+    cases: Sequence[Case] | None = None, digits: int = DIGITS, proofs: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The whole golden document (cases default to the full catalogue); ``proofs`` (case id ->
+    proof record) are taken as given instead of proving each case afresh."""
     cases = list(all_cases() if cases is None else cases)
+
+    def entry(c: Case) -> dict[str, Any]:
+        if proofs is None or c.id not in proofs:
+            return golden_entry_data(c, digits)
+        return dict(golden_entry_data(c, digits, prove=False), proof=proofs[c.id])
+
     return {
         "provenance": {
             "generator": GENERATOR,
@@ -105,8 +120,14 @@ def build(cases: Sequence[Case] | None = None, digits: int = DIGITS) -> dict[str
             ),
             "catalogue_sha256": catalogue_checksum(cases),
             "n_cases": len(cases),
+            "proof_rule": (
+                "proof.status 'proven': focalspec.reference.mp re-run over mpmath intervals (inputs' decimals "
+                "enclosed, endpoints rounded outward) and every stored string, gradient scale and dtype entry is "
+                "what every point of its enclosure rounds to; 'agreed': the two precisions agree, proof.why says "
+                "what the intervals could not settle"
+            ),
         },
-        "cases": [golden_entry_data(c, digits) for c in cases],
+        "cases": [entry(c) for c in cases],
     }
 
 
@@ -134,6 +155,44 @@ def render(doc: dict[str, Any]) -> str:
     return dumps(doc) + "\n"
 
 
+# ----------------------------------------------------------------------------- proof
+
+
+def prove_entry_data(d: dict[str, Any]) -> Proof:
+    """Prove every stored number of one golden case (values, gradients, their scales, the
+    dtype entries and a ratio case's quantity) by interval evaluation of the reference."""
+    variant = Variant.from_dict(d["variant"])
+    fn, _ = _evaluator(variant, d["inputs"], d["targets"])
+    stored = {k: flatten(d[k]) for k in ("losses", "value", "grad", "grad_scale")}
+    rounded = {t: {k: flatten(r[k]) for k in ("losses", "value", "grad")} for t, r in d["rounded"].items()}
+    dps = d["digits"] + GUARD
+    proof = prove_fn(fn, stored, rounded, dps)
+    q, spec = d.get("quantity"), d["extra"].get("quantity")
+    if proof.proven and q is not None and spec:
+        qfn = ratio_evaluator(
+            variant_of(spec["numerator"], variant), variant_of(spec["denominator"], variant), d["inputs"], d["targets"]
+        )
+        qproof = prove_fn(
+            qfn,
+            {k: flatten(q[k]) for k in ("value", "numerator", "denominator")},
+            {t: {"value": flatten(v)} for t, v in q["rounded"].items()},
+            dps,
+        )
+        if not qproof.proven:
+            return Proof(False, qproof.dps, f"quantity: {qproof.why}")
+        proof.counts.update({f"quantity:{k}": n for k, n in qproof.counts.items()})
+        proof.dps = max(proof.dps, qproof.dps)
+    return proof
+
+
+def proof_record(p: Proof) -> dict[str, Any]:
+    """What the golden file keeps of a proof: its status, the precision, and why not."""
+    out: dict[str, Any] = {"status": p.status, "dps": p.dps}
+    if not p.proven:
+        out["why"] = p.why
+    return out
+
+
 # ----------------------------------------------------------------------------- loading
 
 
@@ -149,6 +208,12 @@ class GoldenEntry:
     rounded: dict[str, dict[str, Any]]
     digits: int
     quantity: dict[str, Any] | None = None
+    proof: dict[str, Any] | None = None  # {"status": "proven" | "agreed", "dps": n, "why": ...}
+
+    @property
+    def status(self) -> str:
+        """'proven' (interval enclosures settle every stored digit) or 'agreed' (two precisions)."""
+        return "proven" if self.proof and self.proof.get("status") == "proven" else "agreed"
 
     @property
     def id(self) -> str:
@@ -208,6 +273,7 @@ def entry_from_data(d: dict[str, Any]) -> GoldenEntry:
         rounded=d["rounded"],
         digits=d["digits"],
         quantity=d.get("quantity"),
+        proof=d.get("proof"),
     )
 
 
@@ -536,27 +602,53 @@ def _float_ln(x: float) -> float:
 # ----------------------------------------------------------------------------- command line
 
 
+def _stored_proofs(path: Path) -> dict[str, dict[str, Any]]:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {d["id"]: d["proof"] for d in doc.get("cases", []) if "proof" in d}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m focalspec.spec.golden", description=__doc__.splitlines()[0])
     g = ap.add_mutually_exclusive_group(required=True)
-    g.add_argument("--write", action="store_true", help=f"regenerate {GOLDEN_PATH.name}")
-    g.add_argument("--check", action="store_true", help="fail unless regeneration is byte-identical")
+    g.add_argument("--write", action="store_true", help=f"regenerate {GOLDEN_PATH.name}, proving every entry")
+    g.add_argument(
+        "--check", action="store_true", help="prove every entry again; fail unless regeneration is byte-identical"
+    )
     ap.add_argument("--path", type=Path, default=GOLDEN_PATH, help="golden file (default: the packaged one)")
+    ap.add_argument(
+        "--keep-proofs",
+        action="store_true",
+        help="with --check: regenerate the values but take the file's proof records as they are (fast; CI)",
+    )
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    text = render(build())
+    try:
+        doc = build(proofs=_stored_proofs(args.path) if args.keep_proofs and args.check else None)
+    except Disproved as exc:
+        print(f"golden check failed: an interval enclosure excludes a certified value: {exc}", file=sys.stderr)
+        return 1
+    text = render(doc)
     took = time.perf_counter() - t0
+    statuses = [d.get("proof", {}).get("status", "agreed") for d in doc["cases"]]
+    summary = f"{statuses.count('proven')} proven, {statuses.count('agreed')} agreed"
+    for d in doc["cases"]:
+        if d.get("proof", {}).get("status") != "proven":
+            print(f"agreed, not proven: {d['id']}: {d.get('proof', {}).get('why', 'no proof record')}")
     if args.write:
         args.path.parent.mkdir(parents=True, exist_ok=True)
         args.path.write_text(text, encoding="utf-8")
-        print(f"wrote {args.path} ({len(text)} bytes, {len(all_cases())} cases) in {took:.1f} s")
+        print(f"wrote {args.path} ({len(text)} bytes, {len(doc['cases'])} cases: {summary}) in {took:.1f} s")
         return 0
     old = args.path.read_text(encoding="utf-8") if args.path.exists() else None
     if old != text:
         what = "missing" if old is None else "differs from a fresh regeneration"
         print(f"golden check failed: {args.path} {what}; run '{GENERATOR}'", file=sys.stderr)
         return 1
-    print(f"golden file is up to date ({len(all_cases())} cases, regenerated in {took:.1f} s)")
+    how = "proof records kept" if args.keep_proofs else "every entry proven afresh"
+    print(f"golden file is up to date ({len(doc['cases'])} cases: {summary}; {how}; {took:.1f} s)")
     return 0
 
 

@@ -84,7 +84,10 @@ class Variant:
         _check_real("label_smoothing", self.label_smoothing)
         if not 0 <= self.label_smoothing <= 1:
             raise SpecError(f"label_smoothing must be in [0, 1], got {self.label_smoothing!r}")
-        if self.soft_target != "canonical" and (
+        if self.soft_target == "two_term":  # a per-component sum: on logits or on probabilities
+            if self.activation != "sigmoid" or self.clip_eps is not None:
+                raise SpecError("soft_target='two_term' is defined for sigmoid without clipping only")
+        elif self.soft_target != "canonical" and (
             self.activation != "sigmoid" or self.input_kind != "logits" or self.clip_eps is not None
         ):
             raise SpecError(
