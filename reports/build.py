@@ -471,6 +471,7 @@ def page_context(
         "golden": harm.entry_golden,
         "case_command": digits.case_command,
         "inf": math.inf,
+        "mkid": model.slug,
     }
 
 

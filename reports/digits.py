@@ -29,7 +29,7 @@ class Pair:
 
 
 def _sig(v: float, n: int) -> str:
-    return f"{v:.{n - 1}e}" if v != 0 and (abs(v) < 1e-4 or abs(v) >= 1e6) else f"{v:.{n}g}"
+    return f"{v:.{n - 1}e}" if v != 0 and (abs(v) < 1e-4 or abs(v) >= 1e6) else f"{v:#.{n}g}"
 
 
 def _plain(v: Any) -> str:

@@ -278,9 +278,19 @@ def entry_golden(t: dict[str, Any]) -> str | None:
     y = (ex or {}).get("target", w.get("target"))
     grad = str((ex or {}).get("which") or w.get("which") or t.get("check")).startswith("grad")
     cmd = digits.golden_command(t.get("variant"), x, y, t.get("dtype"), grad=grad)
-    if cmd is None and t.get("family") == "golden":
+    if cmd is None and t.get("family") == "golden" and _in_catalogue(t.get("case_id")):
         cmd = digits.case_command(t.get("case_id"), t.get("dtype"), grad=t.get("check") == "grad")
     return cmd
+
+
+def _in_catalogue(case_id: Any) -> bool:
+    try:
+        from focalspec.spec.catalogue import get_case
+
+        get_case(str(case_id))
+        return True
+    except Exception:  # not a catalogue case (or no catalogue): no command
+        return False
 
 
 # ----------------------------------------------------------------------------- findings
@@ -299,7 +309,8 @@ def finding_view(f: dict[str, Any]) -> dict[str, Any]:
     dtype = sm.get("dtype") or f.get("dtype") or f.get("first_dtype")
     check = sm.get("check") or f.get("check")
     variant = sm.get("variant") or f.get("variant") or {}
-    cause = f.get("cause") if f.get("cause") in CAUSES else _cause_from_evidence(x, expected, observed)
+    cause = f.get("cause") if f.get("cause") in CAUSES else _cause_from_evidence(
+        x, y, expected, observed, dtype, check, variant, f.get("err_u"))
     tiers = f.get("tiers") or []
     required = f.get("tier_required")
     if not isinstance(required, bool):
@@ -325,15 +336,33 @@ def _first(v: Any) -> Any:
     return v[0] if isinstance(v, list | tuple) and v else (None if isinstance(v, list | tuple) else v)
 
 
-def _cause_from_evidence(x: Any, expected: Any, observed: Any) -> str | None:
-    """A documented finding states its cause in prose; its numbers still say whether it is a
-    non-finite result at a finite input (critical) or at a non-finite one (policy)."""
-    xf, ef, of = to_float(x), finite_or_none(expected), to_float(observed)
+def _cause_from_evidence(x: Any, y: Any, expected: Any, observed: Any, dtype: Any, check: Any,
+                         variant: dict[str, Any], err_u: Any) -> str | None:
+    """A documented finding states its cause in prose; its numbers go through the suite's own
+    classifier (SPEC §10.7), as a failing check's worst element would."""
+    xf = to_float(x)
     if xf is not None and not math.isfinite(xf):
         return "nonfinite_input_policy"
-    if ef is not None and of is not None and not math.isfinite(of):
-        return "nonfinite_at_finite"
-    return None
+    tier = None
+    if xf is not None:
+        import numpy as np
+
+        from focalspec.conformance.tiers import input_tier
+
+        try:
+            tier = input_tier(np.array([xf]), str(variant.get("input_kind") or "logits"), str(dtype))
+        except Exception:  # an unknown dtype name: the classifier goes without a tier
+            tier = None
+    from focalspec.conformance.causes import classify_entry
+
+    entry = {"check": check, "dtype": dtype, "variant": variant, "failure_tier": tier,
+             "worst": {"input": x, "target": y, "expected": expected, "got": observed, "err_u": err_u,
+                       "which": check}}  # fmt: skip
+    cause = classify_entry(entry).cause
+    if cause != "unclassified":
+        return cause
+    ef, of = finite_or_none(expected), to_float(observed)
+    return "nonfinite_at_finite" if ef is not None and of is not None and not math.isfinite(of) else None
 
 
 def findings_by_adapter(findings: list[dict[str, Any]], order: list[str]) -> list[tuple[str, str, list[dict]]]:
