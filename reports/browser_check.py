@@ -178,18 +178,28 @@ window.addEventListener("load", function () {
   if (el) {
     for (var n = el; n; n = n.parentElement) { if (n.tagName === "DETAILS") { n.open = true; } }
     window.scrollTo(0, 0);
-    d.setAttribute("data-top", String(Math.round(el.getBoundingClientRect().top)));
+    var box = el.getBoundingClientRect();
+    d.setAttribute("data-top", String(Math.round(box.top)));
+    d.setAttribute("data-bottom", String(Math.round(box.bottom)));
+  }
+  var filter = document.getElementById("filter"), query = %s;
+  if (filter && query) {
+    filter.value = query;
+    filter.dispatchEvent(new Event("input"));
+    var shown = 0, rows = document.querySelectorAll("table.filterable tbody tr");
+    for (var i = 0; i < rows.length; i++) { if (rows[i].style.display !== "none") { shown += 1; } }
+    d.setAttribute("data-shown", String(shown));
   }
 });
 </script>"""
 
 
-def _probe_copy(html: Path, fragment: str, folder: Path) -> Path:
+def _probe_copy(html: Path, fragment: str, folder: Path, query: str = "") -> Path:
     """A copy of the page with the probe appended (the page itself is not touched)."""
     import json
 
     text = html.read_text(encoding="utf-8")
-    probe = _PROBE % (json.dumps(fragment), json.dumps(fragment))
+    probe = _PROBE % (json.dumps(fragment), json.dumps(fragment), json.dumps(query))
     copy = folder / html.name
     cut = text.rfind("</body>")
     copy.write_text(text[:cut] + probe + text[cut:] if cut >= 0 else text + probe, encoding="utf-8")
@@ -217,6 +227,28 @@ def load_times(html: Path, runs: int = 3, browser: str | None = None, timeout: f
     return out
 
 
+@dataclass
+class Probe:
+    """Where an element lies after load, in CSS px from the page's top, and what the filter box left."""
+
+    top: float | None
+    bottom: float | None
+    shown_rows: float | None
+    console: list[str]
+
+
+def probe(html: Path, fragment: str = "", query: str = "", width: int = 1400, height: int = 900,
+          browser: str | None = None, timeout: float = 120.0) -> Probe:
+    """Load the page once: the box of element ``fragment`` and, with ``query`` typed into the
+    filter box, how many table rows stay visible; the console lines of that load."""
+    browser = browser or ensure_chromium()
+    with tempfile.TemporaryDirectory(prefix="focalspec-probe-") as folder:
+        copy = _probe_copy(html, fragment, Path(folder), query)
+        dom = _run(browser, [f"--window-size={width},{height}", "--dump-dom", copy.resolve().as_uri()], timeout)
+    return Probe(_attr(dom.stdout, "data-top"), _attr(dom.stdout, "data-bottom"), _attr(dom.stdout, "data-shown"),
+                 console_lines(dom.stderr))  # fmt: skip
+
+
 def screenshot_at(html: Path, fragment: str, png: Path, width: int = 1400, height: int = 900,
                   browser: str | None = None, timeout: float = 120.0) -> tuple[int, int]:
     """A ``width`` x ``height`` screenshot whose top is the element ``fragment`` (its <details>
@@ -227,8 +259,7 @@ def screenshot_at(html: Path, fragment: str, png: Path, width: int = 1400, heigh
         copy = _probe_copy(html, fragment, Path(folder))
         top = 0
         if fragment:
-            dom = _run(browser, [f"--window-size={width},{height}", "--dump-dom", copy.resolve().as_uri()], timeout)
-            found = _attr(dom.stdout, "data-top")
+            found = probe(html, fragment, width=width, height=height, browser=browser, timeout=timeout).top
             if found is None:
                 raise RuntimeError(f"no element with id {fragment!r} in {html.name}")
             top = max(0, int(found) - 8)
