@@ -26,7 +26,7 @@ VERDICT = {
     "critical": "unsafe to train with",
     "major": "wrong numbers",
     "minor": "small precision loss",
-    "policy": "conforms (±∞/NaN input policy only)",
+    "policy": "conforms (±∞ policy only)",
     None: "conforms",
 }
 # "safe to train with?" for one dtype, from the worst required failure in it
@@ -271,7 +271,10 @@ def cause_rows(results: dict[str, Any]) -> dict[str, list[CauseRow]]:
 
 
 def entry_golden(t: dict[str, Any]) -> str | None:
-    """The golden command of a failing entry's worst element (its cause example first)."""
+    """The golden command of a failing entry's worst element (its cause example first); none for
+    an invariant, whose expected value is not the loss at that element."""
+    if t.get("check") not in ("value", "grad"):
+        return None
     ex = t.get("cause_example") if isinstance(t.get("cause_example"), dict) else None
     w = t.get("worst") if isinstance(t.get("worst"), dict) else {}
     x = (ex or {}).get("input", w.get("input"))
