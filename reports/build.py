@@ -430,6 +430,9 @@ def page_context(
     matrix = model.build_matrix(results) if results else None
     answer = harm.answer_rows(results, matrix.dtypes, {}) if results and matrix else []
     order = [r.name for r in answer]
+    if matrix:  # the matrix in the first screen's order, most harmful first (a stable sort keeps rows together)
+        rank = {n: i for i, n in enumerate(order)}
+        matrix.rows.sort(key=lambda r: rank.get(r.adapter["name"], len(rank)))
     findings_groups = harm.findings_by_adapter(findings, order) if findings is not None else None
     anchors = {name: anchor for name, anchor, _ in findings_groups or []}
     for r in answer:

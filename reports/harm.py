@@ -264,22 +264,23 @@ def cause_rows(results: dict[str, Any]) -> dict[str, list[CauseRow]]:
                 adapter=name, anchor=slug("cause", name, cause), cause=cause, severity=slot["sev"], n=slot["n"],
                 required=slot["req"], detail=str(t.get("cause_detail") or (t.get("message") or "").split("\n")[0]),
                 fix=info.fix if info else "", title=info.title if info else cause, spec=info.spec if info else "",
-                golden=entry_golden(t),
+                golden=entry_golden(t, example=True),
             ))  # fmt: skip
         rows[name] = sorted(items, key=lambda r: (sev.rank(r.severity), cause_order(r.cause), -r.n))
     return rows
 
 
-def entry_golden(t: dict[str, Any]) -> str | None:
-    """The golden command of a failing entry's worst element (its cause example first); none for
-    an invariant, whose expected value is not the loss at that element."""
+def entry_golden(t: dict[str, Any], example: bool = False) -> str | None:
+    """The golden command of the element a row shows: the entry's worst element, or with
+    ``example`` its cause example (the smallest input of its cause); none for an invariant,
+    whose expected value is not the loss at that element."""
     if t.get("check") not in ("value", "grad"):
         return None
-    ex = t.get("cause_example") if isinstance(t.get("cause_example"), dict) else None
     w = t.get("worst") if isinstance(t.get("worst"), dict) else {}
-    x = (ex or {}).get("input", w.get("input"))
-    y = (ex or {}).get("target", w.get("target"))
-    grad = str((ex or {}).get("which") or w.get("which") or t.get("check")).startswith("grad")
+    if example and isinstance(t.get("cause_example"), dict) and t["cause_example"].get("input") is not None:
+        w = t["cause_example"]
+    x, y = w.get("input"), w.get("target")
+    grad = str(w.get("which") or t.get("check")).startswith("grad")
     cmd = digits.golden_command(t.get("variant"), x, y, t.get("dtype"), grad=grad)
     if cmd is None and t.get("family") == "golden" and _in_catalogue(t.get("case_id")):
         cmd = digits.case_command(t.get("case_id"), t.get("dtype"), grad=t.get("check") == "grad")

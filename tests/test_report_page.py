@@ -56,7 +56,9 @@ HAZARD = [_fail(f"inf{i}", "hazard", "nonfinite_input_policy", "extended") for i
 HAZARD += [_fail(f"nan{i}", "hazard", "nonfinite_at_finite", check="grad", dtype="float16") for i in range(6)]
 HAZARD += [_fail("lp", "hazard", "low_precision_compute", err=2.7e8, dtype="float64",
                  worst={"index": [0], "input": -18.0, "target": 0.0, "expected": "1.5149700412e-08",
-                        "got": "1.5149700001e-08", "err_u": 2.7e8, "which": "value"})]  # fmt: skip
+                        "got": "1.5149700001e-08", "err_u": 2.7e8, "which": "value"},
+                 cause_example={"input": -17.5, "target": 0.0, "expected": 2.5e-8, "got": 2.4e-8,
+                                "which": "value"})]  # fmt: skip
 POLICY = [_entry("ok", "policy-only"), _fail("pinf", "policy-only", "nonfinite_input_policy", "extended")]
 GOOD = [_entry(f"g{i}", "good", dtype=d) for i, d in enumerate(("float64", "float32", "float16"))]
 
@@ -396,3 +398,22 @@ def test_worked_examples_have_anchors_and_their_command(page: tuple[str, Path], 
     case = rows[0][1]
     assert f"<code class=\"cmd\">focalspec golden {case}</code>" in ex
     assert cli_main(["golden", case]) == 0 and case in capsys.readouterr().out
+
+
+def test_the_matrix_follows_the_first_screens_order(page: tuple[str, Path]) -> None:
+    html, _ = page
+    names = re.findall(r'<td class="impl" rowspan="\d+"><a class="impl-name" href="#[^"]+">([^<]+)</a>',
+                       _section(html, "agreement"))
+    assert names.index("hazard") < names.index("policy-only") < names.index("good")
+
+
+def test_a_rows_command_states_the_element_the_row_shows(page: tuple[str, Path]) -> None:
+    html, _ = page
+    drill = html[html.index('<details class="impl" id="impl-hazard'):]
+    row = drill[drill.index('<tr id="t-harm-lp-'):]
+    row = row[: row.index("</tr>")]
+    assert "-18.0 / 0.0" in row and "focalspec golden --x=-18 --y=0 --alpha=0.25 --gamma=2 --dtype=float64" in row
+    # the cause table shows the cause's smallest input, and its command states that one
+    causes = _section(html, "causes")
+    lp = causes[causes.index('id="cause-hazard-low-precision'):]
+    assert "<span>--x=-17.5</span>" in lp[: lp.index("</tr>")]
