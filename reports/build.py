@@ -462,7 +462,9 @@ def page_context(
         "examples_note": examples_note,
         "findings_groups": findings_groups,
         "findings_note": findings_note,
-        "groups": model.drilldown(results, max_passed_rows, max_failures_per_cause) if results else [],
+        "groups": sorted(model.drilldown(results, max_passed_rows, max_failures_per_cause),
+                         key=lambda g: order.index(g.adapter["name"]) if g.adapter["name"] in order else len(order))
+        if results else [],
         "max_failures_per_cause": max_failures_per_cause,
         "cases": cases,
         "cases_note": cases_note,
