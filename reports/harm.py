@@ -26,7 +26,7 @@ VERDICT = {
     "critical": "unsafe to train with",
     "major": "wrong numbers",
     "minor": "small precision loss",
-    "policy": "conforms (±∞ policy only)",
+    "policy": "conforms (±∞ only)",
     None: "conforms",
 }
 # "safe to train with?" for one dtype, from the worst required failure in it
