@@ -229,13 +229,23 @@ def sweep_chart(
             tri = f"M{xs[0] - 4} {band - 4}h8l-4 7z" + "".join(f"m{b - a} 0h8l-4 7z" for a, b in itertools.pairwise(xs))
             fr.add(f'<path d="{tri}" fill="{NONFINITE}"/>')
         n_bad = sum(1 for y in s.y if y is None or not math.isfinite(y))
-        finite = [y for y in s.y if y is not None and math.isfinite(y)]
-        note = f"max {max(finite):.3g} u" if finite else ""
+        note = _worst_note(s)
         if n_bad:
             note += f"  {n_bad} non-finite"
         entries.append((s, note.strip()))
     extra = _legend(fr, entries, fr.y1 + 52)
     return fr.svg(title, extra_height=extra + 14)
+
+
+def _worst_note(s: Series) -> str:
+    """Where a series is worst and by how much ("max 9.0e+15 u at x = −88.7"): the maximum
+    alone reads the same on every chart of a saturating implementation."""
+    pts = [(y, x) for x, y in zip(s.x, s.y, strict=False)
+           if y is not None and math.isfinite(y) and x is not None and math.isfinite(x)]  # fmt: skip
+    if not pts:
+        return ""
+    y, x = max(pts)
+    return f"max {y:.3g} u at x = {x:.4g}".replace("-", "−")
 
 
 def size_chart(

@@ -418,3 +418,9 @@ def test_a_rows_command_states_the_element_the_row_shows(page: tuple[str, Path])
     causes = _section(html, "causes")
     lp = causes[causes.index('id="cause-hazard-low-precision'):]
     assert "<span>--x=-17.5</span>" in lp[: lp.index("</tr>")]
+
+
+def test_a_sweep_legend_says_where_the_series_is_worst() -> None:
+    s = plots.Series("γ=2", [-88.72, 1.0, 3.0], [9.01e15, 2.0, None])
+    svg = plots.sweep_chart("t", [s])
+    assert "max 9.01e+15 u at x = −88.72  1 non-finite" in svg
