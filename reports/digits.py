@@ -71,24 +71,32 @@ def _num(v: Any) -> str | None:
 
 def golden_command(variant: dict[str, Any] | None, x: Any, target: Any, dtype: str | None,
                    grad: bool = False) -> str | None:
-    """The ``focalspec golden`` call that prints the certified value of one element, or None
-    where the element cannot be stated on the command line (a softmax row, a reduced check, a
-    non-finite input).  A negative number is written ``--x=-1.5`` (argparse would read
-    ``--x -1.5`` as an option)."""
+    """The ``focalspec golden`` call that prints the certified value of one element (a softmax
+    row: ``x`` its class logits, ``target`` the class), or None where the element cannot be
+    stated on the command line (a reduced check, a non-finite input, soft softmax targets).
+    A negative number is written ``--x=-1.5`` (argparse would read ``--x -1.5`` as an option)."""
     v = variant or {}
-    if v.get("activation") == "softmax" or str(v.get("reduction") or "none") != "none":
+    if str(v.get("reduction") or "none") != "none":
         return None
-    xs, ys = _num(x), _num(target)
-    if xs is None or ys is None:
-        return None
-    parts = ["focalspec golden", f"--x={xs}", f"--y={ys}"]
+    softmax = v.get("activation") == "softmax"
+    if softmax:
+        row = [_num(z) for z in x] if isinstance(x, list | tuple) and x else [None]
+        ys = _num(target)
+        if None in row or ys is None or "." in ys:
+            return None
+        parts = ["focalspec golden", "--softmax", f"--x={','.join(str(z) for z in row)}", f"--y={ys}"]
+    else:
+        xs, ys = _num(x), _num(target)
+        if xs is None or ys is None:
+            return None
+        parts = ["focalspec golden", f"--x={xs}", f"--y={ys}"]
     if v.get("input_kind") == "probs":
         parts.append("--kind=prob")
     alpha = v.get("alpha")
     parts.append("--alpha=none" if alpha is None else f"--alpha={_num(alpha)}")
     if v.get("gamma") is not None:
         parts.append(f"--gamma={_num(v['gamma'])}")
-    if ys not in ("0", "1"):
+    if not softmax and ys not in ("0", "1"):
         parts.append("--soft")
     if v.get("soft_target") not in (None, "canonical"):
         parts.append(f"--variant={v['soft_target']}")

@@ -383,9 +383,18 @@ def test_the_golden_command_prints_the_certified_value(x: float, t: float, dtype
         assert abs(mpmath.mpf(printed.group(1)) / exact - 1) < mpmath.mpf("1e-30")
 
 
+def test_a_softmax_row_has_its_command(capsys: pytest.CaptureFixture[str]) -> None:
+    cmd = digits.golden_command({**VARIANT, "activation": "softmax", "clip_eps": 1e-7}, [50.0, -0.5, 0.0, 0.0], 0,
+                                "float32")  # fmt: skip
+    assert cmd == ("focalspec golden --softmax --x=50,-0.5,0,0 --y=0 --alpha=0.25 --gamma=2 --clip-eps=1e-07 "
+                   "--dtype=float32")  # fmt: skip
+    assert cli_main(cmd.split()[1:]) == 0 and "loss" in capsys.readouterr().out
+
+
 def test_no_command_where_one_element_cannot_say_it() -> None:
     assert digits.golden_command({**VARIANT, "reduction": "mean"}, 1.0, 1.0, "float32") is None
-    assert digits.golden_command({**VARIANT, "activation": "softmax"}, 1.0, 1.0, "float32") is None
+    assert digits.golden_command({**VARIANT, "activation": "softmax"}, 1.0, 1.0, "float32") is None  # not a row
+    assert digits.golden_command({**VARIANT, "activation": "softmax"}, [1.0, 2.0], 0.5, "float32") is None
     assert digits.golden_command(VARIANT, "inf", 1.0, "float32") is None
     assert digits.case_command("seed000_ce_fg_easy_short") == "focalspec golden seed000_ce_fg_easy_short"
 
