@@ -1,10 +1,12 @@
 """What the report shows, computed from merged results: the agreement matrix, the drill-down
-groups and the findings -- plain data, so the template only lays it out and the JSON
-carries the same numbers as the page.
+groups and the per-implementation summaries -- plain data, so the template only lays it out
+and the JSON carries the same numbers as the page (the first screen's severities: harm.py).
 
 A cell's grade is the worst over its tests: a failed, erroring or expected-to-fail test is
-a "fail" (a known disagreement is still a disagreement); a passed test without a numeric
-grade (an invariant) counts as "pass" and never hides a graded result.
+a "fail" (a known disagreement is still a disagreement) unless its severity is ``policy`` (a
+tier that is not required, SPEC §10.8), which is counted apart and never colours the cell; a
+passed test without a numeric grade (an invariant) counts as "pass" and never hides a graded
+result.
 """
 
 from __future__ import annotations
