@@ -182,6 +182,13 @@ window.addEventListener("load", function () {
     d.setAttribute("data-top", String(Math.round(box.top)));
     d.setAttribute("data-bottom", String(Math.round(box.bottom)));
   }
+  var sort = %s;
+  if (sort) {
+    var th = document.querySelector("#" + sort[0] + " th[data-col='" + sort[1] + "']");
+    if (th) { th.click(); }
+    var first = document.querySelector("#" + sort[0] + " tbody tr");
+    d.setAttribute("data-first", first ? first.id : "");
+  }
   var filter = document.getElementById("filter"), query = %s;
   if (filter && query) {
     filter.value = query;
@@ -194,12 +201,14 @@ window.addEventListener("load", function () {
 </script>"""
 
 
-def _probe_copy(html: Path, fragment: str, folder: Path, query: str = "") -> Path:
+def _probe_copy(html: Path, fragment: str, folder: Path, query: str = "",
+                sort: tuple[str, int] | None = None) -> Path:
     """A copy of the page with the probe appended (the page itself is not touched)."""
     import json
 
     text = html.read_text(encoding="utf-8")
-    probe = _PROBE % (json.dumps(fragment), json.dumps(fragment), json.dumps(query))
+    probe = _PROBE % (json.dumps(fragment), json.dumps(fragment), json.dumps(list(sort) if sort else None),
+                      json.dumps(query))  # fmt: skip
     copy = folder / html.name
     cut = text.rfind("</body>")
     copy.write_text(text[:cut] + probe + text[cut:] if cut >= 0 else text + probe, encoding="utf-8")
@@ -235,18 +244,21 @@ class Probe:
     bottom: float | None
     shown_rows: float | None
     console: list[str]
+    first_row: str | None = None  # after a sort: the id of the sorted table's first row
 
 
 def probe(html: Path, fragment: str = "", query: str = "", width: int = 1400, height: int = 900,
-          browser: str | None = None, timeout: float = 120.0) -> Probe:
-    """Load the page once: the box of element ``fragment`` and, with ``query`` typed into the
-    filter box, how many table rows stay visible; the console lines of that load."""
+          browser: str | None = None, timeout: float = 120.0, sort: tuple[str, int] | None = None) -> Probe:
+    """Load the page once: the box of element ``fragment``; with ``sort`` (table id, column) a
+    click on that column's header and the id of the first row after it; with ``query`` typed
+    into the filter box, how many table rows stay visible; the console lines of that load."""
     browser = browser or ensure_chromium()
     with tempfile.TemporaryDirectory(prefix="focalspec-probe-") as folder:
-        copy = _probe_copy(html, fragment, Path(folder), query)
+        copy = _probe_copy(html, fragment, Path(folder), query, sort)
         dom = _run(browser, [f"--window-size={width},{height}", "--dump-dom", copy.resolve().as_uri()], timeout)
+    m = re.search(r'<html[^>]*\bdata-first="([^"]*)"', dom.stdout)
     return Probe(_attr(dom.stdout, "data-top"), _attr(dom.stdout, "data-bottom"), _attr(dom.stdout, "data-shown"),
-                 console_lines(dom.stderr))  # fmt: skip
+                 console_lines(dom.stderr), m.group(1) if m else None)  # fmt: skip
 
 
 def screenshot_at(html: Path, fragment: str, png: Path, width: int = 1400, height: int = 900,

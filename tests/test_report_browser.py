@@ -104,3 +104,12 @@ def test_png_encoder_round_trips() -> None:
     rows = [bytes([x % 256, y, 7]) * 1 for y in range(3) for x in range(1)]
     data = browser_check.png_encode(1, 3, 3, rows)
     assert browser_check.png_rows(data) == (1, 3, 3, rows)
+
+
+def test_a_column_header_sorts_its_table(browser: str, report: Path) -> None:
+    """The first screen sorts by harm; a click on "implementation" sorts by name instead."""
+    before = browser_check.probe(report, sort=("answer-table", 99), browser=browser)  # no such column: no sort
+    by_name = browser_check.probe(report, sort=("answer-table", 0), browser=browser)
+    assert before.first_row and by_name.first_row and by_name.console == []
+    assert before.first_row.startswith("answer-impl-torchvision")  # NaN gradients: the most harmful
+    assert by_name.first_row.startswith("answer-impl-keras")  # alphabetically first of the fixture's rows
