@@ -164,11 +164,159 @@ def check(
     return result
 
 
+# ----------------------------------------------------------------------------- timing and views
+
+# appended to a copy of the page: after the load event, the load time the browser measured
+# (navigation start to the load event, ms) and the offset of one element go into attributes of
+# <html>, which --dump-dom prints; the element's <details> ancestors are opened first, without
+# scrolling (a scrolled headless screenshot comes out blank)
+_PROBE = """<script>
+window.addEventListener("load", function () {
+  var d = document.documentElement, nav = performance.getEntriesByType("navigation")[0];
+  d.setAttribute("data-load-ms", String(nav ? nav.loadEventStart : -1));
+  var el = %s ? document.getElementById(%s) : null;
+  if (el) {
+    for (var n = el; n; n = n.parentElement) { if (n.tagName === "DETAILS") { n.open = true; } }
+    window.scrollTo(0, 0);
+    var box = el.getBoundingClientRect();
+    d.setAttribute("data-top", String(Math.round(box.top)));
+    d.setAttribute("data-bottom", String(Math.round(box.bottom)));
+  }
+  var sort = %s;
+  if (sort) {
+    var th = document.querySelector("#" + sort[0] + " th[data-col='" + sort[1] + "']");
+    if (th) { th.click(); }
+    var first = document.querySelector("#" + sort[0] + " tbody tr");
+    d.setAttribute("data-first", first ? first.id : "");
+  }
+  var filter = document.getElementById("filter"), query = %s;
+  if (filter && query) {
+    filter.value = query;
+    filter.dispatchEvent(new Event("input"));
+    var shown = 0, rows = document.querySelectorAll("table.filterable tbody tr");
+    for (var i = 0; i < rows.length; i++) { if (rows[i].style.display !== "none") { shown += 1; } }
+    d.setAttribute("data-shown", String(shown));
+  }
+});
+</script>"""
+
+
+def _probe_copy(html: Path, fragment: str, folder: Path, query: str = "",
+                sort: tuple[str, int] | None = None) -> Path:
+    """A copy of the page with the probe appended (the page itself is not touched)."""
+    import json
+
+    text = html.read_text(encoding="utf-8")
+    probe = _PROBE % (json.dumps(fragment), json.dumps(fragment), json.dumps(list(sort) if sort else None),
+                      json.dumps(query))  # fmt: skip
+    copy = folder / html.name
+    cut = text.rfind("</body>")
+    copy.write_text(text[:cut] + probe + text[cut:] if cut >= 0 else text + probe, encoding="utf-8")
+    return copy
+
+
+def _attr(dom: str, name: str) -> float | None:
+    m = re.search(rf'<html[^>]*\b{name}="(-?[0-9.]+)"', dom)
+    return float(m.group(1)) if m else None
+
+
+def load_times(html: Path, runs: int = 3, browser: str | None = None, timeout: float = 120.0) -> list[float]:
+    """The load event time (ms after navigation start) of ``runs`` fresh loads, each in a new
+    headless Chromium with a fresh profile."""
+    browser = browser or ensure_chromium()
+    out = []
+    with tempfile.TemporaryDirectory(prefix="focalspec-load-") as folder:
+        copy = _probe_copy(html, "", Path(folder))
+        for _ in range(runs):
+            dom = _run(browser, ["--dump-dom", copy.resolve().as_uri()], timeout)
+            ms = _attr(dom.stdout, "data-load-ms")
+            if ms is None or ms < 0:
+                raise RuntimeError(f"no load time in the dumped DOM (exit {dom.returncode})")
+            out.append(ms)
+    return out
+
+
+@dataclass
+class Probe:
+    """Where an element lies after load, in CSS px from the page's top, and what the filter box left."""
+
+    top: float | None
+    bottom: float | None
+    shown_rows: float | None
+    console: list[str]
+    first_row: str | None = None  # after a sort: the id of the sorted table's first row
+
+
+def probe(html: Path, fragment: str = "", query: str = "", width: int = 1400, height: int = 900,
+          browser: str | None = None, timeout: float = 120.0, sort: tuple[str, int] | None = None) -> Probe:
+    """Load the page once: the box of element ``fragment``; with ``sort`` (table id, column) a
+    click on that column's header and the id of the first row after it; with ``query`` typed
+    into the filter box, how many table rows stay visible; the console lines of that load."""
+    browser = browser or ensure_chromium()
+    with tempfile.TemporaryDirectory(prefix="focalspec-probe-") as folder:
+        copy = _probe_copy(html, fragment, Path(folder), query, sort)
+        dom = _run(browser, [f"--window-size={width},{height}", "--dump-dom", copy.resolve().as_uri()], timeout)
+    m = re.search(r'<html[^>]*\bdata-first="([^"]*)"', dom.stdout)
+    return Probe(_attr(dom.stdout, "data-top"), _attr(dom.stdout, "data-bottom"), _attr(dom.stdout, "data-shown"),
+                 console_lines(dom.stderr), m.group(1) if m else None)  # fmt: skip
+
+
+def screenshot_at(html: Path, fragment: str, png: Path, width: int = 1400, height: int = 900,
+                  browser: str | None = None, timeout: float = 120.0) -> tuple[int, int]:
+    """A ``width`` x ``height`` screenshot whose top is the element ``fragment`` (its <details>
+    opened), or the page's top for ""; returns the PNG's size.  The page is drawn in a window
+    tall enough to hold the element's screen below it, and the PNG cropped to that screen."""
+    browser = browser or ensure_chromium()
+    with tempfile.TemporaryDirectory(prefix="focalspec-view-") as folder:
+        copy = _probe_copy(html, fragment, Path(folder))
+        top = 0
+        if fragment:
+            found = probe(html, fragment, width=width, height=height, browser=browser, timeout=timeout).top
+            if found is None:
+                raise RuntimeError(f"no element with id {fragment!r} in {html.name}")
+            top = max(0, int(found) - 8)
+        full = Path(folder) / "full.png"
+        _run(browser, [f"--screenshot={full}", f"--window-size={width},{top + height}", copy.resolve().as_uri()],
+             timeout)
+        if not full.is_file():
+            raise RuntimeError("chromium wrote no screenshot")
+        w, _, channels, rows = png_rows(full.read_bytes())
+        kept = rows[top : top + height]
+        png.parent.mkdir(parents=True, exist_ok=True)
+        png.write_bytes(png_encode(w, len(kept), channels, kept))
+        return w, len(kept)
+
+
 # ----------------------------------------------------------------------------- PNG
 
 
-def png_stats(data: bytes, limit: int = 4096) -> tuple[int, int, int]:
-    """(width, height, distinct colours, counted up to ``limit``) of an 8-bit RGB/RGBA PNG."""
+def png_encode(width: int, height: int, channels: int, rows: Sequence[bytes]) -> bytes:
+    """An 8-bit RGB (3) or RGBA (4) PNG of ``rows`` (unfiltered)."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, {3: 2, 4: 6}[channels], 0, 0, 0)
+    raw = b"".join(b"\x00" + bytes(r) for r in rows)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
+
+
+def png_rows(data: bytes) -> tuple[int, int, int, list[bytes]]:
+    """(width, height, channels, decoded rows) of an 8-bit RGB/RGBA PNG."""
+    width, height, channels, raw = _png_raw(data)
+    stride = width * channels
+    prev = bytearray(stride)
+    rows = []
+    for y in range(height):
+        start = y * (stride + 1)
+        line = bytearray(raw[start + 1 : start + 1 + stride])
+        _unfilter(raw[start], line, prev, channels)
+        rows.append(bytes(line))
+        prev = line
+    return width, height, channels, rows
+
+
+def _png_raw(data: bytes) -> tuple[int, int, int, bytes]:
     if data[:8] != b"\x89PNG\r\n\x1a\n":
         raise ValueError("no PNG signature")
     pos, idat, header = 8, b"", None
@@ -189,7 +337,12 @@ def png_stats(data: bytes, limit: int = 4096) -> tuple[int, int, int]:
     channels = {2: 3, 6: 4}.get(ctype)
     if depth != 8 or channels is None or interlace:
         raise ValueError(f"unsupported PNG (bit depth {depth}, colour type {ctype}, interlace {interlace})")
-    raw = zlib.decompress(idat)
+    return width, height, channels, zlib.decompress(idat)
+
+
+def png_stats(data: bytes, limit: int = 4096) -> tuple[int, int, int]:
+    """(width, height, distinct colours, counted up to ``limit``) of an 8-bit RGB/RGBA PNG."""
+    width, height, channels, raw = _png_raw(data)
     stride = width * channels
     prev = bytearray(stride)
     colours: set[bytes] = set()
@@ -232,6 +385,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--screenshot", type=Path, default=None)
     p.add_argument("--width", type=int, default=1400)
     p.add_argument("--height", type=int, default=1800)
+    p.add_argument("--view", default=None, metavar="ID",
+                   help="instead of the check: a --width x --height screenshot whose top is element ID ('' = top)")
+    p.add_argument("--load-times", type=int, default=0, metavar="N", help="also measure the load event N times")
     p.add_argument("--install", action="store_true", help="apt-get install chromium when missing")
     args = p.parse_args(argv)
     if not args.html.is_file():
@@ -239,6 +395,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         browser = ensure_chromium(install=args.install)
+        if args.view is not None:
+            out = args.screenshot or Path("view.png")
+            w, h = screenshot_at(args.html, args.view, out, args.width, args.height, browser=browser)
+            print(f"wrote {out} ({w}x{h}) at #{args.view}")
+            return 0
+        if args.load_times:
+            times = load_times(args.html, args.load_times, browser=browser)
+            print(f"{args.html.stat().st_size / 1e6:.2f} MB; load event (ms): "
+                  + ", ".join(f"{t:.0f}" for t in times) + f"; median {sorted(times)[len(times) // 2]:.0f}")
         r = check(args.html, args.screenshot, args.width, args.height, browser=browser)
     except (BrowserUnavailable, RuntimeError) as exc:
         print(f"browser_check: error: {exc}", file=sys.stderr)

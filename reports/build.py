@@ -14,13 +14,14 @@ import argparse
 import datetime as dt
 import json
 import math
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from focalspec.reports import model, plots
+from focalspec.reports import digits, harm, model, palette, plots
 from focalspec.reports.merge import (
     MERGED_SCHEMA,
     Inputs,
@@ -39,7 +40,7 @@ TEMPLATE = "index.html.j2"
 # what the page lists per implementation (merged.json and junit.xml keep every test): the worst
 # failures of each cause and the passes with the largest errors; a 30-adapter main job lists
 # ~5,500 failures and ~14,500 passes, which made a 25 MB page nobody reads to the end
-MAX_FAILURES_PER_CAUSE = 5
+MAX_FAILURES_PER_CAUSE = 2  # per matrix cell and cause
 MAX_PASSED_ROWS = 25
 VERDICTS_OK = frozenset({"ok", "agrees", "agree", "match", "matches", "correct", "consistent", "confirmed", "exact"})
 
@@ -56,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"passed tests listed per implementation, largest error first (default {MAX_PASSED_ROWS}; "
                              "merged.json keeps all)")
     parser.add_argument("--max-failures-per-cause", type=int, default=MAX_FAILURES_PER_CAUSE, metavar="N",
-                        help="failures listed per implementation and cause, worst first (default "
+                        help="failures listed per matrix cell and cause, most harmful first (default "
                              f"{MAX_FAILURES_PER_CAUSE}; 0: all; merged.json and junit.xml keep all)")
 
 
@@ -111,7 +112,7 @@ def build(
     except OSError as exc:
         raise SpecError(f"cannot create output directory {out}: {exc.strerror or exc}") from None
     html = out / "index.html"
-    html.write_text(render(context), encoding="utf-8")
+    html.write_text(scrub_paths(render(context)), encoding="utf-8")
     merged = out / "merged.json"
     merged_doc = {
         "schema": MERGED_SCHEMA,
@@ -146,6 +147,22 @@ def strict_json(o: Any) -> Any:
     return o
 
 
+# an absolute local path: two or more components after a slash that follows no word, dot,
+# colon or slash (so not "cpu/eager", "a/b", "https://host/x" or "</td>"), or a Windows drive path
+_ABS_PATH = re.compile(r"(?<![\w.:/~-])(?:/[\w.+@-]+){2,}/?|\b[A-Za-z]:\\(?:[^\\\s<>\"']+\\)+[^\\\s<>\"']*")
+
+
+def scrub_paths(text: str) -> str:
+    """The page without the absolute paths of the machine that built it (results files, findings,
+    commands, environment): each becomes '…/' and its last component.  merged.json keeps them."""
+
+    def last(m: re.Match[str]) -> str:
+        parts = [p for p in re.split(r"[/\\]", m.group(0)) if p]
+        return "…/" + (parts[-1] if parts else "")
+
+    return _ABS_PATH.sub(last, text)
+
+
 def render(context: dict[str, Any]) -> str:
     try:
         import jinja2
@@ -165,6 +182,8 @@ def render(context: dict[str, Any]) -> str:
         model.slug("t", v[0], model.short_nodeid(v[1])) if isinstance(v, list | tuple) else model.slug("t", v)
     )
     env.filters["short"] = model.short_nodeid
+    env.filters["basename"] = lambda v: Path(str(v)).name if v else "—"
+    env.filters["shortcause"] = harm.short
     env.filters["tojson_compact"] = lambda v: json.dumps(v, separators=(", ", ": "), default=str)
     return env.get_template(TEMPLATE).render(**context)
 
@@ -183,7 +202,7 @@ def load_findings(path: Path | None) -> tuple[list[dict[str, Any]] | None, str]:
     items = doc.get("findings") if isinstance(doc, dict) else doc
     if not isinstance(items, list) or not all(isinstance(f, dict) for f in items):
         raise SpecError(f"{path}: expected a list of finding objects")
-    return items, str(path)
+    return items, path.name
 
 
 def worked_examples() -> tuple[list[dict[str, Any]] | None, str]:
@@ -297,6 +316,7 @@ def sweep_sections(results: dict[str, Any] | None) -> list[dict[str, Any]]:
                     x=[to_float(v) for v in s.get("x") or []],
                     y=[finite_or_none(v) for v in s.get(key) or []],
                     colour=plots.colour(i),
+                    marker=plots.marker(i),
                 )
                 for i, s in enumerate(sweeps)
                 if s.get(key) is not None
@@ -336,9 +356,10 @@ def bench_section(bench: dict[str, Any] | None) -> dict[str, Any] | None:
         for i, (label, items) in enumerate(sorted(impls.items())):
             xs = [to_float(r.get("n_elements")) for r in items]
             bad = [r.get("correct") is False for r in items]
-            tp.append(plots.Series(label, xs, [to_float(r.get("elements_per_s")) for r in items], plots.colour(i), bad))
+            tp.append(plots.Series(label, xs, [to_float(r.get("elements_per_s")) for r in items], plots.colour(i), bad,
+                                   dash=plots.dash(i)))
             rf.append(plots.Series(label, xs, [to_float(r.get("roofline_fraction")) for r in items], plots.colour(i),
-                                   bad))
+                                   bad, dash=plots.dash(i)))
         fracs = [y for s in rf for y in s.y if y is not None and math.isfinite(y)]
         names = sorted({str(r.get("device_name")) for r in rs if r.get("device_name")})
         where = f"{device}{' (' + ', '.join(names) + ')' if names else ''}"
@@ -400,30 +421,50 @@ def page_context(
     max_failures_per_cause: int = 0,
 ) -> dict[str, Any]:
     tests = (results or {}).get("tests") or []
+    if results:
+        harm.annotate(results)
     counts = {k: sum(t["outcome"] == k for t in tests) for k in ("passed", "failed", "error", "skipped", "xfailed",
                                                                    "xpassed")}
     cases, cases_note = case_lookup() if results else ({}, "")
     examples, examples_note = worked_examples()
+    matrix = model.build_matrix(results) if results else None
+    answer = harm.answer_rows(results, matrix.dtypes, {}) if results and matrix else []
+    order = [r.name for r in answer]
+    if matrix:  # the matrix in the first screen's order, most harmful first (a stable sort keeps rows together)
+        rank = {n: i for i, n in enumerate(order)}
+        matrix.rows.sort(key=lambda r: rank.get(r.adapter["name"], len(rank)))
+    findings_groups = harm.findings_by_adapter(findings, order) if findings is not None else None
+    anchors = {name: anchor for name, anchor, _ in findings_groups or []}
+    for r in answer:
+        r.findings_anchor = anchors.get(r.name)
+    from focalspec.conformance.tiers import DEFAULT_REQUIRED
+
     return {
         "title": title,
         "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "results": results,
         "counts": counts,
         "n_tests": len(tests),
-        "matrix": model.build_matrix(results) if results else None,
-        "summaries": model.impl_summaries(results) if results else [],
+        "matrix": matrix,
+        "answer": answer,
+        "dtypes": matrix.dtypes if matrix else [],
+        "severities": list(harm.SEVERITIES),
+        "required_tiers": list(DEFAULT_REQUIRED),
+        "cause_rows": harm.cause_rows(results) if results else {},
+        "summaries": {s.name: s for s in model.impl_summaries(results)} if results else {},
         "cause_info": _cause_info(),
-        "categories": [*model.CATEGORIES, "skipped"],
+        "palette": palette,
         "provenance": provenance(results, bench),
         "adapters": (results or {}).get("adapters") or [],
         "sweeps": sweep_sections(results),
         "bench": bench_section(bench),
         "examples": examples,
         "examples_note": examples_note,
-        "findings_by_cause": model.findings_by_cause(findings) if findings is not None else None,
+        "findings_groups": findings_groups,
         "findings_note": findings_note,
-        "failure_groups": model.failure_groups(results) if results else [],
-        "groups": model.drilldown(results, max_passed_rows, max_failures_per_cause) if results else [],
+        "groups": sorted(model.drilldown(results, max_passed_rows, max_failures_per_cause),
+                         key=lambda g: order.index(g.adapter["name"]) if g.adapter["name"] in order else len(order))
+        if results else [],
         "max_failures_per_cause": max_failures_per_cause,
         "cases": cases,
         "cases_note": cases_note,
@@ -431,6 +472,11 @@ def page_context(
         "max_err": model.max_err,
         "impl_anchor": lambda name: model.slug("impl", name),
         "category": model.category,
+        "pair": digits.pair,
+        "golden": harm.entry_golden,
+        "case_command": digits.case_command,
+        "inf": math.inf,
+        "mkid": model.slug,
     }
 
 

@@ -1,10 +1,12 @@
 """What the report shows, computed from merged results: the agreement matrix, the drill-down
-groups and the findings -- plain data, so the template only lays it out and the JSON
-carries the same numbers as the page.
+groups and the per-implementation summaries -- plain data, so the template only lays it out
+and the JSON carries the same numbers as the page (the first screen's severities: harm.py).
 
 A cell's grade is the worst over its tests: a failed, erroring or expected-to-fail test is
-a "fail" (a known disagreement is still a disagreement); a passed test without a numeric
-grade (an invariant) counts as "pass" and never hides a graded result.
+a "fail" (a known disagreement is still a disagreement) unless its severity is ``policy`` (a
+tier that is not required, SPEC §10.8), which is counted apart and never colours the cell; a
+passed test without a numeric grade (an invariant) counts as "pass" and never hides a graded
+result.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from focalspec.reports.merge import FAMILIES, finite_or_none, to_float
+from focalspec.reports.merge import FAMILIES, to_float
 
 DTYPE_ORDER: tuple[str, ...] = ("float64", "float32", "bfloat16", "float16")
 # cell categories, best first; "pass" = passed without a numeric grade
@@ -53,12 +55,9 @@ def category(t: dict[str, Any]) -> str:
 
 def cause_of(t: dict[str, Any]) -> str:
     """A failing test's cause: its own (the suite writes it), else classified from its entry."""
-    c = t.get("cause")
-    if c:
-        return str(c)
-    from focalspec.conformance.causes import classify_entry
+    from focalspec.reports.harm import cause_of as _cause
 
-    return classify_entry(t).cause
+    return _cause(t)
 
 
 def max_err(t: dict[str, Any]) -> float | None:
@@ -115,16 +114,25 @@ def fmt_num(v: Any) -> str:
 
 @dataclass
 class Cell:
-    category: str = "none"  # a CATEGORIES entry, "skipped" or "none" (no tests)
+    """One matrix cell.  A failure whose severity is ``policy`` (a tier that is not required,
+    SPEC §10.8) never colours the cell: it is counted in ``policy`` and shown hatched beside the
+    grade; a cell with nothing but such failures is ``policy``, not ``fail``."""
+
+    category: str = "none"  # a CATEGORIES entry, "policy", "skipped" or "none" (no tests)
     worst_u: float | None = None
     passed: int = 0
     ran: int = 0
     skipped: int = 0
     xfailed: int = 0
     worst_nodeid: str = ""
-    failed: int = 0
+    failed: int = 0  # failures that count (severity above policy)
     fail_u: float | None = None  # largest error among the failing tests (None: they failed ungraded)
-    causes: Counter[str] = field(default_factory=Counter)  # failing tests per cause (SPEC §10.7)
+    causes: Counter[str] = field(default_factory=Counter)  # counting failures per cause (SPEC §10.7)
+    levels: Counter[str] = field(default_factory=Counter)  # counting failures per severity (SPEC §10.8)
+    cause_level: dict[str, str] = field(default_factory=dict)  # cause -> its worst severity here
+    policy: int = 0  # failures in a tier that is not required
+    policy_causes: Counter[str] = field(default_factory=Counter)
+    anchor: str = ""  # the cell's id in the matrix; its tests are under "t-" + anchor
 
     def add(self, t: dict[str, Any]) -> None:
         cat = category(t)
@@ -136,36 +144,64 @@ class Cell:
         self.ran += 1
         self.passed += t["outcome"] in ("passed", "xpassed")
         self.xfailed += t["outcome"] == "xfailed"
-        if self.category in ("none", "skipped") or RANK[cat] > RANK[self.category]:
+        if cat == "fail":
+            from focalspec.reports.harm import severity_of
+
+            level = str(t.get("severity") or severity_of(t))
+            if level == "policy":
+                self.policy += 1
+                self.policy_causes[cause_of(t)] += 1
+                if self.category in ("none", "skipped"):
+                    self.category = "policy"
+                return
+            self.failed += 1
+            cause = cause_of(t)
+            self.causes[cause] += 1
+            self.levels[level] += 1
+            from focalspec.conformance.severity import rank
+
+            if cause not in self.cause_level or rank(level) < rank(self.cause_level[cause]):
+                self.cause_level[cause] = level
+        if self.category in ("none", "skipped", "policy") or RANK[cat] > RANK[self.category]:
             self.category = cat
         e = max_err(t)
         if e is not None and (self.worst_u is None or e > self.worst_u):
             self.worst_u, self.worst_nodeid = e, t["nodeid"]
-        if cat == "fail":
-            self.failed += 1
-            self.causes[cause_of(t)] += 1
-            if e is not None and (self.fail_u is None or e > self.fail_u):
-                self.fail_u = e
+        if cat == "fail" and e is not None and (self.fail_u is None or e > self.fail_u):
+            self.fail_u = e
+
+    @property
+    def severity(self) -> str | None:
+        from focalspec.conformance.severity import worst
+
+        return worst(list(self.levels)) or ("policy" if self.policy else None)
 
     @property
     def dominant_cause(self) -> str | None:
-        """The cause of most of the cell's failures (ties: the more serious one)."""
+        """The most severe cause of the cell's failures (SPEC §10.8, then the cause order of
+        §10.7; the count only breaks ties): six NaN gradients at finite inputs outrank seven
+        failures at x = ±∞."""
         if not self.causes:
             return None
-        from focalspec.conformance.causes import PRIORITY
+        from focalspec.conformance.severity import rank
+        from focalspec.reports.harm import cause_order
 
-        return min(self.causes, key=lambda c: (-self.causes[c], PRIORITY.index(c) if c in PRIORITY else 99))
+        return min(self.causes, key=lambda c: (rank(self.cause_level.get(c, "")), cause_order(c), -self.causes[c]))
 
     @property
     def cause_label(self) -> str:
         from focalspec.conformance.causes import SHORT
 
         c = self.dominant_cause
-        return SHORT.get(c, c) if c else ""
+        if c:
+            return SHORT.get(c, c)
+        return "±∞ only" if self.policy else ""
 
     @property
     def cause_title(self) -> str:
-        return ", ".join(f"{n} {c}" for c, n in self.causes.most_common())
+        parts = [f"{n} {c}" for c, n in self.causes.most_common()]
+        parts += [f"{n} {c} (not required)" for c, n in self.policy_causes.most_common()]
+        return ", ".join(parts)
 
     @property
     def shown_error(self) -> str:
@@ -178,21 +214,29 @@ class Cell:
 
     @property
     def label(self) -> str:
-        return {"none": "", "pass": "pass"}.get(self.category, self.category)
+        return {"none": "", "pass": "pass", "policy": "policy"}.get(self.category, self.category)
 
     def to_dict(self) -> dict[str, Any]:
         w = self.worst_u
         return {
             "grade": self.category,
+            "severity": self.severity,
             "worst_u": None if w is None else (w if math.isfinite(w) else "inf"),
             "passed": self.passed,
             "ran": self.ran,
             "skipped": self.skipped,
             "xfailed": self.xfailed,
             "failed": self.failed,
+            "not_required_failures": self.policy,
             "fail_u": None if self.fail_u is None else (self.fail_u if math.isfinite(self.fail_u) else "inf"),
             "causes": dict(self.causes),
+            "not_required_causes": dict(self.policy_causes),
         }
+
+
+def cell_anchor(adapter: str, device: str, mode: str, family: str, dtype: str) -> str:
+    """The id of one matrix cell (its tests in the drill-down are under "t-" + this id)."""
+    return slug("cell", adapter, device, mode, family, dtype)
 
 
 @dataclass
@@ -261,10 +305,12 @@ def build_matrix(results: dict[str, Any]) -> Matrix:
             combos = [("—", "—")]
         for device, mode in combos:
             rows[(name, device, mode)] = Row(a, device, mode, slug("impl", name))
+            rows[(name, device, mode)].overall.anchor = slug("cellall", name, device, mode)
     for t in tests:
         row = rows[(str(t.get("adapter")), str(t.get("device") or "-"), str(t.get("mode") or "-"))]
         key = (str(t.get("family") or "other"), str(t.get("dtype") or "-"))
-        row.cells.setdefault(key, Cell()).add(t)
+        anchor = cell_anchor(row.adapter["name"], row.device, row.mode, *key)
+        row.cells.setdefault(key, Cell(anchor=anchor)).add(t)
         row.overall.add(t)
     ordered = sorted(rows.values(), key=lambda r: bool(r.unavailable))  # unavailable last, order kept
     for r in ordered:
@@ -277,8 +323,36 @@ def build_matrix(results: dict[str, Any]) -> Matrix:
 
 
 def sort_key_failures(t: dict[str, Any]) -> tuple[Any, ...]:
-    e = max_err(t)
-    return (t.get("outcome") == "xfailed", -(e if e is not None else -1), t["nodeid"])
+    """Most harmful first: severity (SPEC §10.8), then the error, not the error alone -- a
+    9e15 u error at an exact value of 1e-48 is not the first thing to fix."""
+    from focalspec.reports.harm import impact_key
+
+    return impact_key(t)
+
+
+@dataclass
+class CellTests:
+    """The tests of one matrix cell as the drill-down lists them: the worst failures of each
+    cause (most harmful first), how many are left out, and the cell's passes in one line."""
+
+    anchor: str  # "t-" + the matrix cell's anchor
+    device: str
+    mode: str
+    family: str
+    dtype: str
+    failures: list[dict[str, Any]]
+    hidden: Counter[str]
+    n_failed: int
+    ran: int
+    passed: int
+    skipped: int
+    worst_pass: dict[str, Any] | None
+
+    @property
+    def severity(self) -> str | None:
+        from focalspec.conformance.severity import worst
+
+        return worst([str(t.get("severity")) for t in self.failures])
 
 
 @dataclass
@@ -293,12 +367,16 @@ class AdapterGroup:
     counts: Counter[str]
     passed_shown: int
     failures_hidden: Counter[str] = field(default_factory=Counter)  # cause -> failures not listed
+    cells: list[CellTests] = field(default_factory=list)
+
+    @property
+    def n_listed(self) -> int:
+        return sum(len(c.failures) for c in self.cells)
 
 
 def first_per_cause(failures: list[dict[str, Any]], limit: int) -> tuple[list[dict[str, Any]], Counter[str]]:
     """The first ``limit`` failures of each cause, in the given (worst-first) order, and how many
-    of each cause are left out; ``limit`` 0 keeps all.  A maintainer needs the worst few of each
-    cause to see what is wrong; the thousands behind them are in merged.json and the JUnit."""
+    of each cause are left out; ``limit`` 0 keeps all."""
     if limit <= 0:
         return failures, Counter()
     seen: Counter[str] = Counter()
@@ -311,10 +389,39 @@ def first_per_cause(failures: list[dict[str, Any]], limit: int) -> tuple[list[di
     return kept, Counter({c: n - limit for c, n in seen.items() if n > limit})
 
 
+def _cell_key(t: dict[str, Any]) -> tuple[str, str, str, str]:
+    return (str(t.get("device") or "-"), str(t.get("mode") or "-"), str(t.get("family") or "other"),
+            str(t.get("dtype") or "-"))  # fmt: skip
+
+
+def cell_tests(name: str, tests: list[dict[str, Any]], limit: int) -> list[CellTests]:
+    """Per matrix cell of one implementation: its listed failures and the count of the rest;
+    cells with the most harmful failures first, then the matrix order."""
+    from focalspec.conformance.severity import rank
+
+    by_cell: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
+    for t in tests:
+        by_cell.setdefault(_cell_key(t), []).append(t)
+    dorder = {d: i for i, d in enumerate(DTYPE_ORDER)}
+    forder = {f: i for i, f in enumerate(FAMILIES)}
+    out = []
+    for (device, mode, family, dtype), ts in by_cell.items():
+        fails = sorted((t for t in ts if t["outcome"] in FAILING), key=sort_key_failures)
+        kept, hidden = first_per_cause(fails, limit)
+        passes = [t for t in ts if t["outcome"] in ("passed", "xpassed")]
+        worst_pass = max(passes, key=lambda t: max_err(t) or 0.0, default=None)
+        out.append(CellTests("t-" + cell_anchor(name, device, mode, family, dtype), device, mode, family, dtype,
+                             kept, hidden, len(fails), sum(t["outcome"] != "skipped" for t in ts), len(passes),
+                             sum(t["outcome"] == "skipped" for t in ts), worst_pass))  # fmt: skip
+    return sorted(out, key=lambda c: (rank(c.severity) if c.severity else 9, -c.n_failed, c.device != "cpu",
+                                      c.device, c.mode != "eager", forder.get(c.family, 99), c.family,
+                                      dorder.get(c.dtype, 9)))  # fmt: skip
+
+
 def drilldown(results: dict[str, Any], max_passed_rows: int, max_failures_per_cause: int = 0) -> list[AdapterGroup]:
-    """Per adapter: failed/error/xfailed tests (worst first; the first ``max_failures_per_cause``
-    of each cause, 0 = all), skips by reason, passes by decreasing error -- the first
-    ``max_passed_rows`` of them (merged.json has all)."""
+    """Per adapter: failed/error/xfailed tests most harmful first, grouped by matrix cell (the
+    first ``max_failures_per_cause`` of each cause in each cell, 0 = all), skips by reason,
+    passes by decreasing error -- the first ``max_passed_rows`` of them (merged.json has all)."""
     by_adapter: dict[str, list[dict[str, Any]]] = {}
     for t in results.get("tests") or []:
         by_adapter.setdefault(str(t.get("adapter")), []).append(t)
@@ -325,9 +432,10 @@ def drilldown(results: dict[str, Any], max_passed_rows: int, max_failures_per_ca
     names += [n for n in adapters if n not in names]  # unavailable ones last, as in the matrix
     for name in names:
         tests = by_adapter.get(name, [])
-        failures, hidden = first_per_cause(
-            sorted((t for t in tests if t["outcome"] in FAILING), key=sort_key_failures), max_failures_per_cause
-        )
+        cells = cell_tests(name, tests, max_failures_per_cause)
+        hidden: Counter[str] = Counter()
+        for c in cells:
+            hidden.update(c.hidden)
         passed = sorted(
             (t for t in tests if t["outcome"] in ("passed", "xpassed")),
             key=lambda t: (-(max_err(t) or 0.0), t["nodeid"]),
@@ -340,69 +448,19 @@ def drilldown(results: dict[str, Any], max_passed_rows: int, max_failures_per_ca
             AdapterGroup(
                 adapter=adapters.get(name, {"name": name}),
                 anchor=slug("impl", name),
-                failures=failures,
+                failures=sorted((t for t in tests if t["outcome"] in FAILING), key=sort_key_failures),
                 passed=passed,
                 skipped=skipped,
                 counts=Counter(t["outcome"] for t in tests),
                 passed_shown=min(len(passed), max_passed_rows),
                 failures_hidden=hidden,
+                cells=cells,
             )
         )
     return groups
 
 
 # ----------------------------------------------------------------------------- findings
-
-
-@dataclass
-class FailureGroup:
-    """Failed tests of one adapter sharing a family and check: one disagreement, most likely."""
-
-    adapter: str
-    family: str
-    check: str
-    tests: list[dict[str, Any]]
-
-    @property
-    def dtypes(self) -> list[str]:
-        return _ordered({str(t.get("dtype")) for t in self.tests}, DTYPE_ORDER)
-
-    @property
-    def worst(self) -> dict[str, Any]:
-        return min(self.tests, key=sort_key_failures)
-
-    @property
-    def messages(self) -> list[str]:
-        seen: list[str] = []
-        for t in self.tests:
-            m = str(t.get("message") or "").strip().splitlines()
-            if m and m[0] not in seen:
-                seen.append(m[0])
-        return seen[:4]
-
-    @property
-    def spec_sections(self) -> list[str]:
-        return sorted({str(t["spec_section"]) for t in self.tests if t.get("spec_section")})
-
-
-def failure_groups(results: dict[str, Any]) -> list[FailureGroup]:
-    groups: dict[tuple[str, str, str], FailureGroup] = {}
-    for t in results.get("tests") or []:
-        if t["outcome"] not in FAILING:
-            continue
-        key = (str(t.get("adapter")), str(t.get("family")), str(t.get("check")))
-        groups.setdefault(key, FailureGroup(*key, [])).tests.append(t)
-    return sorted(groups.values(), key=lambda g: (g.adapter, -len(g.tests), g.family, g.check))
-
-
-def findings_by_cause(findings: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
-    """Documented findings grouped by their cause, most frequent cause first."""
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for f in findings:
-        groups.setdefault(str(f.get("cause") or "cause not stated"), []).append(f)
-    for items in groups.values():
-        items.sort(key=lambda f: (str(f.get("implementation")), -(finite_or_none(f.get("err_u")) or math.inf)))
-    return sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))
 
 
 # ----------------------------------------------------------------------------- summaries

@@ -20,6 +20,17 @@ from html import escape
 # Okabe-Ito, without the vermillion kept for non-finite results and failures
 PALETTE: tuple[str, ...] = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#000000", "#8C6D1F", "#6A3D9A")
 NONFINITE = "#D00000"
+# series are told apart by shape (sweep dots) or dash (size lines) as well as colour, so that a
+# reader who cannot tell the colours apart, or prints in grey, still can:
+# name -> (start offset x, y; the glyph drawn from there; where the pen ends; stroke attributes)
+MARKERS: dict[str, tuple[int, int, str, int, int, str]] = {
+    "square": (0, 0, "h0", 0, 0, 'stroke-width="2.4" stroke-linecap="square"'),
+    "round": (0, 0, "h0", 0, 0, 'stroke-width="3.4" stroke-linecap="round"'),
+    "hbar": (-3, 0, "h6", 6, 0, 'stroke-width="1.8"'),
+    "vbar": (0, -3, "v6", 0, 6, 'stroke-width="1.8"'),
+}
+MARKER_ORDER: tuple[str, ...] = tuple(MARKERS)
+DASHES: tuple[str, ...] = ("", "7 3", "2 2", "9 3 2 3")
 FONT = "font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif"
 
 
@@ -30,10 +41,21 @@ class Series:
     y: Sequence[float | None]  # None = non-finite result (NaN/Inf)
     colour: str = PALETTE[0]
     bad: Sequence[bool] = field(default_factory=list)  # per point: draw as a failure (hollow red)
+    marker: str = "square"  # a MARKERS name: the dots' shape (sweeps)
+    dash: str = ""  # stroke-dasharray of the line (size charts)
 
 
 def colour(i: int) -> str:
     return PALETTE[i % len(PALETTE)]
+
+
+def marker(i: int) -> str:
+    """The i-th series' dot shape; with 8 colours and 4 shapes, 32 series differ in one or both."""
+    return MARKER_ORDER[(i // len(PALETTE) + i) % len(MARKER_ORDER)]
+
+
+def dash(i: int) -> str:
+    return DASHES[(i // len(PALETTE) + i) % len(DASHES)]
 
 
 def symlog(x: float) -> float:
@@ -95,22 +117,36 @@ class _Frame:
         )
 
 
-def _legend(fr: _Frame, entries: list[tuple[str, str, str]], y: float) -> int:
-    """Legend rows below the chart: (colour, label, note); returns the extra height used."""
-    for i, (col, label, note) in enumerate(entries):
+def _legend(fr: _Frame, entries: list[tuple[Series, str]], y: float, lines: bool = False) -> int:
+    """Legend rows below the chart: (series, note), each with its marker or dashed line;
+    returns the extra height used."""
+    for i, (s, note) in enumerate(entries):
         yy = y + 14 * i
-        fr.add(f'<rect x="{fr.x0}" y="{_num(yy - 8)}" width="10" height="10" fill="{col}"/>')
-        fr.text(fr.x0 + 16, yy + 1, label + (f"  {note}" if note else ""), anchor="start", size=11)
+        if lines:
+            dash_attr = f' stroke-dasharray="{s.dash}"' if s.dash else ""
+            fr.add(f'<path d="M{fr.x0 - 4} {_num(yy - 3)}h18" stroke="{s.colour}" stroke-width="1.8"{dash_attr}/>')
+        else:
+            fr.add(_marker_path(_dots({(fr.x0 + 5, round(yy - 3))}, s.marker), s.colour, s.marker, 1.0))
+        fr.text(fr.x0 + 18, yy + 1, s.label + (f"  {note}" if note else ""), anchor="start", size=11)
     return 14 * len(entries) + 6
 
 
-def _dots(points: set[tuple[int, int]]) -> str:
-    """Dots as zero-length segments drawn square by the line cap, each a move relative to the
-    previous one: "m3-2h0" instead of "M123 45h0"."""
-    out, prev = [], None
+def _marker_path(d: str, col: str, name: str, opacity: float = 0.8) -> str:
+    attrs = MARKERS.get(name, MARKERS["square"])[5]
+    op = "" if opacity == 1.0 else f' stroke-opacity="{opacity}"'
+    return f'<path d="{d}" stroke="{col}"{op} {attrs} fill="none"/>'
+
+
+def _dots(points: set[tuple[int, int]], shape: str = "square") -> str:
+    """One glyph per point, each reached by a move relative to where the previous glyph ended
+    ("m3-2h0" instead of "M123 45h0"): a square or round dot (a zero-length segment drawn by
+    the line cap), or a short horizontal or vertical bar."""
+    ox, oy, glyph, ex, ey, _ = MARKERS.get(shape, MARKERS["square"])
+    out, pen = [], None
     for px, py in sorted(points):
-        out.append(f"M{px} {py}h0" if prev is None else _rel("m", px - prev[0], py - prev[1]) + "h0")
-        prev = (px, py)
+        sx, sy = px + ox, py + oy
+        out.append(f"M{sx} {sy}{glyph}" if pen is None else _rel("m", sx - pen[0], sy - pen[1]) + glyph)
+        pen = (sx + ex, sy + ey)
     return "".join(out)
 
 
@@ -173,7 +209,7 @@ def sweep_chart(
             last_label = ly
             fr.text(fr.x1 + 4, ly, label, anchor="start", fill="#555")
     # data
-    entries: list[tuple[str, str, str]] = []
+    entries: list[tuple[Series, str]] = []
     for s in series:
         dots: set[tuple[int, int]] = set()
         bad: set[int] = set()
@@ -185,22 +221,31 @@ def sweep_chart(
                 bad.add(px)
             else:
                 dots.add((px, round(Y(min(max(y, lo_y), hi_y)))))
-        d = _dots(dots)  # ~6 bytes a point
+        d = _dots(dots, s.marker)  # ~6 bytes a point
         if d:
-            fr.add(f'<path d="{d}" stroke="{s.colour}" stroke-opacity="0.8" stroke-width="2.4" '
-                   f'stroke-linecap="square" fill="none"/>')
+            fr.add(_marker_path(d, s.colour, s.marker))
         if bad:
             xs = sorted(bad)  # after "z" the pen is back at the triangle's first corner
             tri = f"M{xs[0] - 4} {band - 4}h8l-4 7z" + "".join(f"m{b - a} 0h8l-4 7z" for a, b in itertools.pairwise(xs))
             fr.add(f'<path d="{tri}" fill="{NONFINITE}"/>')
         n_bad = sum(1 for y in s.y if y is None or not math.isfinite(y))
-        finite = [y for y in s.y if y is not None and math.isfinite(y)]
-        note = f"max {max(finite):.3g} u" if finite else ""
+        note = _worst_note(s)
         if n_bad:
             note += f"  {n_bad} non-finite"
-        entries.append((s.colour, s.label, note.strip()))
+        entries.append((s, note.strip()))
     extra = _legend(fr, entries, fr.y1 + 52)
     return fr.svg(title, extra_height=extra + 14)
+
+
+def _worst_note(s: Series) -> str:
+    """Where a series is worst and by how much ("max 9.0e+15 u at x = −88.7"): the maximum
+    alone reads the same on every chart of a saturating implementation."""
+    pts = [(y, x) for x, y in zip(s.x, s.y, strict=False)
+           if y is not None and math.isfinite(y) and x is not None and math.isfinite(x)]  # fmt: skip
+    if not pts:
+        return ""
+    y, x = max(pts)
+    return f"max {y:.3g} u at x = {x:.4g}".replace("-", "−")
 
 
 def size_chart(
@@ -251,7 +296,7 @@ def size_chart(
     fr.add(f'<text transform="translate(14 {_num((fr.y0 + fr.y1) / 2)}) rotate(-90)" font-size="11">'
            f"{escape(ylabel)}</text>")
     fr.text(fr.x0, 16, title, anchor="start", size=12, fill="#000")
-    entries: list[tuple[str, str, str]] = []
+    entries: list[tuple[Series, str]] = []
     for s in series:
         flags = list(s.bad) + [False] * (len(s.x) - len(s.bad))
         good = sorted(
@@ -260,7 +305,8 @@ def size_chart(
         if not good:
             continue
         line = " ".join(f"{_num(X(x))},{_num(Y(min(max(y, lo_y), hi_y)))}" for x, y, _ in good)
-        fr.add(f'<polyline points="{line}" fill="none" stroke="{s.colour}" stroke-width="1.6"/>')
+        dash_attr = f' stroke-dasharray="{s.dash}"' if s.dash else ""
+        fr.add(f'<polyline points="{line}" fill="none" stroke="{s.colour}" stroke-width="1.6"{dash_attr}/>')
         for x, y, b in good:
             cx, cy = _num(X(x)), _num(Y(min(max(y, lo_y), hi_y)))
             if b:
@@ -268,8 +314,8 @@ def size_chart(
             else:
                 fr.add(f'<circle cx="{cx}" cy="{cy}" r="2.6" fill="{s.colour}"/>')
         nbad = sum(b for _, _, b in good)
-        entries.append((s.colour, s.label, f"{nbad} incorrect (red rings)" if nbad else ""))
-    extra = _legend(fr, entries, fr.y1 + 52)
+        entries.append((s, f"{nbad} incorrect (red rings)" if nbad else ""))
+    extra = _legend(fr, entries, fr.y1 + 52, lines=True)
     return fr.svg(title, extra_height=extra + 14)
 
 

@@ -64,3 +64,52 @@ def test_missing_browser_is_a_reason_not_a_crash(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("FOCALSPEC_CHROMIUM", "/nonexistent/chromium-binary")
     with pytest.raises(browser_check.BrowserUnavailable, match="no chromium"):
         browser_check.ensure_chromium(install=False)
+
+
+# ----------------------------------------------------------------------------- the first screen, speed, script
+
+
+def test_the_first_screen_holds_the_answer(browser: str, report: Path) -> None:
+    """At 1400 x 900 the safe-to-train table ends above the fold (the fixture's five implementations)."""
+    box = browser_check.probe(report, "answer-table", browser=browser)
+    assert box.top is not None and box.bottom is not None
+    assert 0 < box.top < box.bottom <= 900
+    assert box.console == []
+
+
+def test_the_page_loads_within_two_seconds(browser: str, report: Path) -> None:
+    times = browser_check.load_times(report, runs=3, browser=browser)
+    assert all(t > 0 for t in times)
+    assert sorted(times)[1] <= 2000, times
+
+
+def test_the_filter_box_hides_rows_without_console_errors(browser: str, report: Path) -> None:
+    everything = browser_check.probe(report, query=" ", browser=browser)  # a blank query shows every row
+    nan_only = browser_check.probe(report, query="NaN@finite", browser=browser)
+    assert everything.shown_rows and nan_only.shown_rows is not None
+    assert 0 < nan_only.shown_rows < everything.shown_rows
+    assert nan_only.console == [] and everything.console == []
+
+
+def test_a_view_of_a_section_is_cropped_to_it_and_not_blank(browser: str, report: Path, tmp_path: Path) -> None:
+    png = tmp_path / "matrix.png"
+    assert browser_check.screenshot_at(report, "agreement", png, 1400, 600, browser=browser) == (1400, 600)
+    w, h, colours = browser_check.png_stats(png.read_bytes())
+    assert (w, h) == (1400, 600) and colours > 50
+    with pytest.raises(RuntimeError, match="no element"):
+        browser_check.screenshot_at(report, "no-such-id", tmp_path / "x.png", browser=browser)
+
+
+def test_png_encoder_round_trips() -> None:
+    rows = [bytes([x % 256, y, 7]) * 1 for y in range(3) for x in range(1)]
+    data = browser_check.png_encode(1, 3, 3, rows)
+    assert browser_check.png_rows(data) == (1, 3, 3, rows)
+
+
+def test_a_column_header_sorts_its_table(browser: str, report: Path) -> None:
+    """The first screen sorts by harm; a click on "implementation" sorts by name instead."""
+    before = browser_check.probe(report, sort=("answer-table", 99), browser=browser)  # no such column: no sort
+    by_name = browser_check.probe(report, sort=("answer-table", 0), browser=browser)
+    assert before.first_row and by_name.first_row and by_name.console == []
+    assert before.first_row.startswith("answer-impl-torchvision")  # NaN gradients: the most harmful
+    assert by_name.first_row.startswith("answer-impl-keras")  # alphabetically first of the fixture's rows
