@@ -45,7 +45,8 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
         "alpha-off",
         "str",
         "how --focal-impl disables alpha: none (alpha=None, default) | -1 (alpha=-1) | "
-        "flag (a boolean keyword, see --focal-alpha-flag) | never (cannot)",
+        "flag (a boolean keyword, see --focal-alpha-flag) | never (it always weights by alpha) | "
+        "absent (it has no alpha: the unweighted loss)",
     ),
     (
         "alpha-flag",
@@ -63,6 +64,12 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("soft-target", "str", f"soft-target form --focal-impl declares: {' | '.join(SOFT_TARGETS)} (default canonical)"),
     ("normalized", "str", "the reduction argument value with which --focal-impl computes sum / max(1, #positives)"),
     ("targets-first", "flag", "--focal-impl takes (targets, inputs) instead of (inputs, targets)"),
+    (
+        "reductions",
+        "str",
+        "the reductions --focal-impl offers, among none,mean,sum,normalized (default: none,mean,sum and "
+        "--focal-normalized's where it has a 'reduction' argument); checks of the others are not applicable",
+    ),
     ("kwarg", "multi", "extra keyword argument k=v for --focal-impl (repeatable; v a Python literal or a string)"),
     (
         "grade",
@@ -201,6 +208,7 @@ class Options:
     budget_s: float = 0.0
     point: str | None = None
     variant: str | None = None
+    reductions: str | None = None
 
     @classmethod
     def from_config(cls, config: Any) -> Options:
@@ -270,6 +278,7 @@ class Options:
             budget_s=budget_s,
             point=get("point"),
             variant=get("variant"),
+            reductions=get("reductions"),
         )
 
 
