@@ -8,7 +8,11 @@ empty pytest configuration (a project's ``addopts`` cannot change the verdict) a
 options given here (``FOCAL_*`` environment variables are ignored: the command line is the
 contract).  Exit 0 when every check ran passes at the required grade, 1 when any fails, 2 on a
 usage error (callable not importable, wrong signature, framework missing, unknown adapter,
-nothing selected) with one line on stderr.
+nothing selected) with one line on stderr.  Option values are judged before any framework is
+imported (``check_values``); the callable's first call, in its eager worker, tells a wrong
+``--framework`` or a KeyboardInterrupt (``CallableAdapter.first_call_problem``).  The verdict
+line counts the run in the one tally pytest's line, the JSON and JUnit share (``results.TALLY``,
+SPEC §10.5) and names the checks its declared convention does not offer (not applicable).
 """
 
 from __future__ import annotations

@@ -605,6 +605,7 @@ class Suite:
                     rec, f"invariant check of {what}: {ev.variant.label()} returned no gradient of the inputs' shape"
                 )
             outs.append(res)
+        rec[RETURNED_DTYPE] = next((o.ran[RETURNED_DTYPE] for o in outs if o.ran and o.ran.get(RETURNED_DTYPE)), None)
         mv, mg = invariants.compare(inv, p.evals, outs, p.dtype, p.required)
         rec["value"] = mv.summary()
         measures = [mv]

@@ -28,7 +28,8 @@ from focalspec.conformance.results import TALLY, tally_key
 from focalspec.conformance.tiers import UNREQUIRED_PREFIX
 
 TESTS = Path(__file__).resolve().parent
-SMALL = ["--framework", "torch", "--depth", "quick", "--mode", "eager", "--families", "golden", "--case", "grid_g2_a0.25"]
+SMALL = ["--framework", "torch", "--depth", "quick", "--mode", "eager",
+         "--families", "golden", "--case", "grid_g2_a0.25"]  # fmt: skip
 REPRODUCER = re.compile(r"[Rr]eproduce(?: \([^)]*\))?: (focalspec check .*)$")
 
 
