@@ -61,3 +61,11 @@ def interrupts_on_large(
     if bool((inputs.abs() > 30).any()):
         raise KeyboardInterrupt("large logits")
     return careful(inputs, targets, alpha, gamma, reduction)
+
+
+def nan_at_infinity(
+    inputs: Tensor, targets: Tensor, alpha: float | None = 0.25, gamma: float = 2.0, reduction: str = "none"
+) -> Tensor:
+    """careful, but NaN at +-inf logits (the extended tier, not required by default)."""
+    x = torch.where(inputs.isinf(), torch.full_like(inputs, float("nan")), inputs)
+    return careful(x, targets, alpha, gamma, reduction)
