@@ -80,7 +80,12 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("depth", "str", f"size of the generated families: {' | '.join(DEPTHS)} (default: default)"),
     ("families", "list", f"families to run, subset of {','.join(FAMILIES)} (default: all)"),
     ("case", "list", "only cases whose id matches one of these fnmatch patterns"),
-    ("point", "str", "grade one sigmoid element X:T instead of the families (e.g. 16.640625:1)"),
+    (
+        "point",
+        "str",
+        "grade one sigmoid element X:T instead of the families (e.g. 16.640625:1; a negative X in one word: "
+        "--focal-point=-2.25:0)",
+    ),
     ("variant", "str", "the variant of --focal-point as K=V,... (e.g. gamma=2.0,alpha=none)"),
     ("seed", "str", "offset of the seeds of the random and invariant batches (default 0)"),
     (
