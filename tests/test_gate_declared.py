@@ -93,3 +93,16 @@ def test_a_float32_result_for_float64_inputs_is_graded_as_returned(
     causes = Counter(t["cause"] for t in graded)
     assert causes.most_common(1)[0][0] == "low_precision_compute", causes
     assert len(by_outcome(doc, "passed")) > 100  # float32 inputs: its own dtype, careful arithmetic
+
+
+def test_a_library_with_only_the_normalized_reduction(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """No reduction argument, always sum / max(1, #positives): declared, it passes on what it
+    computes; the elementwise checks are not applicable, not hundreds of faults."""
+    code, doc, verdict = gate(tmp_path, capsys, "normalized_only", "--reductions", "normalized", "--dtype", "float32")
+    assert code == 0, verdict
+    assert {t["variant"]["reduction"] for t in by_outcome(doc, "passed")} == {"normalized"}
+    assert not any(t["fault"] for t in doc["tests"])
+    assert "the callable offers reductions normalized (--reductions)" in verdict
+    code = main(["check", f"{MOD}:normalized_only", *QUICK, "--reductions", "none,normalized"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "has no 'reduction' argument to choose one" in err[0], err

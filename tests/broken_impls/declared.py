@@ -69,3 +69,8 @@ def nan_at_infinity(
     """careful, but NaN at +-inf logits (the extended tier, not required by default)."""
     x = torch.where(inputs.isinf(), torch.full_like(inputs, float("nan")), inputs)
     return careful(x, targets, alpha, gamma, reduction)
+
+
+def normalized_only(inputs: Tensor, targets: Tensor, alpha: float | None = 0.25, gamma: float = 2.0) -> Tensor:
+    """Detection style: no reduction argument, always sum / max(1, #positives) (declare --reductions normalized)."""
+    return careful(inputs, targets, alpha, gamma, "normalized")
