@@ -181,7 +181,14 @@ def validate(args: argparse.Namespace) -> list[str]:
         try:
             adapter = get_adapter(target)
         except KeyError as exc:
-            raise SpecError(str(exc.args[0])) from None
+            import difflib
+
+            from focalspec.adapters.registry import all_adapters
+
+            close = difflib.get_close_matches(target, [a.name for a in all_adapters()], n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise SpecError(f"no adapter named {target!r}; {hint}(`focalspec adapters` lists them)" if close
+                            else str(exc.args[0])) from None  # fmt: skip
         reason = adapter.unavailable_reason()
         if reason:
             raise SpecError(f"adapter {target} is unavailable here: {reason}")
