@@ -34,8 +34,12 @@ from focalspec.reference.rounding import round_mpf
 from focalspec.spec.variant import CLIP_SCOPES, SOFT_TARGETS, SpecError, Variant
 
 FRAMEWORKS: tuple[str, ...] = ("torch", "jax", "tensorflow", "paddle")
-ALPHA_OFF: tuple[str, ...] = ("none", "-1", "flag", "never")
+ALPHA_OFF: tuple[str, ...] = ("none", "-1", "flag", "never", "absent")
 INPUTS: tuple[str, ...] = ("logits", "probs")
+REDUCTIONS: tuple[str, ...] = ("none", "mean", "sum", "normalized")
+# the skip reason of a check the callable's declared convention does not offer (no alpha, a
+# reduction it lacks, probabilities instead of logits ...): not a fault, not applicable to it
+NOT_APPLICABLE = "not applicable: "
 _IMPORT_NAME = {"torch": "torch", "jax": "jax", "tensorflow": "tensorflow", "paddle": "paddle"}
 
 
@@ -45,10 +49,16 @@ class Convention:
 
     alpha_off: how "alpha disabled" is passed -- ``none`` (alpha=None), ``-1`` (alpha=-1, the
     torchvision/fvcore convention), ``flag`` (a boolean keyword ``alpha_flag``, Keras'
-    ``apply_class_balancing``; alpha passed only with the flag on) or ``never`` (the callable
-    cannot switch it off: variants without alpha are skipped).
+    ``apply_class_balancing``; alpha passed only with the flag on), ``never`` (the callable
+    always weights by alpha and cannot switch it off: variants without alpha are not applicable)
+    or ``absent`` (the callable has no alpha at all and computes the unweighted loss: variants
+    with alpha are not applicable, and no alpha is passed).
     normalized: the value of the ``reduction`` argument that means sum / max(1, #positives);
     None when the callable has no such reduction (those cases are skipped).
+    reductions: the reductions the callable offers (None: none, mean, sum and, with
+    ``normalized``, normalized where it has a ``reduction`` argument; none where it has not);
+    the others are not applicable.  A callable without a ``reduction`` argument that declares one
+    reduction always returns that one.
     """
 
     framework: str
@@ -62,6 +72,7 @@ class Convention:
     normalized: str | None = None
     targets_first: bool = False
     kwargs: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
+    reductions: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         _choice("--framework", self.framework, FRAMEWORKS)
@@ -79,6 +90,16 @@ class Convention:
             raise SpecError("the normalized reduction is defined for sigmoid losses only, not with --softmax")
         if self.soft_target != "canonical" and (self.input_kind != "logits" or self.clip_eps is not None):
             raise SpecError("--soft-target other than canonical is defined for logits without clipping only")
+        if self.reductions is not None:
+            bad = [r for r in self.reductions if r not in REDUCTIONS]
+            if bad or not self.reductions:
+                raise SpecError(
+                    f"--reductions: unknown {', '.join(bad) or '(empty)'}; expected among {', '.join(REDUCTIONS)}"
+                )
+            if self.softmax and "normalized" in self.reductions:
+                raise SpecError("the normalized reduction is defined for sigmoid losses only, not with --softmax")
+        if self.alpha_off == "absent" and self.alpha_flag != "apply_class_balancing":
+            raise SpecError("--alpha-flag names the flag of --alpha-off flag, not of --alpha-off absent")
 
     def cli_args(self) -> list[str]:
         """The ``focalspec check`` options that declare this convention (for reproducers)."""
@@ -101,6 +122,8 @@ class Convention:
             out += ["--normalized", self.normalized]
         if self.targets_first:
             out.append("--targets-first")
+        if self.reductions is not None:
+            out += ["--reductions", ",".join(self.reductions)]
         for k, v in self.kwargs:
             out += ["--kwarg", f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}"]
         return out
@@ -117,6 +140,8 @@ class Convention:
             parts.append(f"soft targets: {self.soft_target}")
         if self.normalized:
             parts.append(f"normalized = reduction={self.normalized!r}")
+        if self.reductions is not None:
+            parts.append(f"reductions {','.join(self.reductions)}")
         return ", ".join(parts)
 
 
@@ -140,7 +165,16 @@ def convention_from_options(opts: Any, kwarg_items: list[str] | tuple[str, ...])
         normalized=opts.normalized,
         targets_first=opts.targets_first,
         kwargs=parse_kwargs(kwarg_items),
+        reductions=parse_reductions(getattr(opts, "reductions", None)),
     )
+
+
+def parse_reductions(value: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...] | None:
+    """``none,mean`` -> ("none", "mean"); None: not declared (the signature decides)."""
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) else value
+    return tuple(dict.fromkeys(r.strip() for r in items if r.strip()))
 
 
 def parse_kwargs(items: list[str] | tuple[str, ...]) -> tuple[tuple[str, Any], ...]:
@@ -202,11 +236,14 @@ def check_signature(fn: Callable[..., Any], spec: str, conv: Convention) -> Call
     keywords = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
     if len(positional) < 2 and not var_pos:
         raise SpecError(f"{spec}{sig} does not take (inputs, targets) as its first two positional arguments")
-    needed = ["alpha", "gamma"] + ([conv.alpha_flag] if conv.alpha_off == "flag" else [])
+    needed = (["gamma"] if conv.alpha_off == "absent" else ["alpha", "gamma"]) + (
+        [conv.alpha_flag] if conv.alpha_off == "flag" else []
+    )
     needed += [k for k, _ in conv.kwargs]
     missing = [k for k in needed if k not in keywords and not var_kw]
     if missing:
-        raise SpecError(f"{spec}{sig} has no keyword argument {', '.join(repr(m) for m in missing)}")
+        hint = " (a loss without alpha: --alpha-off absent)" if missing == ["alpha"] else ""
+        raise SpecError(f"{spec}{sig} has no keyword argument {', '.join(repr(m) for m in missing)}{hint}")
     required = [
         p.name
         for p in list(params)[2:]
@@ -217,9 +254,18 @@ def check_signature(fn: Callable[..., Any], spec: str, conv: Convention) -> Call
     ]
     if required:
         raise SpecError(f"{spec}{sig} requires argument(s) {', '.join(required)} that the suite cannot supply")
-    if conv.normalized and "reduction" not in keywords and not var_kw:
+    has_reduction = "reduction" in keywords or var_kw
+    if conv.normalized and not has_reduction:
         raise SpecError(f"--normalized {conv.normalized!r} given but {spec}{sig} has no 'reduction' argument")
-    return CallShape(has_reduction="reduction" in keywords or var_kw, var_keyword=var_kw)
+    offered = conv.reductions or ()
+    if not has_reduction and len(offered) > 1:
+        raise SpecError(
+            f"--reductions {','.join(offered)}: {spec}{sig} has no 'reduction' argument to choose one "
+            "(declare the one it returns)"
+        )
+    if has_reduction and "normalized" in offered and not conv.normalized:
+        raise SpecError("--reductions normalized: give --normalized NAME, the reduction argument's value for it")
+    return CallShape(has_reduction=has_reduction, var_keyword=var_kw)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -237,6 +283,7 @@ class WorkerFacts:
     unavailable: str | None
     framework_version: str | None
     devices: tuple[str, ...]
+    misuse: str | None = None  # the first call shows the request is wrong (``first_call_problem``)
 
 
 class CallableAdapter(Adapter):
@@ -273,8 +320,66 @@ class CallableAdapter(Adapter):
         """This adapter's facts, for a suite process that does not import the callable."""
         reason = self.unavailable_reason()
         return WorkerFacts(
-            self.call_shape, reason, None if reason else self.framework_version(), () if reason else self.devices()
+            self.call_shape,
+            reason,
+            None if reason else self.framework_version(),
+            () if reason else self.devices(),
+            None if reason else self.first_call_problem(),
         )
+
+    def first_call_problem(self) -> str | None:
+        """One eager call on a 2-element float32 batch before any check runs: a request that is
+        wrong as a whole is one usage line, not hundreds of identical failures.  Wrong when the
+        callable raises and its module works with another framework than ``--framework`` (or it
+        returns another framework's tensor), or when it raises KeyboardInterrupt / SystemExit
+        (a callable must return; the suite would read them as its own interruption).  Any other
+        raise is the callable's behaviour: the checks report it one by one."""
+        v = Variant(
+            activation="softmax" if self.conv.softmax else "sigmoid",
+            input_kind=self.conv.input_kind,  # type: ignore[arg-type]
+            alpha=None if self.conv.alpha_off == "absent" else 0.25,
+            reduction=self.offered_reductions()[0],  # type: ignore[arg-type]
+        )
+        v = self.declared_variant(v, "float32")
+        if self.conv.softmax:
+            x, t = np.array([[1.0, -0.5, 0.25], [0.0, 2.0, -1.0]]), np.array([0, 1])
+        elif self.conv.input_kind == "probs":
+            x, t = np.array([0.25, 0.75]), np.array([0.0, 1.0])
+        else:
+            x, t = np.array([-1.0, 0.5]), np.array([0.0, 1.0])
+        if self.supports(v, "float32", "cpu", "eager") is not None:
+            return None  # nothing it claims to compute on this batch: the checks say what they can
+        used = _frameworks_used(self.fn)
+        hint = ""
+        if used and self.framework not in used:
+            hint = f"did you mean --framework {sorted(used)[0]}? (its module uses {', '.join(sorted(used))})"
+        try:
+            obs = self.probe(v, x, t, "float32", "cpu")
+        except (KeyboardInterrupt, SystemExit) as exc:
+            return (
+                f"{self.spec} raised {type(exc).__name__} when called on a 2-element float32 batch: a loss must "
+                "return (KeyboardInterrupt is what Ctrl-C raises; the gate would read it as its own interruption)"
+            )
+        except AdapterError as exc:
+            if hint:
+                return f"{self.spec} fails on {self.framework} tensors ({exc}): {hint}"
+            return None
+        top = str(obs.get("type") or "").split(".")[0]
+        other = {"jaxlib": "jax"}.get(top, top)
+        if not obs.get("is_tensor") and other in _IMPORT_NAME.values() and other != _IMPORT_NAME[self.framework]:
+            return (
+                f"{self.spec} returned a {obs['type']} for {self.framework} inputs: "
+                f"did you mean --framework {other}?"
+            )
+        return None
+
+    def offered_reductions(self) -> tuple[str, ...]:
+        """The reductions this callable computes (``Convention.reductions``)."""
+        if self.conv.reductions is not None:
+            return self.conv.reductions
+        if not self.call_shape.has_reduction:
+            return ("none",)
+        return ("none", "mean", "sum", *(("normalized",) if self.conv.normalized and not self.conv.softmax else ()))
 
     # -------------------------------------------------------------- what it claims
 
@@ -331,7 +436,6 @@ class CallableAdapter(Adapter):
         return v
 
     def supports(self, variant: Variant, dtype: str, device: str, mode: str) -> str | None:
-        conv = self.conv
         if dtype not in self.dtypes:
             return f"{dtype} is not a dtype the suite can pass to {self.framework}"
         if mode not in self.modes:
@@ -343,6 +447,12 @@ class CallableAdapter(Adapter):
             return reason
         if device not in self.devices():
             return f"no {device.upper()} device for {self.framework}" if device == "cuda" else f"no {device} device"
+        why = self._not_offered(variant, dtype)
+        return NOT_APPLICABLE + why if why else None
+
+    def _not_offered(self, variant: Variant, dtype: str) -> str | None:
+        """Why the declared convention does not offer this variant (a 'not applicable' check)."""
+        conv = self.conv
         want = "softmax" if conv.softmax else "sigmoid"
         if variant.activation != want:
             return f"the callable is declared a {want} loss (--softmax {'given' if conv.softmax else 'not given'})"
@@ -350,6 +460,8 @@ class CallableAdapter(Adapter):
             return f"the callable is declared to take {conv.input_kind}, the case has {variant.input_kind}"
         if variant.alpha is None and conv.alpha_off == "never":
             return "the callable cannot switch alpha off (--alpha-off never)"
+        if variant.alpha is not None and conv.alpha_off == "absent":
+            return "the callable has no alpha (--alpha-off absent)"
         if isinstance(variant.alpha, tuple):
             return "a per-class alpha vector is not part of the callable convention"
         if variant.clip_eps is not None:
@@ -365,9 +477,12 @@ class CallableAdapter(Adapter):
             return "label smoothing is not part of the callable convention"
         if variant.renormalize:
             return "renormalisation of probability rows is not part of the callable convention"
-        if variant.reduction != "none" and not self.call_shape.has_reduction:
-            return "the callable has no 'reduction' argument (elementwise losses only)"
-        if variant.reduction == "normalized" and not conv.normalized:
+        offered = self.offered_reductions()
+        if variant.reduction not in offered:
+            if conv.reductions is not None:
+                return f"the callable offers reductions {', '.join(offered)} (--reductions)"
+            if not self.call_shape.has_reduction:
+                return "the callable has no 'reduction' argument (elementwise losses only)"
             return "no reduction argument declared for 'normalized' (--normalized NAME)"
         return None
 
@@ -392,6 +507,8 @@ class CallableAdapter(Adapter):
             kw[conv.alpha_flag] = alpha is not None
             if alpha is not None:
                 kw["alpha"] = float(alpha)  # type: ignore[arg-type]
+        elif conv.alpha_off == "absent":
+            pass  # no alpha argument: it computes the unweighted loss
         elif alpha is None:
             kw["alpha"] = None if conv.alpha_off == "none" else -1.0
         else:
@@ -590,8 +707,7 @@ class _TorchBackend(_Backend):
             raise AdapterError(_describe_exc(exc)) from exc
         if not isinstance(loss, torch.Tensor):
             raise AdapterError(f"the callable returned {type(loss).__name__}, not a torch.Tensor")
-        if loss.dtype != tdt:
-            raise AdapterError(f"the callable returned {loss.dtype} for {tdt} inputs")
+        note = _returned_dtype(loss.dtype, tdt)
         grad = None
         if want_grad:
             if not loss.requires_grad:
@@ -602,10 +718,9 @@ class _TorchBackend(_Backend):
                 raise AdapterError(f"backward raised {type(exc).__name__}: {_one_line(exc)}") from exc
             if g is None:
                 g = torch.zeros_like(x)
-            if g.dtype != tdt:
-                raise AdapterError(f"the gradient came back as {g.dtype} for {tdt} inputs")
+            note = note or _returned_dtype(g.dtype, tdt, "the gradient")
             grad = g.detach().to(torch.float64).cpu().numpy()
-        ran = torch_ran(device, mode, dtype, implementation="callable")
+        ran = torch_ran(device, mode, dtype, implementation="callable") | note
         return loss.detach().to(torch.float64).cpu().numpy(), grad, ran
 
 
@@ -699,12 +814,10 @@ class _JaxBackend(_Backend):
             raise AdapterError(_describe_exc(exc)) from exc
         if not isinstance(loss, jax.Array):
             raise AdapterError(f"the callable returned {type(loss).__name__}, not a jax.Array")
-        if loss.dtype != x.dtype:
-            raise AdapterError(f"the callable returned {loss.dtype} for {x.dtype} inputs")
+        note = _returned_dtype(loss.dtype, x.dtype)
         grad = None
         if want_grad:
-            if g.dtype != x.dtype:
-                raise AdapterError(f"the gradient came back as {g.dtype} for {x.dtype} inputs")
+            note = note or _returned_dtype(g.dtype, x.dtype, "the gradient")
             grad = np.asarray(g).astype(np.float64)
         ran = {
             "framework": "jax",
@@ -713,7 +826,7 @@ class _JaxBackend(_Backend):
             "mode": mode,
             "flags": {"jax_enable_x64": True, "matmul_precision": "highest"}
             | ({"jit": True} if mode == "compiled" else {}),
-        }
+        } | note
         return np.asarray(loss).astype(np.float64), grad, ran
 
 
@@ -782,14 +895,12 @@ class _TfBackend(_Backend):
                 raise AdapterError(_describe_exc(exc)) from exc
         if not isinstance(loss, tf.Tensor):
             raise AdapterError(f"the callable returned {type(loss).__name__}, not a tf.Tensor")
-        if loss.dtype != tdt:
-            raise AdapterError(f"the callable returned {loss.dtype.name} for {tdt.name} inputs")
+        note = _returned_dtype(loss.dtype.name, tdt.name)
         grad = None
         if want_grad:
             if g is None:
                 raise AdapterError("the returned loss does not depend differentiably on the inputs (gradient None)")
-            if g.dtype != tdt:
-                raise AdapterError(f"the gradient came back as {g.dtype.name} for {tdt.name} inputs")
+            note = note or _returned_dtype(g.dtype.name, tdt.name, "the gradient")
             grad = tf.cast(g, tf.float64).numpy()
         ran = {
             "framework": "tensorflow",
@@ -797,7 +908,7 @@ class _TfBackend(_Backend):
             "device": "GPU:0" if device == "cuda" else "CPU:0",
             "mode": mode,
             "flags": {"tensor_float_32": False} | ({"tf.function": "jit_compile"} if mode == "compiled" else {}),
-        }
+        } | note
         return tf.cast(loss, tf.float64).numpy(), grad, ran
 
 
@@ -858,17 +969,43 @@ class _PaddleBackend(_Backend):
             raise AdapterError(_describe_exc(exc)) from exc
         if not isinstance(loss, paddle.Tensor):
             raise AdapterError(f"the callable returned {type(loss).__name__}, not a paddle.Tensor")
-        got = str(loss.dtype).removeprefix("paddle.")
-        if got != dtype:
-            raise AdapterError(f"the callable returned {got} for {dtype} inputs")
+        note = _returned_dtype(str(loss.dtype).removeprefix("paddle."), dtype)
         grad = None
         if want_grad:
             if loss.stop_gradient:
                 raise AdapterError("the returned loss does not depend differentiably on the inputs (stop_gradient)")
             (g,) = paddle.grad(paddle.sum(loss), [x], allow_unused=True)
             grad = np.zeros(x.shape) if g is None else g.astype("float64").numpy()
-        ran = {"framework": "paddle", "version": str(paddle.__version__), "device": "cpu", "mode": "eager"}
+        ran = {"framework": "paddle", "version": str(paddle.__version__), "device": "cpu", "mode": "eager"} | note
         return loss.astype("float64").numpy(), grad, ran
+
+
+RETURNED_DTYPE = "returned_dtype"  # Output.ran key: the callable broke the dtype contract (graded as returned)
+
+
+def _returned_dtype(got: Any, want: Any, what: str = "the callable") -> dict[str, str]:
+    """A dtype-contract breach, as a note rather than an error: the numbers that came back are
+    still graded (exactly, in float64), so that "float64 computed in float32" can be said of them;
+    the breach itself is the ``dtype_shape`` contract check's failure (conformance/contracts.py)."""
+    if str(got) == str(want):
+        return {}
+    return {RETURNED_DTYPE: f"{what} returned {got} for {want} inputs"}
+
+
+def _frameworks_used(fn: Any) -> set[str]:
+    """The frameworks the callable's module works with (its imported modules and functions)."""
+    import types
+
+    target = getattr(fn, "func", fn)  # functools.partial
+    module = sys.modules.get(getattr(target, "__module__", None) or "")
+    names = set(_IMPORT_NAME.values())
+    used = set()
+    for value in vars(module).values() if module is not None else ():
+        owner = value.__name__ if isinstance(value, types.ModuleType) else getattr(value, "__module__", None)
+        top = str(owner or "").split(".")[0]
+        if top in names:
+            used.add(top)
+    return used
 
 
 def _observed(

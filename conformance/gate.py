@@ -8,7 +8,11 @@ empty pytest configuration (a project's ``addopts`` cannot change the verdict) a
 options given here (``FOCAL_*`` environment variables are ignored: the command line is the
 contract).  Exit 0 when every check ran passes at the required grade, 1 when any fails, 2 on a
 usage error (callable not importable, wrong signature, framework missing, unknown adapter,
-nothing selected) with one line on stderr.
+nothing selected) with one line on stderr.  Option values are judged before any framework is
+imported (``check_values``); the callable's first call, in its eager worker, tells a wrong
+``--framework`` or a KeyboardInterrupt (``CallableAdapter.first_call_problem``).  The verdict
+line counts the run in the one tally pytest's line, the JSON and JUnit share (``results.TALLY``,
+SPEC §10.5) and names the checks its declared convention does not offer (not applicable).
 """
 
 from __future__ import annotations
@@ -38,9 +42,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     conv.add_argument("--input", choices=("logits", "probs"), default="logits", help="what it takes (default logits)")
     conv.add_argument(
         "--alpha-off",
-        choices=("none", "-1", "flag", "never"),
+        choices=("none", "-1", "flag", "never", "absent"),
         default="none",
-        help="how it disables alpha: alpha=None (default), alpha=-1, a boolean flag, or not at all",
+        help="how it disables alpha: alpha=None (default), alpha=-1, a boolean flag; never: it always weights by "
+        "alpha and cannot switch it off; absent: it has no alpha at all (the unweighted loss)",
     )
     conv.add_argument("--alpha-flag", default="apply_class_balancing", help="keyword of the alpha flag")
     conv.add_argument("--clip-eps", type=float, help="it clips probabilities to [E, 1-E] (declared convention)")
@@ -60,6 +65,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     conv.add_argument("--normalized", metavar="NAME", help="reduction value meaning sum / max(1, #positives)")
     conv.add_argument("--targets-first", action="store_true", help="it takes (targets, inputs)")
+    conv.add_argument(
+        "--reductions",
+        metavar="R,...",
+        help="the reductions it offers, among none,mean,sum,normalized (default: none,mean,sum and --normalized's "
+        "where it has a 'reduction' argument, none where not); checks of the others are not applicable, not faults",
+    )
     conv.add_argument("--kwarg", action="append", default=[], metavar="K=V", help="extra keyword argument (repeat)")
     sel = p.add_argument_group("selection")
     sel.add_argument(
@@ -128,12 +139,6 @@ def validate(args: argparse.Namespace) -> list[str]:
     """The plugin options for this target; SpecError (exit 2) for anything unusable."""
     opts: list[str] = []
     target: str = args.target
-    if args.variant and not args.point:
-        raise SpecError("--variant names the variant of --point; give --point X:T too")
-    if args.point:
-        from focalspec.conformance.families import point_case
-
-        point_case(args.point, args.variant)  # a bad point or variant: one line, before pytest starts
     if ":" in target:
         from focalspec.adapters.callable_adapter import callable_name, convention_from_options, make_callable_adapter
 
@@ -147,42 +152,47 @@ def validate(args: argparse.Namespace) -> list[str]:
 
             isolation.worker_facts(isolation.Recipe.of_callable(target, conv), callable_name(target))
         else:
-            make_callable_adapter(target, conv)
+            problem = make_callable_adapter(target, conv).first_call_problem()
+            if problem:
+                raise SpecError(problem)
         opts += [
-            "--focal-impl",
-            target,
-            "--focal-framework",
-            args.framework,
-            "--focal-input",
-            args.input,
-            "--focal-alpha-off",
-            args.alpha_off,
-            "--focal-alpha-flag",
-            args.alpha_flag,
-            "--focal-soft-target",
-            args.soft_target,
+            _opt("impl", target),
+            _opt("framework", args.framework),
+            _opt("input", args.input),
+            _opt("alpha-off", args.alpha_off),
+            _opt("alpha-flag", args.alpha_flag),
+            _opt("soft-target", args.soft_target),
         ]
         if args.clip_eps is not None:
-            opts += ["--focal-clip-eps", repr(args.clip_eps), "--focal-clip-scope", args.clip_scope]
+            opts += [_opt("clip-eps", repr(args.clip_eps)), _opt("clip-scope", args.clip_scope)]
         if args.softmax:
             opts.append("--focal-softmax")
         if args.normalized:
-            opts += ["--focal-normalized", args.normalized]
+            opts.append(_opt("normalized", args.normalized))
         if args.targets_first:
             opts.append("--focal-targets-first")
+        if args.reductions:
+            opts.append(_opt("reductions", args.reductions))
         for kv in args.kwarg:
-            opts += ["--focal-kwarg", kv]
+            opts.append(_opt("kwarg", kv))
     else:
         from focalspec.adapters.registry import get_adapter
 
         try:
             adapter = get_adapter(target)
         except KeyError as exc:
-            raise SpecError(str(exc.args[0])) from None
+            import difflib
+
+            from focalspec.adapters.registry import all_adapters
+
+            close = difflib.get_close_matches(target, [a.name for a in all_adapters()], n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise SpecError(f"no adapter named {target!r}; {hint}(`focalspec adapters` lists them)" if close
+                            else str(exc.args[0])) from None  # fmt: skip
         reason = adapter.unavailable_reason()
         if reason:
             raise SpecError(f"adapter {target} is unavailable here: {reason}")
-        opts += ["--focal-adapters", target]
+        opts.append(_opt("adapters", target))
     for flag, value in (
         ("dtypes", _joined(args.dtypes)),
         ("devices", _joined(args.devices)),
@@ -193,15 +203,15 @@ def validate(args: argparse.Namespace) -> list[str]:
         ("variant", args.variant),
     ):
         if value:
-            opts += [f"--focal-{flag}", value]
-    opts += ["--focal-depth", args.depth, "--focal-seed", str(args.seed)]
+            opts.append(_opt(flag, value))
+    opts += [_opt("depth", args.depth), _opt("seed", str(args.seed))]
     if args.grade:
-        opts += ["--focal-grade", args.grade]
+        opts.append(_opt("grade", args.grade))
     required = parse_require(args.require)
-    opts += ["--focal-require", ",".join(required)]
+    opts.append(_opt("require", ",".join(required)))
     if args.timeout is not None:
-        opts += ["--focal-timeout", repr(args.timeout)]
-    opts += ["--focal-isolate", args.isolate]
+        opts.append(_opt("timeout", repr(args.timeout)))
+    opts.append(_opt("isolate", args.isolate))
     for flag, value in (
         ("memory-limit", args.memory_limit),
         ("hang-budget", args.hang_budget),
@@ -209,11 +219,17 @@ def validate(args: argparse.Namespace) -> list[str]:
         ("budget", args.budget),
     ):
         if value is not None:
-            opts += [f"--focal-{flag}", str(value)]
+            opts.append(_opt(flag, str(value)))
     for flag, value in (("json", args.json), ("xfails", args.xfails), ("skips", args.skips)):
         if value:
-            opts += [f"--focal-{flag}", value]
+            opts.append(_opt(flag, value))
     return opts + _jobs(args.jobs)
+
+
+def _opt(name: str, value: str) -> str:
+    """``--focal-NAME=VALUE`` in one word: pytest's argparse would read a value starting with '-'
+    (a negative --point, a -1 alpha-off) as an option of its own."""
+    return f"--focal-{name}={value}"
 
 
 def _jobs(n: int) -> list[str]:
@@ -240,12 +256,16 @@ class _Tally:
         self.causes: dict[str, list[Any]] = {}
         self.minimal: list[dict[str, Any]] = []
         self.not_run: list[str] = []
+        self.tally: dict[str, int] | None = None
+        self.not_applicable: dict[str, int] = {}
 
     def pytest_unconfigure(self, config: Any) -> None:
-        from focalspec.conformance.plugin import minimal_of, required_not_run
+        from focalspec.conformance.plugin import minimal_of, not_applicable_of, required_not_run, tally_of
 
         self.minimal = minimal_of(config)  # after the plugin's sessionfinish has shrunk them
         self.not_run = required_not_run(config)
+        self.tally = tally_of(config)  # the one tally (results.TALLY) that pytest's line, JSON and JUnit share
+        self.not_applicable = not_applicable_of(config)
 
     def pytest_runtest_logreport(self, report: Any) -> None:
         if report.when == "call" or (report.when == "setup" and not report.passed):
@@ -305,7 +325,59 @@ def _without_focal_env() -> Iterator[None]:
         os.environ.update(saved)
 
 
+def check_values(args: argparse.Namespace) -> None:
+    """Every option value the gate can judge on its own, before any worker starts or framework is
+    imported: one SpecError line (exit 2) in a fraction of a second instead of a pytest error
+    after the imports (``--timeout -1``, a missing ``--xfails`` file, ``--families nonsense``)."""
+    from focalspec.adapters.base import DEVICES, MODES
+    from focalspec.conformance.families import FAMILIES
+
+    for name, value, integer in (
+        ("timeout", args.timeout, False),
+        ("memory-limit", args.memory_limit, False),
+        ("hang-budget", args.hang_budget, True),
+        ("crash-budget", args.crash_budget, True),
+        ("budget", args.budget, False),
+    ):
+        if value is not None and not (value >= 0 and math.isfinite(value)):
+            raise SpecError(f"--{name} must be {'a whole number' if integer else 'a number'} >= 0, got {value:g}")
+    if args.jobs < 1:
+        raise SpecError(f"--jobs must be >= 1, got {args.jobs}")
+    for name, values, allowed in (
+        ("dtype", args.dtypes, DTYPE_CHOICES),
+        ("mode", args.modes, MODES),
+        ("device", args.devices, DEVICES),
+        ("families", [args.families or ""], FAMILIES),
+    ):
+        bad = [v for v in (_joined(values) or "").split(",") if v and v not in allowed]
+        if bad:
+            raise SpecError(f"--{name}: unknown {', '.join(bad)}; expected among {', '.join(allowed)}")
+    parse_require(args.require)
+    for name, path in (("xfails", args.xfails), ("skips", args.skips)):
+        if path:
+            try:
+                Path(path).open(encoding="utf-8").close()
+            except OSError as exc:
+                raise SpecError(f"--{name}: cannot read {path}: {exc.strerror}") from None
+    if args.variant and not args.point:
+        raise SpecError("--variant names the variant of --point; give --point X:T too")
+    if args.point:
+        from focalspec.conformance.families import point_case
+
+        point_case(args.point, args.variant)
+    if ":" not in args.target and "." in args.target:
+        from focalspec.adapters.registry import all_adapters
+
+        if args.target not in {a.name for a in all_adapters()}:
+            module, _, attr = args.target.rpartition(".")
+            raise SpecError(
+                f"no adapter named {args.target!r}; did you mean {module}:{attr}? "
+                "(a callable is given as PKG.MODULE:CALLABLE)"
+            )
+
+
 def run(args: argparse.Namespace) -> int:
+    check_values(args)
     import pytest
 
     import focalspec.conformance as pkg
@@ -362,6 +434,32 @@ def _prespawn(args: argparse.Namespace) -> None:
     isolation.prespawn(recipe, name, "eager")
 
 
+def _summary(tally: _Tally) -> tuple[str, int]:
+    """The verdict line's counts in the one tally of the run (``results.TALLY``, SPEC §10.5): the
+    words and numbers of pytest's own line; and how many checks ran."""
+    from focalspec.conformance.results import TALLY
+
+    c = tally.tally or {}
+    if not c:  # no focalspec session (pytest stopped before configuring it): the reports' counts
+        c = {k: tally.counts[k] for k in TALLY} | {"not required": tally.counts["unrequired"]}
+    parts = [f"{c[k]} {k}" for k in TALLY if c[k] or k in ("passed", "failed", "skipped")]
+    if c["error"]:
+        parts[-1] = parts[-1].replace("error", "errors" if c["error"] > 1 else "error")
+    summary = ", ".join(parts)
+    if tally.unrequired:
+        summary += " (not required: " + ", ".join(f"{n} {t}" for t, n in sorted(tally.unrequired.items())) + ")"
+    if tally.not_applicable:  # checks its declared convention does not offer: said, not hidden among skips
+        n = sum(tally.not_applicable.values())
+        # what a library lacks (a reduction, alpha) is named; a form it was never meant to take
+        # (softmax rows for a sigmoid loss, probabilities for one on logits) is only counted
+        gaps = sorted(((k, why) for why, k in tally.not_applicable.items() if "reduction" in why or "alpha" in why),
+                      key=lambda kv: -kv[0])  # fmt: skip
+        named = ": " + "; ".join(f"{k} as {why}" for k, why in gaps) if gaps else ""
+        summary += f"; {n} of the skipped not applicable to its declared convention{named}"
+    checked = sum(c[k] for k in ("passed", "failed", "not required", "xfailed", "xpassed", "error"))
+    return summary, checked
+
+
 def _run_pytest(args: argparse.Namespace, opts: list[str], root: Path, pytest: Any) -> int:
     tally = _Tally()
     with tempfile.TemporaryDirectory(prefix="focalspec-check-") as tmp:
@@ -396,13 +494,7 @@ def _run_pytest(args: argparse.Namespace, opts: list[str], root: Path, pytest: A
             argv += ["--junitxml", args.junitxml, "-o", "junit_suite_name=focalspec-conformance"]
         with _without_focal_env():
             code = int(pytest.main(argv, plugins=[tally]))
-    c = tally.counts
-    checked = c["passed"] + c["failed"] + c["error"] + c["xfailed"] + c["unrequired"]
-    summary = f"{c['passed']} passed, {c['failed'] + c['error']} failed, {c['xfailed']} xfailed, {c['skipped']} skipped"
-    if tally.unrequired:
-        summary += "; failing only in tiers not required: " + ", ".join(
-            f"{n} {t}" for t, n in sorted(tally.unrequired.items())
-        )
+    summary, checked = _summary(tally)
     if tally.not_run and checked:
         summary += f"; required tiers not run: {', '.join(tally.not_run)}"
         if "compile" in tally.not_run and not _has_compiled_mode(args.target):

@@ -184,6 +184,8 @@ def call_with_timeout(fn: Callable[[], Any], timeout: float) -> Any:
     def target() -> None:
         try:
             box["result"] = fn()
+        except KeyboardInterrupt:  # raised by the implementation in this thread (Ctrl-C goes to the main one)
+            box["error"] = AdapterError("the implementation raised KeyboardInterrupt")
         except BaseException as exc:  # handed to the waiting thread
             box["error"] = exc
 
@@ -477,9 +479,12 @@ def worker_facts(recipe: Recipe, name: str) -> Any:
     prespawn(recipe, name, "eager")
     caller = _PRESPAWNED[_prespawn_key(recipe, "eager")]
     try:
-        return caller.call("worker_facts", (), START_TIMEOUT_S)
+        facts = caller.call("worker_facts", (), START_TIMEOUT_S)
     except (ImplementationFault, AdapterError) as exc:
         raise SpecError(caller.build_error or describe_exception(exc)) from None
+    if getattr(facts, "misuse", None):
+        raise SpecError(facts.misuse)
+    return facts
 
 
 def adopt(recipe: Recipe, tag: str, memory_limit_gib: float = 0.0) -> ProcessCaller | None:
@@ -578,8 +583,9 @@ def worker_main(read_fd: int, write_fd: int) -> None:
             return
         try:
             result = getattr(adapter, method)(*args)
-        except KeyboardInterrupt:
-            return
+        except KeyboardInterrupt as exc:  # the worker has its own session: no Ctrl-C reaches it, the callable raised it
+            outbox.send(("raised", f"the implementation raised KeyboardInterrupt{': ' + str(exc) if str(exc) else ''}"))
+            continue
         except BaseException as exc:  # SystemExit from the callable is a failure of that call too
             outbox.send(("raised", describe_exception(exc)))
             continue

@@ -45,7 +45,8 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
         "alpha-off",
         "str",
         "how --focal-impl disables alpha: none (alpha=None, default) | -1 (alpha=-1) | "
-        "flag (a boolean keyword, see --focal-alpha-flag) | never (cannot)",
+        "flag (a boolean keyword, see --focal-alpha-flag) | never (it always weights by alpha) | "
+        "absent (it has no alpha: the unweighted loss)",
     ),
     (
         "alpha-flag",
@@ -63,6 +64,12 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("soft-target", "str", f"soft-target form --focal-impl declares: {' | '.join(SOFT_TARGETS)} (default canonical)"),
     ("normalized", "str", "the reduction argument value with which --focal-impl computes sum / max(1, #positives)"),
     ("targets-first", "flag", "--focal-impl takes (targets, inputs) instead of (inputs, targets)"),
+    (
+        "reductions",
+        "str",
+        "the reductions --focal-impl offers, among none,mean,sum,normalized (default: none,mean,sum and "
+        "--focal-normalized's where it has a 'reduction' argument); checks of the others are not applicable",
+    ),
     ("kwarg", "multi", "extra keyword argument k=v for --focal-impl (repeatable; v a Python literal or a string)"),
     (
         "grade",
@@ -73,7 +80,12 @@ OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("depth", "str", f"size of the generated families: {' | '.join(DEPTHS)} (default: default)"),
     ("families", "list", f"families to run, subset of {','.join(FAMILIES)} (default: all)"),
     ("case", "list", "only cases whose id matches one of these fnmatch patterns"),
-    ("point", "str", "grade one sigmoid element X:T instead of the families (e.g. 16.640625:1)"),
+    (
+        "point",
+        "str",
+        "grade one sigmoid element X:T instead of the families (e.g. 16.640625:1; a negative X in one word: "
+        "--focal-point=-2.25:0)",
+    ),
     ("variant", "str", "the variant of --focal-point as K=V,... (e.g. gamma=2.0,alpha=none)"),
     ("seed", "str", "offset of the seeds of the random and invariant batches (default 0)"),
     (
@@ -201,6 +213,7 @@ class Options:
     budget_s: float = 0.0
     point: str | None = None
     variant: str | None = None
+    reductions: str | None = None
 
     @classmethod
     def from_config(cls, config: Any) -> Options:
@@ -270,6 +283,7 @@ class Options:
             budget_s=budget_s,
             point=get("point"),
             variant=get("variant"),
+            reductions=get("reductions"),
         )
 
 

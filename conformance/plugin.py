@@ -145,7 +145,7 @@ class State:
                 "cause_example": None,
             }
         wasxfail = hasattr(report, "wasxfail")
-        unrequired = wasxfail and str(report.wasxfail).startswith(tiers.UNREQUIRED_PREFIX)
+        unrequired = wasxfail and _unrequired(report)
         if report.when == "setup":
             if report.skipped:
                 e["outcome"] = "xfailed" if wasxfail else "skipped"
@@ -438,6 +438,39 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Any:
         report.wasxfail = f"{tiers.UNREQUIRED_PREFIX}{tier} (--focal-require {','.join(state.options.require)})"
 
 
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> Any:
+    """pytest's own line counts a failure in a tier not required as "not required", not as an
+    xfail: one tally with the gate, the JSON and JUnit (``results.TALLY``, SPEC §10.5)."""
+    if report.when == "call" and report.skipped and _unrequired(report):
+        return "not required", "n", ("NOT REQUIRED", {"yellow": True})
+    return None
+
+
+def _unrequired(report: Any) -> bool:
+    return str(getattr(report, "wasxfail", "")).startswith(tiers.UNREQUIRED_PREFIX)
+
+
+def tally_of(config: pytest.Config) -> dict[str, int] | None:
+    """The session's ``results.tally`` (None outside a focalspec session)."""
+    state = _state(config)
+    return None if state is None else results.tally(state.entries.values())
+
+
+def not_applicable_of(config: pytest.Config) -> dict[str, int]:
+    """Per reason, the checks skipped because the implementation's declared convention does not
+    offer them (a reduction it lacks, no alpha ...): said on the gate's verdict line."""
+    from focalspec.adapters.callable_adapter import NOT_APPLICABLE
+
+    state = _state(config)
+    out: dict[str, int] = {}
+    for e in state.entries.values() if state is not None else ():
+        reason = str(e.get("skip_reason") or "")
+        if e.get("outcome") == "skipped" and reason.startswith(NOT_APPLICABLE):
+            key = reason.removeprefix(NOT_APPLICABLE)
+            out[key] = out.get(key, 0) + 1
+    return out
+
+
 class _Reporter:
     """Bound to one session's state: collects every test's outcome for the JSON."""
 
@@ -539,6 +572,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             {
                 "passed": 0,
                 "failed": 0,
+                "not required": 0,
                 "skipped": 0,
                 "xfailed": 0,
                 "other": 0,
@@ -546,19 +580,19 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
                 "required": e["required_grade"],
             },
         )
-        out = e["outcome"] or "other"
+        out = results.tally_key(e) or "other"
         r[out if out in r else "other"] += 1
-        g = e.get("grade")
+        g = e.get("grade") if out in ("passed", "failed", "xpassed") else None  # what the verdict counts
         if g and (r["worst"] is None or _rank(g) > _rank(r["worst"])):
             r["worst"] = g
     tr.write_line(
-        f"{'adapter':<28} {'device':<6} {'dtype':<9} {'mode':<9} {'pass':>6} {'fail':>6} {'skip':>6} "
-        f"{'xfail':>6}  worst grade (required)"
+        f"{'adapter':<28} {'device':<6} {'dtype':<9} {'mode':<9} {'pass':>6} {'fail':>6} {'notreq':>6} "
+        f"{'skip':>6} {'xfail':>6}  worst grade (required)"
     )
     for (a, dev, dt, mode), r in rows.items():
         tr.write_line(
-            f"{a:<28} {dev:<6} {dt:<9} {mode:<9} {r['passed']:>6} {r['failed']:>6} {r['skipped']:>6} "
-            f"{r['xfailed']:>6}  {r['worst'] or '-'} ({r['required']})"
+            f"{a:<28} {dev:<6} {dt:<9} {mode:<9} {r['passed']:>6} {r['failed']:>6} {r['not required']:>6} "
+            f"{r['skipped']:>6} {r['xfailed']:>6}  {r['worst'] or '-'} ({r['required']})"
         )
     tr.write_line(f"tiers (* = required, --focal-require {','.join(state.options.require)}):")
     for line in tiers.summary_lines(state.entries.values(), state.options.require):

@@ -9,7 +9,8 @@ passed), verbatim.  Every failing test carries ``cause`` (SPEC §10.7, ``causes.
 within version 1, so readers of older files classify them themselves (``causes.classify_entry``).
 ``minimal`` (also added within version 1; absent in older files) lists the failing elements the
 run bisected to the boundary where a cause starts (conformance/shrink.py), each with its
-``--point`` reproducer.
+``--point`` reproducer.  ``tally`` (added within version 1) counts the tests by ``TALLY``, the
+one definition that pytest's line, the gate's line and JUnit share (SPEC §10.5, ``tally``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,33 @@ from typing import Any
 
 SCHEMA = "focalspec-results"
 SCHEMA_VERSION = 1
+
+
+# One tally of a run (SPEC §10.5), the same in pytest's line, the gate's line, this JSON and JUnit:
+# every check counted once.  failed: missed its grade (or raised, crashed, hung) in a required
+# tier -- exit 1; not required: the same in a tier not required -- reported, exit 0 (pytest and
+# JUnit: skipped, type pytest.xfail, message "focalspec: not required tier T"); xfailed/xpassed:
+# listed in --xfails; skipped: not run, with its reason ("not applicable: ..." where the
+# implementation's declared convention does not offer it); error: a set-up or tear-down error.
+TALLY: tuple[str, ...] = ("passed", "failed", "not required", "xfailed", "xpassed", "skipped", "error")
+
+
+def tally_key(entry: dict[str, Any]) -> str | None:
+    """The ``TALLY`` category of one test entry (None: it has not finished)."""
+    outcome = entry.get("outcome")
+    if outcome == "failed" and entry.get("tier_required") is False:
+        return "not required"
+    return outcome if outcome in TALLY else None
+
+
+def tally(entries: Any) -> dict[str, int]:
+    """How many tests of each ``TALLY`` category (every category present, zeros included)."""
+    out = dict.fromkeys(TALLY, 0)
+    for e in entries:
+        key = tally_key(e)
+        if key is not None:
+            out[key] += 1
+    return out
 
 
 def now_iso() -> str:
@@ -112,6 +140,7 @@ def document(
             "status": status,
         },
         "adapters": adapters,
+        "tally": {k.replace(" ", "_"): n for k, n in tally(tests).items()},
         "tests": tests,
         "sweeps": sweeps,
         # per (implementation, cause): the smallest failing input, bisected (conformance/shrink.py)

@@ -42,6 +42,8 @@ from focalspec.conformance.isolation import (
 from focalspec.conformance.options import Options, compiled_dtypes, compiled_runs
 from focalspec.spec.variant import SpecError, Variant
 
+RETURNED_DTYPE = "returned_dtype"  # callable_adapter.RETURNED_DTYPE: the Output.ran note of a dtype breach
+
 # Stands for every case of a combination that cannot run at all (adapter unavailable, dtype or
 # mode not claimed): one skip per check with the reason, instead of one per case.
 ALL_CASES = SuiteCase("all-cases", "golden", Variant(), [], [], "", compiled=True,
@@ -417,7 +419,7 @@ class Suite:
             return AdapterError(f"{a.name}.run returned {type(out).__name__}, not an Output")
         self.combos_run.add((a.name, device, dtype, mode))
         if out.ran and a.name not in self.ran:
-            self.ran[a.name] = dict(out.ran)
+            self.ran[a.name] = {k: v for k, v in out.ran.items() if k != RETURNED_DTYPE}
         return out
 
     def _invoke(self, a: Adapter, method: str, args: tuple[Any, ...], dtype: str, mode: str) -> Any:
@@ -499,6 +501,8 @@ class Suite:
                                                                            rec["failure_tier"])))  # fmt: skip
             self.shrinker.offer(shrink.example_candidate(p, rec, node.nodeid))
             msg = "\n".join(grading.failure_message(m, what) for m in bad)
+            if rec.get(RETURNED_DTYPE):  # a dtype-contract breach: its numbers were graded all the same
+                msg += f"\n{rec[RETURNED_DTYPE]}: graded as returned (contract_dtype_shape reports the dtype)"
             self._fail(rec, msg)
 
     def _failure_tier(self, p: Param, bad: list[grading.Measure]) -> str:
@@ -543,6 +547,7 @@ class Suite:
             rec["fault"] = getattr(res, "cause", None)
             self._fail(rec, f"{p.check} check of {what}: {describe_exception(res)}")
         assert isinstance(res, Output)
+        rec[RETURNED_DTYPE] = res.ran.get(RETURNED_DTYPE) if res.ran else None
         source = grading.reference_source(case.family, p.dtype, x.size, p.variant.activation)
         m = measure_output(p.check, res, p.variant, x, t, p.dtype, p.required, source)
         if isinstance(m, str):
@@ -600,6 +605,7 @@ class Suite:
                     rec, f"invariant check of {what}: {ev.variant.label()} returned no gradient of the inputs' shape"
                 )
             outs.append(res)
+        rec[RETURNED_DTYPE] = next((o.ran[RETURNED_DTYPE] for o in outs if o.ran and o.ran.get(RETURNED_DTYPE)), None)
         mv, mg = invariants.compare(inv, p.evals, outs, p.dtype, p.required)
         rec["value"] = mv.summary()
         measures = [mv]

@@ -29,7 +29,6 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Sequence
 from dataclasses import asdict
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -49,27 +48,6 @@ X_OPTIONS = (
     *("input_dtype", "round_params"),
 )
 # options whose value may be a negative number or list, which argparse would take for an option
-NUMBER_OPTIONS = ("--x", "--y", "--alpha", "--gamma", "--clip-eps", "--label-smoothing", "--sample-weight",
-                  "--class-weight")  # fmt: skip
-_NUMBER_LIST = re.compile(r"^-[\d.]|^-(?:inf|infinity|nan)(?:[,;]|$)", re.IGNORECASE)
-
-
-def normalize_argv(words: Sequence[str]) -> list[str]:
-    """``--x -18.6,0.51`` -> ``--x=-18.6,0.51``: argparse reads a word that starts with '-' and
-    is not a plain negative number as an option; a number option's value never is one."""
-    out: list[str] = []
-    i = 0
-    while i < len(words):
-        w = words[i]
-        if w in NUMBER_OPTIONS and i + 1 < len(words) and _NUMBER_LIST.match(words[i + 1]):
-            out.append(f"{w}={words[i + 1]}")
-            i += 2
-            continue
-        out.append(w)
-        i += 1
-    return out
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.description = __doc__.splitlines()[0]
     p.epilog = "examples:\n" + __doc__.split("\n\n", 1)[1]

@@ -181,8 +181,9 @@ def test_normalizer_counts_elements_not_positives(tmp_path_factory: pytest.TempP
 def test_clamped_logits(tmp_path_factory: pytest.TempPathFactory) -> None:
     doc = run_of(tmp_path_factory, "clamped_logits")
     elementwise = [t for t in failed(doc) if t["check"] != "invariant" and t["variant"]["reduction"] == "none"]
-    # beyond the clamp, or non-finite (clamp's backward gives 0 for NaN, the spec NaN)
-    assert elementwise and all(not worst_input(t) <= 20 for t in elementwise)
+    # at or beyond the clamp (torch 2.14's clamp backward is 0 at the bound itself, x = +-20), or
+    # non-finite (clamp's backward gives 0 for NaN, the spec NaN)
+    assert elementwise and all(not worst_input(t) < 20 for t in elementwise)
     assert any(20 < worst_input(t) < float("inf") for t in elementwise)
     within = [t for t in doc["tests"] if t["case_id"].startswith("grid_")]  # |x| <= 10
     assert within and all(t["outcome"] == "passed" for t in within)

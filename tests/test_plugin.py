@@ -97,8 +97,11 @@ def test_results_json_schema_and_ids(tmp_path: Path) -> None:
     code, doc = run_suite(tmp_path, *IMPL, *SMALL, "--focal-case", "grid_g2_a0.25,inv_symmetry_*")
     assert code == 0
     assert doc["schema"] == "focalspec-results" and doc["schema_version"] == 1
-    assert set(doc) == {"schema", "schema_version", "suite", "run", "adapters", "tests", "sweeps", "stale", "minimal"}
+    assert set(doc) == {"schema", "schema_version", "suite", "run", "adapters", "tally", "tests", "sweeps", "stale",
+                        "minimal"}  # fmt: skip
     assert doc["minimal"] == []  # nothing failed, nothing to bisect
+    assert doc["tally"] == {"passed": 3, "failed": 0, "not_required": 0, "xfailed": 0, "xpassed": 0, "skipped": 0,
+                            "error": 0}  # fmt: skip
     assert set(doc["suite"]) == {"version", "git_revision", "depth"} and doc["suite"]["depth"] == "quick"
     assert set(doc["run"]) == {"started", "finished", "host", "python", "platform", "command", "env", "status"}
     assert doc["run"]["status"] == "finished"
