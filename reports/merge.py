@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from focalspec.conformance.results import tally_key
+from focalspec.conformance.tiers import UNREQUIRED_PREFIX
 from focalspec.spec.variant import SpecError
 
 RESULTS_SCHEMA = "focalspec-results"
@@ -425,7 +427,8 @@ def _by_env(tests: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 
 
 def _suite(env: str, tests: Sequence[dict[str, Any]]) -> ET.Element:
-    count = {k: sum(t["outcome"] == k for t in tests) for k in OUTCOMES}
+    keys = [tally_key(t) for t in tests]  # one tally (SPEC §10.5): a failure in a tier that is not required is skipped
+    count = {k: keys.count(k) for k in (*OUTCOMES, "not required")}
     total_time = sum(to_float(t.get("duration_s")) or 0.0 for t in tests)
     s = ET.Element(
         "testsuite",
@@ -433,17 +436,20 @@ def _suite(env: str, tests: Sequence[dict[str, Any]]) -> ET.Element:
         tests=str(len(tests)),
         failures=str(count["failed"]),
         errors=str(count["error"]),
-        skipped=str(count["skipped"] + count["xfailed"]),
+        skipped=str(count["skipped"] + count["xfailed"] + count["not required"]),
         time=f"{total_time:.3f}",
     )
-    for t in tests:
+    for t, key in zip(tests, keys, strict=True):
         d = to_float(t.get("duration_s")) or 0.0
         classname = ".".join(str(t.get(k) or "-") for k in ("adapter", "family", "check"))
         c = ET.SubElement(s, "testcase", classname=classname, name=t["nodeid"], time=f"{d:.3f}")
         msg = str(t.get("message") or "")
         if t["outcome"] in ("failed", "error") and t.get("cause"):  # the cause first (SPEC §10.7)
             msg = f"{t['cause']}: {msg}"
-        if t["outcome"] == "failed":
+        if key == "not required":
+            ET.SubElement(c, "skipped", type="pytest.xfail",
+                          message=f"{UNREQUIRED_PREFIX}{t.get('failure_tier') or t.get('tier') or ''}: {msg}")
+        elif t["outcome"] == "failed":
             ET.SubElement(c, "failure", message=msg.splitlines()[0] if msg else "failed").text = _detail(t)
         elif t["outcome"] == "error":
             ET.SubElement(c, "error", message=msg.splitlines()[0] if msg else "error").text = _detail(t)
