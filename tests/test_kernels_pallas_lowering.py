@@ -37,7 +37,21 @@ def _triton_ir(dtype: str, alpha: float | None, gamma: float, reduction: str, wa
         return vjp(jnp.ones_like(out))[0]
 
     spec = jax.ShapeDtypeStruct((N,), jnp.dtype(dtype))
-    return _irs(jax.jit(f).trace(spec, spec).lower(lowering_platforms=("cuda",)))
+    with _abstract_gpu():
+        return _irs(jax.jit(f).trace(spec, spec).lower(lowering_platforms=("cuda",)))
+
+
+def _abstract_gpu():  # type: ignore[no-untyped-def]
+    """JAX >= 0.11's Triton lowering asks the device for its compute capability: on a machine
+    without a GPU it needs an abstract H100 (JAX 0.10 lowers without)."""
+    import contextlib
+
+    if tuple(int(p) for p in jax.__version__.split(".")[:2]) < (0, 11):
+        return contextlib.nullcontext()
+    from jax._src import mesh as mesh_lib
+
+    dev = mesh_lib.AbstractDevice(device_kind="NVIDIA H100 80GB HBM3", num_cores=132, platform="gpu")
+    return jax.sharding.use_abstract_mesh(jax.sharding.AbstractMesh((1,), ("x",), abstract_device=dev))
 
 
 def _irs(lowered) -> list[str]:  # type: ignore[no-untyped-def]
@@ -144,7 +158,10 @@ def test_the_mask_check_can_fail() -> None:
     spec = pl.BlockSpec((1024,), lambda i: (i,))
     call = pl.pallas_call(copy, out_shape=jax.ShapeDtypeStruct((N,), jnp.float32), grid=(4,), in_specs=[spec],
                           out_specs=spec, compiler_params=pltriton.CompilerParams())  # fmt: skip
-    (ir_text,) = _irs(jax.jit(call).trace(jax.ShapeDtypeStruct((N,), jnp.float32)).lower(lowering_platforms=("cuda",)))
+    with _abstract_gpu():
+        (ir_text,) = _irs(
+            jax.jit(call).trace(jax.ShapeDtypeStruct((N,), jnp.float32)).lower(lowering_platforms=("cuda",))
+        )
     assert any("unmasked" in p for p in _masked_by_n(ir_text))
 
 
