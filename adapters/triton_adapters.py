@@ -137,6 +137,20 @@ class FocalspecTritonAdapter(TritonAdapter):
 
         return kt.last_mode()
 
+    def bytes_per_element(self, variant: Variant, dtype: str, pass_: str) -> float:
+        """Bytes per element the kernel moves, as the bench calls it (the gradient through autograd
+        with upstream 1): forward reads logits and targets (and writes the loss for 'none');
+        forward+backward also writes the gradient in the same pass -- 12 B for float32 -- and only
+        'none' (a per-element upstream gradient) and 'normalized' (1 / count after the pass) add
+        the backward's multiply: read the saved gradient, write the result."""
+        item = 8 if dtype == "float64" else 4 if dtype == "float32" else 2
+        total = 2 * item + (item if variant.reduction == "none" else 0)
+        if pass_ == "forward_backward":
+            total += item
+            if variant.reduction in ("none", "normalized"):
+                total += 2 * item
+        return float(total)
+
 
 def own_triton() -> FocalspecTritonAdapter:
     return FocalspecTritonAdapter()

@@ -224,3 +224,18 @@ def test_adapter_does_not_check_targets_inside_the_timed_call() -> None:
     loss = FocalspecTritonAdapter().make_loss(Variant(gamma=2.0, alpha=0.25))
     out = loss(torch.zeros(3), torch.full((3,), 2.0))  # out of [0, 1]: only a checking call refuses it
     assert out.shape == (3,)
+
+
+def test_bench_reports_the_bytes_the_kernel_declares() -> None:
+    """The 12 B claim is a reported number beside the measured fraction of copy bandwidth:
+    float32 forward+backward of a sum reads x and t and writes the gradient, nothing else."""
+    from focalspec.adapters.triton_adapters import FocalspecTritonAdapter
+    from focalspec.conformance import bench
+
+    a = FocalspecTritonAdapter()
+    v = Variant(gamma=2.0, alpha=0.25, reduction="sum")
+    job = bench.Job("cuda", "float32", 1 << 20, a, v, "eager", "forward_backward")
+    assert bench.declared_bytes(a, job) == 12.0 == bench.min_bytes(1, "float32", "forward_backward")
+    assert bench.declared_bytes(a, bench.Job("cuda", "bfloat16", 1, a, v, "eager", "forward")) == 4.0
+    normalized = Variant(gamma=2.0, alpha=0.25, reduction="normalized")
+    assert bench.declared_bytes(a, bench.Job("cuda", "float32", 1, a, normalized, "eager", "forward_backward")) == 20.0
