@@ -2,7 +2,9 @@
 
 One pass over memory: the kernel reads logits and targets once and writes the loss (or one
 partial sum per block for ``sum``/``mean``/``normalized``) and, when a gradient is wanted,
-d loss / d logits in the same pass.  ``backward`` then only scales that saved gradient.
+d loss / d logits in the same pass.  ``backward`` hands that saved gradient over untouched when
+the upstream gradient is the scalar 1 (``loss.backward()`` of a reduced loss: logits and targets
+read once, the gradient written once -- 12 B per float32 element) and scales it otherwise.
 
 Scope: sigmoid on logits, hard or soft targets (the canonical ``1 - p_t = t sigma(-x) +
 (1 - t) sigma(x)``), alpha a float or None, any gamma >= 0, reductions none | sum | mean |
@@ -11,6 +13,9 @@ use ``focalspec.kernels.torch``.
 
 Numerics (the same closed forms as ``focalspec.kernels.torch``):
 
+* exp(-|x|) in float64 for every dtype (compiled, float32 ``tl.exp`` is ``ex2.approx`` of an
+  unreduced x log2 e, and libdevice's expf is 2 ulp: either is amplified (gamma + 1)-fold past
+  the 'accurate' budget); float32 divisions by ``div_rn`` (``/`` compiles to div.full.f32, 2 ulp);
 * softplus(x) = max(x, 0) + log1p(exp(-|x|)), log1p by Goldberg's ``log(u) * e / (u - 1)``
   with u = 1 + e (exact where u rounds to 1), so -log p and -log(1 - p) never go through
   a rounded p;
@@ -25,7 +30,9 @@ Numerics (the same closed forms as ``focalspec.kernels.torch``):
   (up to 745 gamma), which is what made a first attempt fail the 'accurate' grade.
 
 CUDA tensors run the compiled kernel; CPU tensors run the same kernel under Triton's
-interpreter (numpy; slow, for checking only) -- ``last_mode()`` says which ran.
+interpreter (numpy; slow, for checking only) -- ``last_mode()`` says which ran.  The
+interpreter truncates float32 -> bfloat16 and misreads bfloat16 subnormals, so there bfloat16
+tensors go in and come out as float32 and the host rounds to nearest.
 Bad input (wrong type or dtype, shapes or devices that differ, targets needing a gradient)
 is a one-line ``ValueError``; non-contiguous tensors are copied to contiguous ones; empty
 tensors give an empty loss (``sum`` 0, ``mean`` NaN as ``torch.mean``) without a launch.
