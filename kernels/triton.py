@@ -354,15 +354,20 @@ class _FusedFocal(torch.autograd.Function):
                     ctx.scale_out = 1.0 / npos
                 out = total.to(x.dtype)
         # kept on ctx, not save_for_backward: backward drops the only reference, so autograd can
-        # take the tensor as x.grad instead of copying it
+        # take the tensor as x.grad instead of copying it (a second backward is refused, not zero)
         ctx.grad = grad
         return out
 
     @staticmethod
     def backward(ctx, grad_out: Tensor) -> tuple[Tensor | None, None, None, None, None]:  # type: ignore[override]
-        grad, ctx.grad = ctx.grad, None
-        if not ctx.needs_input_grad[0] or grad is None:
+        if not ctx.needs_input_grad[0]:
             return None, None, None, None, None
+        if ctx.grad is None:
+            raise RuntimeError(
+                "the fused focal loss's saved gradient was handed over by an earlier backward: "
+                "recompute the loss to differentiate it again (retain_graph=True does not keep it)"
+            )
+        grad, ctx.grad = ctx.grad, None
         return upstream(grad, grad_out, ctx.scale_out), None, None, None, None
 
 

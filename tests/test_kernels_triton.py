@@ -239,3 +239,14 @@ def test_bench_reports_the_bytes_the_kernel_declares() -> None:
     assert bench.declared_bytes(a, bench.Job("cuda", "bfloat16", 1, a, v, "eager", "forward")) == 4.0
     normalized = Variant(gamma=2.0, alpha=0.25, reduction="normalized")
     assert bench.declared_bytes(a, bench.Job("cuda", "float32", 1, a, normalized, "eager", "forward_backward")) == 20.0
+
+
+def test_a_second_backward_is_refused_not_silent() -> None:
+    """The 12 B path hands its saved gradient over: backward through the same graph again
+    (retain_graph=True) must fail in one line, never return no gradient."""
+    x = torch.linspace(-5, 5, 10, requires_grad=True)
+    loss = kt.sigmoid_focal_loss(x, (torch.arange(10) % 2).float(), reduction="sum")
+    loss.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="recompute the loss") as info:
+        loss.backward()
+    assert "\n" not in str(info.value)
