@@ -22,6 +22,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="the Triton kernel needs torch")
 triton = pytest.importorskip("triton", reason="triton is not installed here (it comes with torch's CUDA wheels)")
 
+import triton.language as tl  # noqa: E402
 from ptx_support import Emulation, Ptx  # noqa: E402
 from triton.backends.compiler import GPUTarget  # noqa: E402
 from triton.compiler import ASTSource  # noqa: E402
@@ -41,11 +42,11 @@ N_PARAM = 6
 
 
 @functools.cache
-def _ptx(dtype: str, alpha: bool, gamma: float, reduction: str, want_grad: bool, arch: int) -> Ptx:
+def _ptx(dtype: str, alpha: bool, gamma: float, reduction: str, want_grad: bool, arch: int, n_ty: str = "i32") -> Ptx:
     f64 = dtype == "float64"
     ct = "fp64" if f64 else "fp32"
     sig = {"x_ptr": f"*{TY[dtype]}", "t_ptr": f"*{TY[dtype]}", "loss_ptr": f"*{TY[dtype]}",
-           "grad_ptr": f"*{TY[dtype]}", "part_ptr": f"*{ct}", "prm_ptr": "*fp64", "n": "i32"}  # fmt: skip
+           "grad_ptr": f"*{TY[dtype]}", "part_ptr": f"*{ct}", "prm_ptr": "*fp64", "n": n_ty}  # fmt: skip
     const = kt.constexprs(alpha, gamma, reduction, want_grad, f64, kt.BLOCK_CUDA, native=True)
     sig.update(dict.fromkeys(const, "constexpr"))
     # JITFunction, not triton.jit: under TRITON_INTERPRET=1 triton.jit gives an interpreted function
@@ -57,33 +58,62 @@ def _variants(dtypes: tuple[str, ...]) -> list[tuple]:
     return list(itertools.product(dtypes, (False, True), GAMMAS, REDUCTIONS, (False, True)))
 
 
-# every constexpr combination for float32 and float64 on both architectures; the half types
-# (other load and store widths) on sm_90 with alpha and gamma = 2
-VARIANTS = [(*v, arch) for arch in ARCHS for v in _variants(("float32", "float64"))] + [
-    (d, True, 2.0, r, g, 90) for d in ("float16", "bfloat16") for r in REDUCTIONS for g in (False, True)
+# every constexpr combination for float32 and float64 on both architectures (GAMMA_INT 0, 2 and
+# -1; 1 and 16, the ends of the unrolled powers, on sm_90); the half types (other load and store
+# widths) on sm_90 with alpha and gamma = 2; and n past 2**31 (an i64 argument)
+VARIANTS = [(*v, arch, "i32") for arch in ARCHS for v in _variants(("float32", "float64"))]
+VARIANTS += [("float32", True, g, r, w, 90, "i32") for g in (1.0, 16.0) for r in REDUCTIONS for w in (False, True)]
+VARIANTS += [
+    (d, True, 2.0, r, w, 90, "i32") for d in ("float16", "bfloat16") for r in REDUCTIONS for w in (False, True)
 ]
+VARIANTS += [("float32", True, 2.0, r, True, 90, "i64") for r in REDUCTIONS]
 
 
-@pytest.mark.parametrize(("dtype", "alpha", "gamma", "reduction", "want_grad", "arch"), VARIANTS)
+@pytest.mark.parametrize(("dtype", "alpha", "gamma", "reduction", "want_grad", "arch", "n_ty"), VARIANTS)
 def test_every_global_access_is_bounded(
-    dtype: str, alpha: bool, gamma: float, reduction: str, want_grad: bool, arch: int
+    dtype: str, alpha: bool, gamma: float, reduction: str, want_grad: bool, arch: int, n_ty: str
 ) -> None:
-    ptx = _ptx(dtype, alpha, gamma, reduction, want_grad, arch)
-    params = ptx.params
-    n_param = params[N_PARAM]
-    seen = set()
-    for ins, addr, pred in ptx.global_accesses():
-        used = {params.index(p) for p in addr if p in params}
-        assert len(used) == 1, f"{ins.op} {ins.operands}: address from parameters {used}"
-        (p,) = used
-        seen.add(p)
-        if p in ELEMENT_PARAMS:
-            assert ins.pred is not None, f"unpredicated {ins.op} of parameter {p}: {ins.operands}"
-            assert n_param in pred, f"{ins.op} of parameter {p} is predicated by {ins.pred}, not by i < n"
-        else:  # partial sums and parameters: one address per block, never a lane offset
-            assert not any(r.startswith("%tid") for r in addr), f"{ins.op} of parameter {p} has a lane offset"
+    ptx = _ptx(dtype, alpha, gamma, reduction, want_grad, arch, n_ty)
+    seen, problems = _bounds(ptx, ELEMENT_PARAMS, N_PARAM)
+    assert not problems, "\n".join(problems)
     assert {0, 1} <= seen  # both inputs were found (a parser that sees nothing must not pass)
     assert (2 in seen) == (reduction == "none") and (3 in seen) == want_grad
+
+
+def _bounds(ptx: Ptx, element_params: tuple[int, ...], n_index: int) -> tuple[set[int], list[str]]:
+    """(parameters accessed, problems): element accesses not predicated by i < n, per-block
+    accesses with a lane offset."""
+    params = ptx.params
+    n_param = params[n_index]
+    seen: set[int] = set()
+    problems = []
+    for ins, addr, pred in ptx.global_accesses():
+        used = {params.index(p) for p in addr if p in params}
+        if len(used) != 1:
+            problems.append(f"{ins.op} {ins.operands}: address from parameters {used}")
+            continue
+        (p,) = used
+        seen.add(p)
+        if p in element_params:
+            if ins.pred is None:
+                problems.append(f"unpredicated {ins.op} of parameter {p}: {ins.operands}")
+            elif n_param not in pred:
+                problems.append(f"{ins.op} of parameter {p} is predicated by {ins.pred}, not by i < n")
+        elif any(r.startswith("%tid") for r in addr):  # partial sums, parameters: one address per block
+            problems.append(f"{ins.op} of parameter {p} has a lane offset")
+    return seen, problems
+
+
+def _copy(x_ptr, y_ptr, n, BLOCK: tl.constexpr):  # type: ignore[no-untyped-def]
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    tl.store(y_ptr + offs, tl.load(x_ptr + offs))  # no mask: the last block runs past n
+
+
+def test_the_bounds_check_can_fail() -> None:
+    sig = {"x_ptr": "*fp32", "y_ptr": "*fp32", "n": "i32", "BLOCK": "constexpr"}
+    compiled = triton.compile(ASTSource(JITFunction(_copy), sig, {"BLOCK": 256}), target=GPUTarget("cuda", 90, 32))
+    seen, problems = _bounds(Ptx.parse(compiled.asm["ptx"]), (0, 1), 2)
+    assert seen == {0, 1} and any("unpredicated" in p for p in problems), problems
 
 
 # logits where the unreduced exp and the divisions matter: saturated, mid-range and soft targets
