@@ -1,31 +1,39 @@
 #!/usr/bin/env bash
-# The whole GPU benchmark in one call on a lent device machine (see benchmarks/README.md).
+# The GPU check in one call of at most 6 minutes on a lent H100/H200 (see benchmarks/README.md).
 #
-#   run(command="bash benchmarks/run_gpu.sh", timeout_s=600)          # from the device tool
-#   OUT=/tmp/out bash benchmarks/run_gpu.sh                            # on any CUDA machine
-#   bash benchmarks/run_gpu.sh --dry-run                               # any machine, no GPU needed
+#   run(command="bash benchmarks/run_gpu.sh", timeout_s=420)        # from the device tool
+#   OUT=/tmp/out bash benchmarks/run_gpu.sh                          # on any CUDA machine
+#   bash benchmarks/run_gpu.sh --dry-run                             # any machine, no GPU needed
 #
-# --dry-run does everything a GPU run does except touch a GPU: it builds the package tree,
-# imports every framework and focalspec.kernels, runs the conformance suite on CPU for the
-# Triton kernel under the interpreter (float32, quick depth; focalspec-torch without triton)
-# and checks that the bench command line parses, then prints the GPU commands and exits 0.
+# Phases, each under a hard budget (timeout -k: TERM at the budget, KILL 5 s later), each
+# writing its own files to $OUT as it ends, none able to stop the others (no set -e; a phase
+# that crashes -- an import that dies with SIGSEGV, a kernel that takes the process down --
+# is recorded with its exit status and the next phase starts).  $OUT/phases.tsv gets one line
+# per phase as it finishes: name, budget_s, exit status (124/137: stopped at its budget),
+# wall seconds.  The budgets add up to TOTAL_S (default 340 s); a phase that would start
+# past it is recorded as skipped.
 #
-# Installs nothing from the network: it uses the python3 that holds PyTorch/JAX there,
-# makes focalspec importable from this checkout through a symlinked package tree in /tmp,
-# and installs carried wheels only if a .whl/ folder travelled with the tree.  Writes to
-# $OUT: gpu-<date>-<gpu>.json (focalspec-bench schema), the same as a markdown table,
-# the full log and nvidia-smi's view of the card.  Settings by environment variable:
-#   SIZES     element counts            (default 2^12,2^16,2^20,2^24,2^26,2^28)
-#   DTYPES    dtypes, space-separated   (default "float32 bfloat16 float16")
-#   MODES     modes, space-separated    (default "eager compiled")
-#   ADAPTERS  adapter names             (default: every adapter that sees the GPU)
-#   DEADLINE  seconds after which no new measurement starts (default 420: the device
-#             tool stops a command at 600 s; a measurement at 2^28 with compilation and the
-#             float64 reference check can take a minute)
-#   MIN_TIME  timed seconds per measurement (default 0.2)
-#   CONFORMANCE_S  seconds for the CUDA conformance run before the bench (default 150; 0: skip)
-#   FOCALSPEC_GIT_REVISION  the commit, recorded in the JSON when the tree has no .git
-set -euo pipefail
+#   card            nvidia-smi                                                       10 s
+#   versions        each framework imported in its own process                        30 s
+#   conf-triton     conformance, focalspec-triton compiled for CUDA (quick)           50 s
+#   conf-pallas     conformance, focalspec-pallas compiled for CUDA (quick)           40 s
+#   conf-torch      conformance, focalspec-torch and torchvision on CUDA (quick)      35 s
+#   bench-eager     focalspec-triton, torchvision, focalspec-torch eager             90 s
+#   bench-compiled  torchvision and focalspec-torch under torch.compile, float32      50 s
+#   bench-pallas    focalspec-pallas (JAX in its own process: a fault there keeps
+#                   the torch rows)                                                  35 s
+#
+# The GPU image has Python 3.12, torch 2.11 + triton 3.6, jax 0.11.2 (CUDA), torchvision
+# 0.26, pytest, mpmath, ml-dtypes, hypothesis, rich, optax, and no TensorFlow; nothing can be
+# fetched there (carried wheels in .whl/ are installed if present).  focalspec is made
+# importable from this checkout through a symlinked package tree in /tmp.
+#
+# --dry-run runs every phase on the CPU instead (kernels interpreted, small sizes): the same
+# commands, imports and budgets, to rehearse the script on a machine without a GPU.
+# Settings by environment variable: SIZES, DTYPES (bench-eager), TOTAL_S, BUDGET_<PHASE>
+# (e.g. BUDGET_CONF_TRITON=60), FAIL_PHASE=<name> (that phase's command is replaced by a
+# process that kills itself with SIGSEGV: tests/test_run_gpu_dry.py checks the others survive).
+set -uo pipefail
 
 DRY=0
 for arg in "$@"; do
@@ -35,44 +43,50 @@ for arg in "$@"; do
     esac
 done
 
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 ROOT=$PWD
 OUT=${OUT:-$ROOT/benchmarks/results/gpu-out}
 mkdir -p "$OUT"
 PY=${PYTHON:-python3}
-SIZES=${SIZES:-2^12,2^16,2^20,2^24,2^26,2^28}
-DTYPES=${DTYPES:-float32 bfloat16 float16}
-MODES=${MODES:-eager compiled}
-DEADLINE=${DEADLINE:-420}
-MIN_TIME=${MIN_TIME:-0.2}
-CONFORMANCE_S=${CONFORMANCE_S:-150}
-
+TOTAL_S=${TOTAL_S:-340}
+START=$SECONDS
 log() { echo "run_gpu: $*" >&2; }
+printf 'phase\tbudget_s\texit\twall_s\n' >"$OUT/phases.tsv"
 
-# --- the card -------------------------------------------------------------------------
-if [ "$DRY" = 1 ]; then
-    GPU_NAME="dry-run (no GPU used)"
-elif ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L >/dev/null 2>&1; then
-    log "no NVIDIA GPU visible (nvidia-smi -L failed): this script is for a CUDA machine (or pass --dry-run)"
-    exit 3
-else
-    nvidia-smi >"$OUT/nvidia-smi.txt" 2>&1 || true
-    GPU_NAME=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -n 1)
-fi
-GPU_SLUG=$(echo "$GPU_NAME" | tr '[:upper:]' '[:lower:]' | sed -e 's/^nvidia //' -e 's/[^a-z0-9]\+/-/g' -e 's/^-//' -e 's/-$//')
-DATE=$(date -u +%Y-%m-%d)
-STEM="gpu-$DATE-${GPU_SLUG:-cuda}"
-log "GPU: $GPU_NAME -> $OUT/$STEM.{json,md}"
+# phase NAME BUDGET CMD...: run CMD under the budget, its output in $OUT/NAME.log; never fails
+phase() {
+    local name=$1 budget=$2
+    shift 2
+    local var="BUDGET_$(echo "$name" | tr '[:lower:]-' '[:upper:]_')"
+    budget=${!var:-$budget}
+    local left=$((TOTAL_S - (SECONDS - START)))
+    if [ "$left" -lt 5 ]; then
+        log "$name: skipped (${TOTAL_S}s used)"
+        printf '%s\t%s\tskipped\t0\n' "$name" "$budget" >>"$OUT/phases.tsv"
+        return 0
+    fi
+    [ "$budget" -gt "$left" ] && budget=$left
+    if [ "${FAIL_PHASE:-}" = "$name" ]; then
+        set -- "$PY" -c "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"
+    fi
+    log "$name: up to ${budget}s"
+    local t0=$SECONDS
+    timeout -k 5 "$budget" "$@" >"$OUT/$name.log" 2>&1 </dev/null
+    local rc=$?
+    local wall=$((SECONDS - t0))
+    printf '%s\t%s\t%s\t%s\n' "$name" "$budget" "$rc" "$wall" >>"$OUT/phases.tsv"
+    log "$name: exit $rc after ${wall}s$([ "$rc" = 124 ] || [ "$rc" = 137 ] && echo ' (stopped at its budget)')"
+    tail -n 3 "$OUT/$name.log" >&2
+    return 0
+}
 
-# --- carried wheels (optional; README of the device tool) -------------------------------
+# --- carried wheels (optional) and focalspec from this checkout ---------------------------
 if compgen -G ".whl/*.whl" >/dev/null; then
     "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
     export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 fi
-
-# --- focalspec from this checkout, without installing it --------------------------------
-# pyproject.toml maps the top-level folders onto one namespace (cli/ is `focalspec`,
-# spec/ is `focalspec.spec`, ...); a symlinked tree gives the same layout to PYTHONPATH.
+# pyproject.toml maps the top-level folders onto one namespace (cli/ is `focalspec`, spec/ is
+# `focalspec.spec`, ...); a symlinked tree gives the same layout to PYTHONPATH
 PKG=$(mktemp -d /tmp/focalspec-pkg.XXXXXX)
 mkdir "$PKG/focalspec"
 for f in cli/*.py; do ln -s "$ROOT/$f" "$PKG/focalspec/"; done
@@ -87,84 +101,76 @@ export FOCALSPEC_GIT_REVISION=${FOCALSPEC_GIT_REVISION:-}
 
 # --- environment: honest float32, frameworks sharing one GPU ---------------------------
 export PYTHONUNBUFFERED=1
-export NVIDIA_TF32_OVERRIDE=0             # no TF32 anywhere a float32 number is claimed
+export NVIDIA_TF32_OVERRIDE=0               # no TF32 anywhere a float32 number is claimed
 export XLA_PYTHON_CLIENT_PREALLOCATE=false  # JAX would otherwise take 75% of the GPU from torch
-export TF_CPP_MIN_LOG_LEVEL=2
 export TORCHINDUCTOR_CACHE_DIR=/tmp/inductor-cache
 
-"$PY" - <<'PYEOF' 2>&1 | tee "$OUT/versions.txt"
-import importlib, platform
-print("python", platform.python_version())
-for name in ("numpy", "torch", "jax", "jaxlib", "tensorflow", "keras", "torchvision", "optax", "triton"):
-    try:
-        mod = importlib.import_module(name)
-        print(name, getattr(mod, "__version__", "?"))
-    except Exception as exc:
-        print(name, "not available:", type(exc).__name__)
-try:
-    import torch
-    print("torch.cuda", torch.version.cuda, torch.cuda.is_available(), torch.cuda.get_device_name(0))
-except Exception as exc:
-    print("torch.cuda not available:", exc)
-import focalspec.conformance.bench  # noqa: F401  (fails loudly if the tree is not importable)
-import focalspec.kernels.torch  # noqa: F401
-PYEOF
+if [ "$DRY" = 1 ]; then
+    DEV=cpu
+    export TRITON_INTERPRET=1 CUDA_VISIBLE_DEVICES=""
+    SIZES=${SIZES:-2^12}
+    TRITON_MODE=triton-interpret PALLAS_MODE=pallas-interpret EAGER_MODES="eager triton-interpret"
+    CONF_DTYPES=(--focal-dtypes float32)
+    BENCH_TIME=(--min-time 0.02 --min-reps 2)
+else
+    DEV=cuda
+    unset TRITON_INTERPRET
+    SIZES=${SIZES:-2^20,2^24,2^26}
+    TRITON_MODE=eager PALLAS_MODE=eager EAGER_MODES=eager
+    CONF_DTYPES=()
+    BENCH_TIME=(--min-time 0.2)
+fi
+DTYPES=${DTYPES:-float32 bfloat16 float16}
+GPU_NAME="dry-run (no GPU used)"
+if [ "$DRY" = 0 ]; then
+    GPU_NAME=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1)
+fi
+GPU_SLUG=$(echo "${GPU_NAME:-cuda}" | tr '[:upper:]' '[:lower:]' | sed -e 's/^nvidia //' -e 's/[^a-z0-9]\+/-/g' -e 's/^-//' -e 's/-$//')
+STEM="gpu-$(date -u +%Y-%m-%d)-${GPU_SLUG:-cuda}"
+log "device: ${GPU_NAME:-none found} -> $OUT (phases in $OUT/phases.tsv)"
 
-# --- conformance on CUDA (native Triton kernels: no interpreter) ------------------------
-unset TRITON_INTERPRET
-CONF=(-m pytest --pyargs focalspec.conformance -q -p no:cacheprovider --focal-depth quick
-      --focal-json "$OUT/conformance-cuda.json")
 # the suite's pytest plugin comes from focalspec's entry point when focalspec is installed;
 # from the symlinked tree it has to be named
+CONF=("$PY" -m pytest --pyargs focalspec.conformance -q -p no:cacheprovider --focal-depth quick
+      --focal-devices "$DEV" "${CONF_DTYPES[@]}")
 if ! "$PY" -c "import sys; from importlib.metadata import entry_points as e; \
-sys.exit(not any(p.value.startswith('focalspec.') for p in e(group='pytest11')))"; then
+sys.exit(not any(p.value.startswith('focalspec.') for p in e(group='pytest11')))" 2>/dev/null; then
     CONF+=(-p focalspec.conformance.plugin)
 fi
-if [ "$DRY" = 1 ]; then
-    # the interpreted Triton kernel where triton is installed, else focalspec-torch eager (no compile: seconds)
-    if "$PY" -c "import triton" >/dev/null 2>&1; then
-        DRY_ADAPTER=focalspec-triton DRY_MODE=triton-interpret
-    else
-        DRY_ADAPTER=focalspec-torch DRY_MODE=eager
-    fi
-    log "dry run: conformance on CPU ($DRY_ADAPTER, $DRY_MODE, float32, quick)"
-    set +e
-    TRITON_INTERPRET=1 "$PY" "${CONF[@]/conformance-cuda/conformance-dry}" --focal-devices cpu --focal-dtypes float32 \
-        --focal-adapters "$DRY_ADAPTER" --focal-modes "$DRY_MODE" 2>&1 | tail -n 8 | tee "$OUT/conformance-dry.txt"
-    rc=${PIPESTATUS[0]}
-    set -e
-    if [ "$rc" != 0 ]; then log "dry run: the conformance step failed ($rc)"; exit "$rc"; fi
-elif [ "$CONFORMANCE_S" != 0 ]; then
-    log "conformance on CUDA for every adapter with a CUDA path (${CONFORMANCE_S}s at most)"
-    set +e
-    # quick is eager-only unless the modes are named: on the GPU the compiled mode is the point
-    timeout "$CONFORMANCE_S" "$PY" "${CONF[@]}" --focal-devices cuda --focal-modes eager,compiled 2>&1 | tail -n 40 | tee "$OUT/conformance-cuda.txt"
-    log "conformance exited ${PIPESTATUS[0]} (124: stopped at ${CONFORMANCE_S}s; the snapshot JSON holds what ran)"
-    set -e
-fi
+BENCH=("$PY" -m focalspec bench --device "$DEV" --sizes "$SIZES" "${BENCH_TIME[@]}")
 
-# --- the run ----------------------------------------------------------------------------
-ARGS=(bench --device cuda --sizes "$SIZES" --min-time "$MIN_TIME" --deadline "$DEADLINE"
-      --json "$OUT/$STEM.json" --markdown "$OUT/$STEM.md")
-# shellcheck disable=SC2206
-ARGS+=(--dtype $DTYPES --mode $MODES)
-if [ -n "${ADAPTERS:-}" ]; then
-    # shellcheck disable=SC2206
-    ARGS+=(--adapter $ADAPTERS)
-fi
-log "python3 -m focalspec ${ARGS[*]}"
+# --- the phases -------------------------------------------------------------------------
 if [ "$DRY" = 1 ]; then
-    "$PY" -c "import argparse, sys; from focalspec.conformance import bench_cli as b; p = argparse.ArgumentParser(); \
-b.add_arguments(p); p.parse_args(sys.argv[2:])" -- "${ARGS[@]:1}"
-    log "dry run: the bench command line parses; on a GPU this runs it, then writes $OUT/$STEM.{json,md}"
-    exit 0
+    phase card 10 "$PY" -c "print('dry run: no GPU used')"
+else
+    phase card 10 nvidia-smi
 fi
-set +e
-"$PY" -m focalspec "${ARGS[@]}" 2>&1 | tee "$OUT/bench-log.txt"
-rc=${PIPESTATUS[0]}
-set -e
-# rc 0: all correct; 1: some result was wrong (see the table); 2: usage/nothing to measure
-log "focalspec bench exited $rc; files in $OUT:"
+# one process per framework: an import that crashes (torch and TensorFlow together died with
+# SIGSEGV on one machine) costs its own line only
+phase versions 30 bash -c '
+    "$0" -c "import platform, numpy, mpmath, ml_dtypes; print(\"python\", platform.python_version(), \
+\"numpy\", numpy.__version__, \"mpmath\", mpmath.__version__, \"ml_dtypes\", ml_dtypes.__version__)"
+    timeout -k 2 20 "$0" -c "import torch, triton, torchvision; print(\"torch\", torch.__version__, \"triton\", \
+triton.__version__, \"torchvision\", torchvision.__version__, \"cuda\", torch.version.cuda, torch.cuda.is_available())" \
+        || echo "torch: failed (exit $?)"
+    timeout -k 2 20 "$0" -c "import jax, optax; print(\"jax\", jax.__version__, \"optax\", optax.__version__, jax.devices())" \
+        || echo "jax: failed (exit $?)"
+' "$PY"
+phase conf-triton 50 "${CONF[@]}" --focal-adapters focalspec-triton --focal-modes "$TRITON_MODE" \
+    --focal-json "$OUT/conformance-triton.json"
+phase conf-pallas 40 "${CONF[@]}" --focal-adapters focalspec-pallas --focal-modes "$PALLAS_MODE" \
+    --focal-json "$OUT/conformance-pallas.json"
+phase conf-torch 35 "${CONF[@]}" --focal-adapters focalspec-torch,torchvision --focal-modes eager \
+    --focal-json "$OUT/conformance-torch.json"
+# shellcheck disable=SC2086
+phase bench-eager 90 "${BENCH[@]}" --adapter focalspec-triton torchvision focalspec-torch --dtype $DTYPES \
+    --mode $EAGER_MODES --deadline 60 --json "$OUT/$STEM-eager.json" --markdown "$OUT/$STEM-eager.md"
+phase bench-compiled 50 "${BENCH[@]}" --adapter torchvision focalspec-torch --dtype float32 --mode compiled \
+    --sizes "${SIZES##*,}" --deadline 25 --json "$OUT/$STEM-compiled.json" --markdown "$OUT/$STEM-compiled.md"
+phase bench-pallas 35 "${BENCH[@]}" --adapter focalspec-pallas --dtype float32 bfloat16 --mode "$PALLAS_MODE" \
+    --deadline 20 --json "$OUT/$STEM-pallas.json" --markdown "$OUT/$STEM-pallas.md"
+
+log "done in $((SECONDS - START))s; files in $OUT:"
 ls -l "$OUT" >&2
-[ -f "$OUT/$STEM.md" ] && cat "$OUT/$STEM.md"
-exit "$rc"
+column -t "$OUT/phases.tsv" >&2 2>/dev/null || cat "$OUT/phases.tsv" >&2
+exit 0

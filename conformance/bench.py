@@ -623,11 +623,24 @@ def measure_job(
         GBps=gbps,
         roofline_fraction=gbps / ceiling["GBps"] if ceiling and ceiling.get("GBps") else None,
         compile_s=timing.compile_s,
+        bytes_per_element=declared_bytes(a, job),
         correct=check.correct,
         max_err_u=_finite(check.max_err_u),
         error=check.reason,
     )
     return row
+
+
+def declared_bytes(adapter: Adapter, job: Job) -> float | None:
+    """Bytes per element the adapter says its pass moves (``bytes_per_element``), beside the
+    minimum that GB/s and roofline_fraction count: equal, the fraction is the kernel's own."""
+    declare = getattr(adapter, "bytes_per_element", None)
+    if declare is None:
+        return None
+    try:
+        return float(declare(job.variant, job.dtype, job.pass_))
+    except Exception:
+        return None
 
 
 def result_row(job: Job, batch: InputBatch | None, ceiling: dict[str, Any] | None) -> dict[str, Any]:
@@ -658,6 +671,7 @@ def result_row(job: Job, batch: InputBatch | None, ceiling: dict[str, Any] | Non
         "GBps": None,
         "roofline_fraction": None,
         "compile_s": None,
+        "bytes_per_element": None,
         "correct": False,
         "max_err_u": None,
         "error": None,

@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.experimental import pallas as pl
+from jax.experimental.pallas import triton as pltriton
 
 __all__ = ["last_mode", "sigmoid_focal_loss"]
 
@@ -34,6 +35,10 @@ _REDUCTIONS = ("none", "sum", "mean", "normalized")
 MAX_INT_GAMMA = 16
 BLOCK = 1024
 _LAST_MODE: list[str] = ["none"]
+# the Triton lowering: without compiler_params JAX 0.10 lowers pallas_call on GPU through Mosaic
+# GPU, which refuses this kernel's 1024-element blocks ("Async copies only support copying <=256
+# elements along each dimension"); tests/test_kernels_pallas_lowering.py lowers every variant for CUDA
+COMPILER_PARAMS = pltriton.CompilerParams(num_warps=4)
 # per compute dtype: integer type, significand bits, exponent bias, smallest normal
 _BITS = {
     "float32": (jnp.int32, 23, 127, 2.0**-126),
@@ -129,20 +134,23 @@ def _body(x: Any, t: Any, alpha: float | None, gamma: float, want_grad: bool) ->
 
 def _kernel(x_ref: Any, t_ref: Any, *out_refs: Any, n: int, alpha: Any, gamma: float, reduction: str,
             want_grad: bool, scale: float, ct: Any) -> None:  # fmt: skip
-    x = x_ref[...].astype(ct)
-    t = t_ref[...].astype(ct)
+    # The last block of a size that is not a multiple of BLOCK runs past the end of the arrays:
+    # compiled by Triton, ``ref[...]`` is a plain load or store there (the interpreter pads, so only
+    # the lowering shows it), hence masked loads and stores of the element arrays.
+    idx = pl.program_id(0) * BLOCK + jax.lax.broadcasted_iota(jnp.int32, (BLOCK,), 0)
+    inside = idx < n
+    x = pltriton.load(x_ref, mask=inside, other=0).astype(ct)
+    t = pltriton.load(t_ref, mask=inside, other=0).astype(ct)
     value, grad = _body(x, t, alpha, gamma, want_grad)
     outs = list(out_refs)
     if reduction == "none":
-        outs.pop(0)[...] = value.astype(x_ref.dtype)
-    else:
-        idx = pl.program_id(0) * BLOCK + jax.lax.broadcasted_iota(jnp.int32, (BLOCK,), 0)
-        inside = idx < n
+        pltriton.store(outs.pop(0), value.astype(x_ref.dtype), mask=inside)
+    else:  # one partial sum per block: always inside its (number of blocks,) output
         outs.pop(0)[...] = jnp.sum(jnp.where(inside, value, 0)).reshape(1)
         if reduction == "normalized":
             outs.pop(0)[...] = jnp.sum(jnp.where(inside & (t == 1), 1, 0).astype(ct)).reshape(1)
     if want_grad:
-        outs.pop(0)[...] = (grad * scale).astype(x_ref.dtype)
+        pltriton.store(outs.pop(0), (grad * scale).astype(x_ref.dtype), mask=inside)
 
 
 def _interpret_here() -> bool:
@@ -174,7 +182,13 @@ def _launch(x: Any, t: Any, alpha: Any, gamma: float, reduction: str, want_grad:
     kern = functools.partial(_kernel, n=n, alpha=alpha, gamma=gamma, reduction=reduction, want_grad=want_grad,
                              scale=scale, ct=ct)  # fmt: skip
     outs = pl.pallas_call(
-        kern, out_shape=out_shape, grid=(nb,), in_specs=[spec, spec], out_specs=out_specs, interpret=interpret
+        kern,
+        out_shape=out_shape,
+        grid=(nb,),
+        in_specs=[spec, spec],
+        out_specs=out_specs,
+        interpret=interpret,
+        compiler_params=COMPILER_PARAMS,
     )(x, t)
     outs = list(outs)
     first = outs.pop(0)
@@ -197,14 +211,17 @@ def _focal(x: Any, t: Any, alpha: Any, gamma: float, reduction: str, interpret: 
 
 def _focal_fwd(x: Any, t: Any, alpha: Any, gamma: float, reduction: str, interpret: bool) -> tuple:
     loss, grad, npos = _launch(x, t, alpha, gamma, reduction, True, interpret)
-    if reduction == "normalized":
-        grad = grad / jnp.maximum(npos, 1).astype(grad.dtype)
-    return loss, (grad,)
+    # the count stays in the compute dtype: float16 holds at most 65,504 (70,000 positives made
+    # 1 / count 0 and the gradient -0.0); the rule below divides by it in that dtype too
+    return loss, (grad, jnp.maximum(npos, 1) if reduction == "normalized" else None)
 
 
 def _focal_bwd(alpha: Any, gamma: float, reduction: str, interpret: bool, res: tuple, g: Any) -> tuple:
-    (grad,) = res
-    return grad * g.astype(grad.dtype), None
+    """grad * g (/ count), in float32/float64 and rounded once to the gradient's dtype."""
+    grad, npos = res
+    ct = jnp.float64 if grad.dtype == jnp.float64 else jnp.float32
+    up = g.astype(ct) if npos is None else g.astype(ct) / npos.astype(ct)
+    return (grad.astype(ct) * up).astype(grad.dtype), None
 
 
 _focal.defvjp(_focal_fwd, _focal_bwd)

@@ -2,7 +2,9 @@
 
 One pass over memory: the kernel reads logits and targets once and writes the loss (or one
 partial sum per block for ``sum``/``mean``/``normalized``) and, when a gradient is wanted,
-d loss / d logits in the same pass.  ``backward`` then only scales that saved gradient.
+d loss / d logits in the same pass.  ``backward`` hands that saved gradient over untouched when
+the upstream gradient is the scalar 1 (``loss.backward()`` of a reduced loss: logits and targets
+read once, the gradient written once -- 12 B per float32 element) and scales it otherwise.
 
 Scope: sigmoid on logits, hard or soft targets (the canonical ``1 - p_t = t sigma(-x) +
 (1 - t) sigma(x)``), alpha a float or None, any gamma >= 0, reductions none | sum | mean |
@@ -11,6 +13,9 @@ use ``focalspec.kernels.torch``.
 
 Numerics (the same closed forms as ``focalspec.kernels.torch``):
 
+* exp(-|x|) in float64 for every dtype (compiled, float32 ``tl.exp`` is ``ex2.approx`` of an
+  unreduced x log2 e, and libdevice's expf is 2 ulp: either is amplified (gamma + 1)-fold past
+  the 'accurate' budget); float32 divisions by ``div_rn`` (``/`` compiles to div.full.f32, 2 ulp);
 * softplus(x) = max(x, 0) + log1p(exp(-|x|)), log1p by Goldberg's ``log(u) * e / (u - 1)``
   with u = 1 + e (exact where u rounds to 1), so -log p and -log(1 - p) never go through
   a rounded p;
@@ -25,7 +30,9 @@ Numerics (the same closed forms as ``focalspec.kernels.torch``):
   (up to 745 gamma), which is what made a first attempt fail the 'accurate' grade.
 
 CUDA tensors run the compiled kernel; CPU tensors run the same kernel under Triton's
-interpreter (numpy; slow, for checking only) -- ``last_mode()`` says which ran.
+interpreter (numpy; slow, for checking only) -- ``last_mode()`` says which ran.  The
+interpreter truncates float32 -> bfloat16 and misreads bfloat16 subnormals, so there bfloat16
+tensors go in and come out as float32 and the host rounds to nearest.
 Bad input (wrong type or dtype, shapes or devices that differ, targets needing a gradient)
 is a one-line ``ValueError``; non-contiguous tensors are copied to contiguous ones; empty
 tensors give an empty loss (``sum`` 0, ``mean`` NaN as ``torch.mean``) without a launch.
@@ -42,10 +49,11 @@ from typing import Any
 import torch
 import triton
 import triton.language as tl
+from triton.runtime.jit import JITFunction
 
 Tensor = torch.Tensor
 
-__all__ = ["last_mode", "sigmoid_focal_loss"]
+__all__ = ["body", "constexprs", "last_mode", "sigmoid_focal_loss"]
 
 _FLOAT_DTYPES = (torch.float64, torch.float32, torch.float16, torch.bfloat16)
 _REDUCTIONS = ("none", "sum", "mean", "normalized")
@@ -54,6 +62,13 @@ BLOCK_CUDA = 1024
 BLOCK_INTERPRET = 8192  # the interpreter pays per program: fewer, larger blocks
 # prm (float64, so that no constant is rounded to float32 on the way in):
 # [0] alpha, [1] 1 - alpha, [2] gamma, [3] gamma_hi, [4] gamma_lo, [5] gradient scale, [6] ln 2
+
+
+def _add(a, b):
+    return a + b
+
+
+_ADD = JITFunction(_add)  # a compiled combine function, even where TRITON_INTERPRET=1 makes triton.jit interpret
 
 
 def _focal_body(
@@ -72,8 +87,14 @@ def _focal_body(
     COUNT_POS: tl.constexpr,
     F64: tl.constexpr,
     BLOCK: tl.constexpr,
+    NATIVE: tl.constexpr = False,  # compiled for a GPU (else run by Triton's interpreter)
 ):
-    """One block of elements: loss, gradient and partial sums in one pass (see module docstring)."""
+    """One block of elements: loss, gradient and partial sums in one pass (see module docstring).
+
+    Compiled, float32 ``tl.exp`` is exp2(x log2 e) by ``ex2.approx`` with no range reduction
+    (relative error ~|x| 2**-24) and float32 ``/`` is ``div.full.f32`` (2 ulp): the kernel takes
+    exp in float64 and divides with ``div_rn`` (correctly rounded); tests/test_kernels_gpu_aot.py
+    reads both off the PTX and predicts the GPU's error from it."""
     CT: tl.constexpr = tl.float64 if F64 else tl.float32
     pid = tl.program_id(0)
     offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
@@ -82,14 +103,23 @@ def _focal_body(
     t = tl.load(t_ptr + offs, mask=mask, other=0).to(CT)
     tn = 1 - t
     # sigma(+-x) and softplus(+-x) from e = exp(-|x|) in (0, 1]
-    e = tl.exp(-tl.abs(x))
+    # exp in float64 for every dtype: compiled, float32 tl.exp is ex2.approx(x log2 e) (~|x| 2**-24
+    # relative) and libdevice's expf is 2 ulp, either amplified (gamma + 1)-fold beyond the budget;
+    # float64 exp (libdevice __nv_exp) rounded to float32 is within 0.5 ulp + 2**-29
+    e = tl.exp(-tl.abs(x.to(tl.float64))).to(CT)
     d = 1 + e
-    big = 1 / d
-    small = e / d
+    if F64:
+        big = 1 / d
+        small = e / d
+        e_over = e / (d - 1)
+    else:
+        big = tl.div_rn(tl.full([BLOCK], 1.0, tl.float32), d)
+        small = tl.div_rn(e, d)
+        e_over = tl.div_rn(e, d - 1)
     pos = x >= 0
     s_pos = tl.where(pos, big, small)  # p = sigma(x)
     s_neg = tl.where(pos, small, big)  # 1 - p = sigma(-x)
-    lp = tl.where(d == 1, e, tl.log(d) * (e / (d - 1)))  # log1p(e)
+    lp = tl.where(d == 1, e, tl.log(d) * e_over)  # log1p(e)
     sp_pos = tl.maximum(x, 0) + lp  # softplus(x) = -log(1 - p)
     sp_neg = tl.maximum(-x, 0) + lp  # softplus(-x) = -log p
     ce = tl.where(t == 0, 0, t * sp_neg) + tl.where(tn == 0, 0, tn * sp_pos)  # 0 * inf = 0 at x = +-inf
@@ -135,16 +165,32 @@ def _focal_body(
     if WRITE_LOSS:
         tl.store(loss_ptr + offs, value.to(loss_ptr.dtype.element_ty), mask=mask)
     if REDUCE:
-        tl.store(part_ptr + pid, tl.reduce(tl.where(mask, value, 0), 0, tl.standard._sum_combine))
+        # compiled: tl.reduce with a compiled combine function (_ADD); interpreted: tl.sum's Python
+        # function, which the interpreter runs as one numpy sum (tl.sum itself is compiled-only unless
+        # TRITON_INTERPRET=1 was set before triton was imported, and interpreted-only if it was)
+        v_in = tl.where(mask, value, 0)
+        if NATIVE:
+            v_sum = tl.reduce(v_in, 0, _ADD)
+        else:
+            v_sum = tl.sum.fn(v_in, axis=0)
+        tl.store(part_ptr + pid, v_sum)
         if COUNT_POS:
             npos = tl.where(mask & (t == 1), 1.0, 0.0).to(CT)
-            tl.store(part_ptr + tl.num_programs(0) + pid, tl.reduce(npos, 0, tl.standard._sum_combine))
+            if NATIVE:
+                p_sum = tl.reduce(npos, 0, _ADD)
+            else:
+                p_sum = tl.sum.fn(npos, axis=0)
+            tl.store(part_ptr + tl.num_programs(0) + pid, p_sum)
     if WRITE_GRAD:
         grad = mg * (tn * s_pos - t * s_neg)
         if GAMMA_INT != 0:
             g_c = tl.load(prm_ptr + 2).to(CT)
             # sigma(x) sigma(-x) / (1 - p_t), exact for hard targets; times the cross-entropy
-            rr = tl.where(tn == 0, s_pos, tl.where(t == 0, s_neg, s_pos * s_neg / m))
+            if F64:
+                r_soft = s_pos * s_neg / m
+            else:
+                r_soft = tl.div_rn(s_pos * s_neg, m)
+            rr = tl.where(tn == 0, s_pos, tl.where(t == 0, s_neg, r_soft))
             grad = grad + g_c * mg * (tn - t) * tl.where(rr == 0, 0, rr * ce)
         if HAS_ALPHA:
             grad = tl.where(a == 0, 0, a * grad)
@@ -218,6 +264,11 @@ def _launch(
     reduce = reduction != "none"
     f64 = x.dtype == torch.float64
     ct = torch.float64 if f64 else torch.float32
+    out_dtype = x.dtype
+    if mode == "triton-interpret" and torch.bfloat16 in (x.dtype, t.dtype):
+        # Triton's interpreter truncates float32 -> bfloat16 and misreads bfloat16 subnormals: the
+        # kernel sees exact float32 copies and writes float32, which the host rounds to nearest once
+        x, t = x.to(torch.float32), t.to(torch.float32)
     n_blocks = triton.cdiv(n, block)
     g_hi, g_lo = _split_gamma(gamma)
     a = 0.0 if alpha is None else alpha
@@ -237,22 +288,44 @@ def _launch(
             part,
             prm,
             n,
-            HAS_ALPHA=alpha is not None,
-            GAMMA_INT=_gamma_int(gamma),
-            WRITE_LOSS=not reduce,
-            WRITE_GRAD=want_grad,
-            REDUCE=reduce,
-            COUNT_POS=reduction == "normalized",
-            F64=f64,
-            BLOCK=block,
+            **constexprs(alpha is not None, gamma, reduction, want_grad, f64, block, mode == "cuda"),
         )
     _LAST_MODE[0] = mode
+    if loss is not None:
+        loss = loss.to(out_dtype)
+    if grad is not None:
+        grad = grad.to(out_dtype)
     return loss, grad, part if reduce else None
+
+
+def constexprs(
+    has_alpha: bool, gamma: float, reduction: str, want_grad: bool, f64: bool, block: int, native: bool
+) -> dict[str, Any]:
+    """The kernel's compile-time switches for one call (tests/test_kernels_gpu_aot.py compiles each)."""
+    reduce = reduction != "none"
+    return {
+        "HAS_ALPHA": has_alpha,
+        "GAMMA_INT": _gamma_int(gamma),
+        "WRITE_LOSS": not reduce,
+        "WRITE_GRAD": want_grad,
+        "REDUCE": reduce,
+        "COUNT_POS": reduction == "normalized",
+        "F64": f64,
+        "BLOCK": block,
+        "NATIVE": native,
+    }
+
+
+def body() -> Any:
+    """The kernel's Python function, for ahead-of-time compilation (``triton.compile``)."""
+    return _focal_body
 
 
 class _FusedFocal(torch.autograd.Function):
     """Forward runs the fused kernel (loss and gradient) when a gradient is needed, the
-    forward-only kernel otherwise; backward scales the saved gradient by grad_out."""
+    forward-only kernel otherwise; backward hands the saved gradient back untouched when the
+    upstream gradient is the scalar 1 (``loss.backward()`` of a reduced loss: read x and t,
+    write the gradient, 12 B per float32 element in all) and scales it otherwise."""
 
     @staticmethod
     def forward(ctx, x: Tensor, t: Tensor, alpha: float | None, gamma: float, reduction: str) -> Tensor:  # type: ignore[override]
@@ -280,17 +353,32 @@ class _FusedFocal(torch.autograd.Function):
                     total = total / npos
                     ctx.scale_out = 1.0 / npos
                 out = total.to(x.dtype)
-        if grad is not None:
-            ctx.save_for_backward(grad)
+        # kept on ctx, not save_for_backward: backward drops the only reference, so autograd can
+        # take the tensor as x.grad instead of copying it (a second backward is refused, not zero)
+        ctx.grad = grad
         return out
 
     @staticmethod
     def backward(ctx, grad_out: Tensor) -> tuple[Tensor | None, None, None, None, None]:  # type: ignore[override]
         if not ctx.needs_input_grad[0]:
             return None, None, None, None, None
-        (grad,) = ctx.saved_tensors
-        go = grad_out * ctx.scale_out if ctx.scale_out != 1.0 else grad_out
-        return grad * go.to(grad.dtype), None, None, None, None
+        if ctx.grad is None:
+            raise RuntimeError(
+                "the fused focal loss's saved gradient was handed over by an earlier backward: "
+                "recompute the loss to differentiate it again (retain_graph=True does not keep it)"
+            )
+        grad, ctx.grad = ctx.grad, None
+        return upstream(grad, grad_out, ctx.scale_out), None, None, None, None
+
+
+def upstream(grad: Tensor, grad_out: Tensor, scale_out: float) -> Tensor:
+    """grad * grad_out * scale_out, rounded once to grad's dtype (the upstream factor is formed in
+    float32/float64, not in grad_out's half type); no pass at all when the factor is exactly 1."""
+    if scale_out == 1.0 and grad_out.numel() == 1 and bool(grad_out.reshape(()) == 1):
+        return grad
+    ct = torch.float64 if torch.float64 in (grad.dtype, grad_out.dtype) else torch.float32
+    go = grad_out.to(ct) * scale_out if scale_out != 1.0 else grad_out.to(ct)
+    return (grad.to(ct) * go).to(grad.dtype)
 
 
 def _real(name: str, value: object, lo: float, hi: float) -> float:

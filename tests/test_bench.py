@@ -29,7 +29,7 @@ CEILING_KEYS = {"device", "device_name", "method", "bytes", "GBps", "median_s"}
 RESULT_KEYS = {
     "adapter", "implementation", "framework", "framework_version", "device", "device_name", "dtype", "mode",
     "pass", "n_elements", "shape", "reps", "median_s", "iqr_s", "min_s", "elements_per_s", "GBps",
-    "roofline_fraction", "compile_s", "correct", "max_err_u", "error",
+    "roofline_fraction", "compile_s", "bytes_per_element", "correct", "max_err_u", "error",
 }  # fmt: skip
 NP_TYPES = {"float64": np.float64, "float32": np.float32, "float16": np.float16, "bfloat16": ml_dtypes.bfloat16}
 
