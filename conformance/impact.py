@@ -46,6 +46,9 @@ IMPACT_DTYPES: tuple[str, ...] = ("float64", "float32", "bfloat16", "float16")
 # the reductions tried in this order: relative measures do not depend on the normaliser
 REDUCTIONS: tuple[str, ...] = ("mean", "normalized", "sum", "none")
 ORDERS = 4  # shuffled reduction orders in the rounding floor (plus the natural one)
+# a change within 1 % of the floor is the floor itself: the honest evaluations it is made of differ
+# in their last (subnormal) roundings, e.g. float16 gradients of a mean over 100,000 elements
+FLOOR_TIE = 1.01
 UNIT_ROUNDOFF: dict[str, float] = {"float64": 2.0**-53, "float32": 2.0**-24, "bfloat16": 2.0**-8, "float16": 2.0**-11}
 
 
@@ -335,8 +338,8 @@ def _exceeds(b: dict[str, Any]) -> bool:
     """Whether the finite part of the result moves the batch beyond its floor: the reduced loss
     (where finite) or the gradient at its finite elements.  Non-finite elements are counted
     apart (``nonfinite_grad``): they are the critical defect, not a precision one."""
-    loss_bad = math.isfinite(b["loss_rel"]) and b["loss_rel"] > b["floor_loss"]
-    grad_bad = b.get("grad_rel_finite") is not None and b["grad_rel_finite"] > b["floor_grad"]
+    loss_bad = math.isfinite(b["loss_rel"]) and b["loss_rel"] > FLOOR_TIE * b["floor_loss"]
+    grad_bad = b.get("grad_rel_finite") is not None and b["grad_rel_finite"] > FLOOR_TIE * b["floor_grad"]
     return bool(loss_bad or grad_bad)
 
 

@@ -212,3 +212,47 @@ def test_the_float32_boundary_of_torchvisions_nan_gradient_is_where_the_verified
     b = f["bisected_by_dtype"]["float32"]
     assert 16.0 < b["input"] <= 16.640625 and b["passes_at"] < b["input"] and b["observed"] in ("nan", "inf", "-inf")
     assert "--dtype float32" in b["reproducer"] and f"--point {b['input']!r}:" in b["reproducer"]
+
+
+# ----------------------------------------------------------------------------- severity (SPEC §10.8)
+
+
+def test_every_committed_finding_has_a_severity_and_the_worst_come_first() -> None:
+    from focalspec.conformance import severity
+
+    items = DERIVED["findings"]
+    assert all(f["severity"] in severity.SEVERITIES and f["impact_line"].startswith("impact:") for f in items)
+    keys = [severity.summary_key(f["severity"], f["checks"]) for f in items]
+    assert keys == sorted(keys)
+    for f in items:  # the finding's level is the worst of its checks', and they add up
+        assert f["severity"] == severity.worst(list(f["checks_by_severity"]))
+        assert sum(f["checks_by_severity"].values()) == f["checks"]
+
+
+def test_torchvisions_nan_gradient_is_its_first_finding_with_its_impact_numbers() -> None:
+    """Issue 24: the γ < 1 NaN gradient from x ≈ 16.64 in float32 leads torchvision's findings."""
+    tv = [f for f in DERIVED["findings"] if f["adapter"] == "torchvision"]
+    first = tv[0]
+    assert first["cause"] == "nonfinite_at_finite" and first["severity"] == "critical"
+    assert first["impact"]["float32"]["nonfinite_grad"] > 100
+    assert first["impact"]["float32"]["nonfinite_workload"] == "detection-late-g0.5"
+    assert "non-finite gradients per batch" in first["impact_line"]
+    # its precision findings stay within float32's floor on every workload: minor, not major
+    assert all(f["severity"] == "minor" for f in tv if f["cause"] == "one_minus_p_cancellation")
+
+
+def test_annotate_orders_by_severity_then_count_and_reads_tiers_without_checks() -> None:
+    from focalspec.reports import findings_cli
+
+    def f(adapter: str, cause: str, checks: int, tier: str, dtype: str) -> dict[str, Any]:
+        return {"adapter": adapter, "cause": cause, "checks": checks, "tiers": [tier], "dtypes": [dtype]}
+
+    found = [f("a", "one_minus_p_cancellation", 90, "finite", "float32"),
+             f("a", "nonfinite_at_finite", 2, "saturation", "float32"),
+             f("a", "nonfinite_at_finite", 5, "extended", "float32"),
+             f("b", "bce_cancellation", 3, "finite", "float64")]  # fmt: skip
+    impacts = {"b": {"dtypes": {"float64": {"summary": {"exceeds_floor": False, "max_floor_ratio": 0.1}}}}}
+    out = findings_cli.annotate(found, impacts)
+    assert [(f["adapter"], f["cause"], f["severity"]) for f in out] == [
+        ("a", "nonfinite_at_finite", "critical"), ("a", "one_minus_p_cancellation", "major"),
+        ("b", "bce_cancellation", "minor"), ("a", "nonfinite_at_finite", "policy")]  # fmt: skip
