@@ -230,7 +230,8 @@ def accurate_budget(gamma: float, n: int, dtype: str) -> tuple[float, float]:
 def request(adapter: Adapter, v: Variant, dtype: str, x: np.ndarray) -> tuple[Variant, Variant] | str:
     """(the variant to ask the adapter for, the variant it computes for it) -- the workload's
     variant, or the adapter's declared form of it where it refuses the plain one (Keras'
-    categorical loss only runs with its clip) -- or the reason it runs neither."""
+    categorical loss only runs with its clip), or the variant without α where it has none --
+    or the reason it runs none of them."""
     from focalspec.conformance.runner import resolve_variant
 
     try:
@@ -238,7 +239,9 @@ def request(adapter: Adapter, v: Variant, dtype: str, x: np.ndarray) -> tuple[Va
     except SpecError as exc:
         return str(exc)
     first = None
-    for asked in (v, declared):
+    # an implementation without α (focal-loss's BinaryFocalLoss) is measured without it: the
+    # changes are relative, and α only rescales the classes
+    for asked in (v, declared, *([v.with_(alpha=None)] if v.alpha is not None else [])):
         why = adapter.clip_scope_reason(asked) or adapter.supports(asked, dtype, "cpu", "eager")
         if why is None:
             try:
