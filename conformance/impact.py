@@ -468,7 +468,8 @@ def summarize(batches: list[dict[str, Any]], runs: list[dict[str, Any]]) -> dict
     finite part exceeds its floor, the largest ratio to the floor, the first non-finite step."""
     ran = [b for b in batches if "loss_rel" in b]
     worst_nf = max(ran, key=lambda b: b.get("nonfinite_grad") or 0, default=None)
-    ratios = [r for b in ran for r in (b.get("loss_ratio"), b.get("grad_ratio")) if r is not None]
+    # the finite part only: a NaN loss or gradient is counted apart (nonfinite_grad), not as an ∞ ratio
+    ratios = [r for b in ran for r in (b.get("loss_ratio"), b.get("grad_ratio")) if _finite_number(r)]
     steps = [(r["first_nonfinite_step"], r["training"]) for r in runs if r.get("first_nonfinite_step") is not None]
     return {
         "batches": len(ran),
@@ -531,12 +532,15 @@ def impact_line(entry: dict[str, Any] | None, cause: str, dtypes: list[str] | tu
     return "impact: " + ("; ".join(parts) if parts else f"not measured in {', '.join(sorted(dtypes))}")
 
 
-def _fmt_ratio(r: float | None) -> str:
-    if r is None:
-        return "?×"
-    if math.isinf(r):
+def _finite_number(r: Any) -> bool:
+    return isinstance(r, int | float) and math.isfinite(r)
+
+
+def _fmt_ratio(r: float | str | None) -> str:
+    """A ratio as read back from JSON, where ∞ is the string "inf"."""
+    if r in ("inf", math.inf):
         return "∞×"
-    return f"{r:.2g}×"
+    return f"{r:.2g}×" if _finite_number(r) else "?×"
 
 
 # ----------------------------------------------------------------------------- CLI

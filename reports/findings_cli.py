@@ -124,7 +124,7 @@ def derive(docs: list[tuple[Path, dict[str, Any]]], impacts: dict[str, Any] | No
             "dtypes": dtypes,
             "first_dtype": dtypes[0],
             "tiers": sorted({str(i[0].get("failure_tier") or i[0].get("tier")) for i in items}),
-            "checks_by_severity": _checks_by_severity(adapter, cause, items, impacts),
+            "check_groups": _check_groups(items),
             "smallest": {
                 "case_id": t.get("case_id"), "check": t.get("check"), "dtype": t.get("dtype"),
                 "variant": t.get("variant"), "input": ex.get("input"), "target": ex.get("target"),
@@ -152,38 +152,41 @@ def derive(docs: list[tuple[Path, dict[str, Any]]], impacts: dict[str, Any] | No
     return annotate(findings, impacts)
 
 
-def _checks_by_severity(adapter: str, cause: str, items: list[tuple[dict[str, Any], Any, str]],
-                        impacts: dict[str, Any] | None) -> dict[str, int]:  # fmt: skip
-    """Failing checks per level: each check's cause in its own dtype and tier (SPEC §10.8)."""
-    from focalspec.conformance import impact, severity
+def _check_groups(items: list[tuple[dict[str, Any], Any, str]]) -> list[dict[str, Any]]:
+    """The failing checks by (dtype, required tier or not): what a check's severity depends on
+    besides its cause, kept so that new impact numbers re-grade them (``--annotate``)."""
+    from focalspec.conformance import severity
 
-    entry = (impact.load() if impacts is None else impacts).get(adapter)
-    out: dict[str, int] = {}
+    groups: dict[tuple[str, bool], int] = {}
     for t, _, _ in items:
         req = t.get("tier_required")
-        required = bool(req) if req is not None else severity.required_tiers([str(t.get("failure_tier") or
-                                                                                  t.get("tier"))])  # fmt: skip
-        dtypes = [str(t.get("dtype"))]
-        level = severity.severity(cause, required=required, impact_exceeds_floor=impact.exceeds_floor(entry, dtypes))
-        out[level] = out.get(level, 0) + 1
-    return dict(sorted(out.items(), key=lambda kv: severity.rank(kv[0])))
+        tier = str(t.get("failure_tier") or t.get("tier"))
+        key = (str(t.get("dtype")), bool(req) if req is not None else severity.required_tiers([tier]))
+        groups[key] = groups.get(key, 0) + 1
+    return [{"dtype": d, "required": r, "checks": n} for (d, r), n in sorted(groups.items())]
 
 
 def annotate(findings: list[dict[str, Any]], impacts: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """Each finding's ``severity`` (the worst level of its checks; from its cause, failure tiers
-    and dtypes where the checks are not at hand), its ``impact`` numbers per dtype (SPEC §10.9;
-    ``impact_line`` in words), and the order: by severity, then by number of checks."""
+    """Each finding's ``checks_by_severity`` (each group of its checks graded from its cause, dtype
+    and tier: ``check_groups``; a findings file written before them is graded from the finding's
+    failure tiers and dtypes as one group), its ``severity`` (the worst of them), its ``impact``
+    numbers per dtype (SPEC §10.9; ``impact_line`` in words), and the order: by severity, then by
+    number of checks."""
     from focalspec.conformance import impact, severity
 
     impacts = impact.load() if impacts is None else impacts
     for f in findings:
         entry = impacts.get(f["adapter"])
-        by = f.get("checks_by_severity")
-        if not by:
-            required = severity.required_tiers(f.get("tiers") or [])
-            exceeds = impact.exceeds_floor(entry, f.get("dtypes") or [])
-            level = severity.severity(f["cause"], required=required, impact_exceeds_floor=exceeds)
-            by = f["checks_by_severity"] = {level: f["checks"]}
+        groups = f.get("check_groups") or [  # a findings file from before check_groups: its tiers and dtypes
+            {"dtype": f.get("dtypes") or [], "required": severity.required_tiers(f.get("tiers") or []),
+             "checks": f["checks"]}]  # fmt: skip
+        by: dict[str, int] = {}
+        for g in groups:
+            dtypes = g["dtype"] if isinstance(g["dtype"], list) else [g["dtype"]]
+            exceeds = impact.exceeds_floor(entry, dtypes)
+            level = severity.severity(f["cause"], required=g["required"], impact_exceeds_floor=exceeds)
+            by[level] = by.get(level, 0) + g["checks"]
+        f["checks_by_severity"] = dict(sorted(by.items(), key=lambda kv: severity.rank(kv[0])))
         f["severity"] = severity.worst(list(by))
         f["impact"] = {d: entry["dtypes"][d]["summary"] for d in f.get("dtypes") or []
                        if entry and d in (entry.get("dtypes") or {})}  # fmt: skip

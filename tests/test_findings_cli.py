@@ -256,3 +256,18 @@ def test_annotate_orders_by_severity_then_count_and_reads_tiers_without_checks()
     assert [(f["adapter"], f["cause"], f["severity"]) for f in out] == [
         ("a", "nonfinite_at_finite", "critical"), ("a", "one_minus_p_cancellation", "major"),
         ("b", "bce_cancellation", "minor"), ("a", "nonfinite_at_finite", "policy")]  # fmt: skip
+
+
+def test_check_groups_grade_each_dtype_on_its_own_impact() -> None:
+    """A cause failing in float64 (beyond its floor there) and float32 (within): its float32
+    checks are minor, its float64 ones major, and the finding takes the worse."""
+    from focalspec.reports import findings_cli
+
+    impacts = {"a": {"dtypes": {"float64": {"summary": {"exceeds_floor": True, "max_floor_ratio": 1e8}},
+                                "float32": {"summary": {"exceeds_floor": False, "max_floor_ratio": 0.2}}}}}  # fmt: skip
+    groups = [{"dtype": "float64", "required": True, "checks": 3}, {"dtype": "float32", "required": True, "checks": 6},
+              {"dtype": "float32", "required": False, "checks": 1}]  # fmt: skip
+    f = {"adapter": "a", "cause": "one_minus_p_cancellation", "checks": 10, "tiers": ["finite"],
+         "dtypes": ["float64", "float32"], "check_groups": groups}  # fmt: skip
+    (out,) = findings_cli.annotate([f], impacts)
+    assert out["checks_by_severity"] == {"major": 3, "minor": 6, "policy": 1} and out["severity"] == "major"

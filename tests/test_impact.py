@@ -34,7 +34,7 @@ def test_the_workloads_are_the_stated_deterministic_batches(w: impact.Workload) 
     # the sample moments are the stated ones (a few standard errors)
     for sample, (mean, sd) in ((pos, w.pos), (neg, w.neg)):
         assert abs(sample.mean() - mean) < 5 * sd / math.sqrt(sample.size)
-        assert abs(sample.std() - sd) < 0.1 * sd
+        assert abs(sample.std() - sd) < 5 * sd / math.sqrt(2 * sample.size)
 
 
 def test_the_detection_batches_are_the_issue_s() -> None:
