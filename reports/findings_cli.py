@@ -57,12 +57,7 @@ def read_results(paths: list[str]) -> list[tuple[Path, dict[str, Any]]]:
             raise SpecError(f"{p}: no such file or folder")
     out = []
     for f in files:
-        try:
-            doc = json.loads(f.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError) as exc:
-            raise SpecError(f"{f}: cannot read ({exc})") from None
-        except json.JSONDecodeError as exc:
-            raise SpecError(f"{f}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+        doc = _read_json(f)
         if not isinstance(doc, dict) or doc.get("schema") != RSCHEMA:
             got = doc.get("schema") if isinstance(doc, dict) else type(doc).__name__
             raise SpecError(f"{f}: not a focalspec results file (schema {got!r}, expected {RSCHEMA!r})")
@@ -207,14 +202,19 @@ def severity_table(findings: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-def _read_findings(path: Path) -> dict[str, Any]:
-    """A findings document (this command's output); SpecError naming the file for anything else."""
+def _read_json(path: Path) -> Any:
+    """The JSON in ``path``; SpecError naming the file where it cannot be read or parsed."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(f"{path}: cannot read ({exc})") from None
     except json.JSONDecodeError as exc:
         raise SpecError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+
+
+def _read_findings(path: Path) -> dict[str, Any]:
+    """A findings document (this command's output); SpecError naming the file for anything else."""
+    doc = _read_json(path)
     if not isinstance(doc, dict) or doc.get("schema") != SCHEMA or not isinstance(doc.get("findings"), list):
         raise SpecError(f"{path}: not a focalspec findings file (schema {SCHEMA!r})")
     return doc

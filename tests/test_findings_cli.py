@@ -271,3 +271,19 @@ def test_check_groups_grade_each_dtype_on_its_own_impact() -> None:
          "dtypes": ["float64", "float32"], "check_groups": groups}  # fmt: skip
     (out,) = findings_cli.annotate([f], impacts)
     assert out["checks_by_severity"] == {"major": 3, "minor": 6, "policy": 1} and out["severity"] == "major"
+
+
+@pytest.mark.parametrize(("content", "says"), [(None, "cannot read"), ('{"a": 1}', "not a focalspec findings file"),
+                                               ("{", "not valid JSON")])  # fmt: skip
+def test_annotate_refuses_what_is_not_a_findings_file_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str | None, says: str
+) -> None:
+    from focalspec.cli_main import main
+
+    f = tmp_path / "f.json"
+    if content is not None:
+        f.write_text(content, encoding="utf-8")
+    assert main(["findings", "--annotate", str(f)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert says in err and len(err.splitlines()) == 1
+    assert main(["findings"]) == 2 and "--results" in capsys.readouterr().err
