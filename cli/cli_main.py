@@ -23,6 +23,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "report": ("focalspec.reports.build", "build the self-contained HTML agreement report from results JSON"),
     "check": ("focalspec.conformance.gate", "CI gate: run the conformance suite on one implementation (exit 0/1/2)"),
     "findings": ("focalspec.reports.findings_cli", "one finding per (implementation, cause) from results JSON"),
+    "impact": ("focalspec.conformance.impact", "NaN gradients, loss/gradient change against the rounding floor and a "
+               "training run on realistic workloads (SPEC §10.9)"),
 }
 
 

@@ -21,6 +21,7 @@ import argparse
 import contextlib
 import math
 import os
+import re
 import sys
 import tempfile
 from collections import Counter
@@ -282,30 +283,40 @@ class _Tally:
             if key in ("failed", "error"):
                 self.failed.append(report.nodeid.split("::")[-1])
             if key in ("failed", "error", "unrequired"):
-                self.cause(dict(report.user_properties), key == "unrequired")
+                self.cause(dict(report.user_properties), key == "unrequired", report.nodeid)
 
-    def cause(self, props: dict[str, Any], unrequired: bool) -> None:
-        """Per cause: [failing checks, |smallest input|, its line, only in tiers not required]."""
+    def cause(self, props: dict[str, Any], unrequired: bool, nodeid: str = "") -> None:
+        """Per cause: [failing checks, |smallest input|, its line, only in tiers not required, dtypes]."""
         name = str(props.get("cause") or "unclassified")
         x = props.get("cause_input")
         size = abs(float(x)) if isinstance(x, int | float) and x == x else math.inf
-        slot = self.causes.setdefault(name, [0, math.inf, str(props.get("cause_detail") or ""), True])
+        slot = self.causes.setdefault(name, [0, math.inf, str(props.get("cause_detail") or ""), True, set()])
         slot[0] += 1
         slot[3] = slot[3] and unrequired
+        slot[4].update(re.findall(r"-(?:cpu|cuda)-(float64|float32|bfloat16|float16)-", nodeid)[:1])
         if size < slot[1]:
             slot[1], slot[2] = size, str(props.get("cause_detail") or "")
 
-    def cause_lines(self) -> list[str]:
-        from focalspec.conformance import shrink
+    def cause_lines(self, target: str = "") -> list[str]:
+        """The causes by severity, then count (SPEC §10.8), each with its impact numbers (§10.9,
+        the committed reports/impact.json for a built-in adapter)."""
+        from focalspec.conformance import impact, severity, shrink
         from focalspec.conformance.causes import CAUSES, PRIORITY
 
         smallest = {cause: m for (_, cause), m in shrink.best(self.minimal).items()}
         by_dtype = shrink.best_by_dtype(self.minimal)
+        entry = impact.load().get(target)
+        level = {name: severity.severity(name, required=not slot[3], impact_exceeds_floor=impact.exceeds_floor(
+            entry, slot[4])) for name, slot in self.causes.items()}  # fmt: skip
         out = []
-        for name, (n, _, detail, unreq) in sorted(self.causes.items(), key=lambda kv: (-kv[1][0], kv[0])):
+        for name, (n, _, detail, unreq, dtypes) in sorted(self.causes.items(),
+                                                          key=lambda kv: severity.summary_key(level[kv[0]], kv[1][0],
+                                                                                              kv[0])):  # fmt: skip
             rank = PRIORITY.index(name) if name in PRIORITY else len(PRIORITY)
             tag = " (tiers not required)" if unreq else ""
-            out.append(f"  {name} {n}{tag}: {detail[:160]}")
+            out.append(f"  [{level[name]}] {name} {n}{tag}: {detail[:160]}")
+            if not unreq:
+                out.append(f"    {impact.impact_line(entry, name, dtypes)}")
             if name in smallest:
                 shown = shrink.lines(smallest[name]) + shrink.also_lines(smallest[name], by_dtype)
                 out += [f"    {line}" for line in shown]
@@ -510,8 +521,8 @@ def _run_pytest(args: argparse.Namespace, opts: list[str], root: Path, pytest: A
         print(f"focalspec check: error: no check ran for {args.target}{hint}", file=sys.stderr)
         return 2
     if tally.causes:
-        print(f"causes of the failures of {args.target} (SPEC §10.7; the smallest input of each):")
-        print("\n".join(tally.cause_lines()))
+        print(f"causes of the failures of {args.target}, worst first (SPEC §10.7, §10.8; the smallest input of each):")
+        print("\n".join(tally.cause_lines(args.target)))
     if code == 0:
         print(f"focalspec check: PASS {args.target}: {summary}")
         return 0

@@ -13,10 +13,14 @@ one of four levels, most harmful first:
 
 Without measured impact (``impact_exceeds_floor`` is None) the level follows the harm order of
 the cause alone: non-finite at a finite input > large error > below the rounding floor > ±∞
-policy.  The impact measurement refines ``major`` against ``minor`` per implementation and dtype.
+policy.  The impact measurement (conformance/impact.py, SPEC §10.9) refines ``major`` against
+``minor`` per implementation and dtype: a precision cause whose implementation moves no
+realistic batch of that dtype beyond its rounding floor is ``minor``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 SEVERITIES: tuple[str, ...] = ("critical", "major", "minor", "policy")
 RANK: dict[str, int] = {s: i for i, s in enumerate(SEVERITIES)}
@@ -61,3 +65,26 @@ def rank(level: str) -> int:
 def worst(levels: list[str] | tuple[str, ...] | set[str]) -> str | None:
     """The most harmful of ``levels`` (None if empty)."""
     return min(levels, key=rank) if levels else None
+
+
+def required_tiers(tiers: Iterable[str], required: Iterable[str] | None = None) -> bool:
+    """Whether any of a failure's ``tiers`` is required (default: SPEC §10.5's finite, saturation, compile)."""
+    from focalspec.conformance.tiers import DEFAULT_REQUIRED
+
+    need = set(DEFAULT_REQUIRED if required is None else required)
+    return any(t in need for t in tiers)
+
+
+def summary_key(level: str, count: int, name: str = "") -> tuple[int, int, str]:
+    """How every summary orders its rows (SPEC §10.8): by severity, then by count, then by name --
+    the worst defect first."""
+    return rank(level), -count, name
+
+
+def table(rows: Iterable[tuple[str, str, int]]) -> dict[str, dict[str, int]]:
+    """Per implementation, failing checks per level, from (implementation, level, checks) rows."""
+    out: dict[str, dict[str, int]] = {}
+    for name, level, n in rows:
+        counts = out.setdefault(name, dict.fromkeys(SEVERITIES, 0))
+        counts[level] = counts.get(level, 0) + n
+    return out

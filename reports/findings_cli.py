@@ -1,13 +1,14 @@
 """``focalspec findings``: one finding per (implementation, cause) derived from results JSON.
 
 Each failing check of the results has a cause (SPEC §10.7: written by the suite, or classified
-here from the entry for older files).  A finding gathers the checks of one implementation with
-one cause and shows the smallest input among them (|x| nearest 0: where the defect starts), its
-observed and expected values, the first dtype it breaks (float64, float32, bfloat16, float16
-order) and the reproducer of that check -- or, where the run bisected that cause (the results'
-``minimal``, conformance/shrink.py), the bisected element with its ``--point`` reproducer.  Bad
-input -- a file of another schema or version, a folder without results, a file that is not JSON --
-is one line naming the file, exit 2.
+here from the entry for older files) and a severity (§10.8: from its cause, tier and the
+measured impact of §10.9); findings are ordered by severity, then by count, the worst first.
+A finding gathers the checks of one implementation with one cause and shows the smallest input
+among them (|x| nearest 0: where the defect starts), its observed and expected values, the first
+dtype it breaks (float64, float32, bfloat16, float16 order) and the reproducer of that check -- or,
+where the run bisected that cause (the results' ``minimal``, conformance/shrink.py), the bisected
+element with its ``--point`` reproducer. Bad input -- a file of another schema or version, a folder
+without results, a file that is not JSON -- is one line naming the file, exit 2.
 """
 
 from __future__ import annotations
@@ -27,9 +28,14 @@ FAILING = ("failed", "error", "xfailed")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--results", nargs="+", required=True, metavar="DIR_OR_FILE",
+    parser.add_argument("--results", nargs="+", default=None, metavar="DIR_OR_FILE",
                         help="results JSON files, or folders searched for *.json")
+    parser.add_argument("--annotate", default=None, metavar="FINDINGS_JSON",
+                        help="instead of --results: give the findings of an existing findings file their severity "
+                             "and impact again (after new impact numbers) and reorder them")  # fmt: skip
     parser.add_argument("--out", default=None, metavar="FILE", help="write the findings JSON here (default: stdout)")
+    parser.add_argument("--impact", default=None, metavar="FILE",
+                        help="impact results (focalspec impact --out; default: the committed reports/impact.json)")
 
 
 def read_results(paths: list[str]) -> list[tuple[Path, dict[str, Any]]]:
@@ -51,12 +57,7 @@ def read_results(paths: list[str]) -> list[tuple[Path, dict[str, Any]]]:
             raise SpecError(f"{p}: no such file or folder")
     out = []
     for f in files:
-        try:
-            doc = json.loads(f.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError) as exc:
-            raise SpecError(f"{f}: cannot read ({exc})") from None
-        except json.JSONDecodeError as exc:
-            raise SpecError(f"{f}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+        doc = _read_json(f)
         if not isinstance(doc, dict) or doc.get("schema") != RSCHEMA:
             got = doc.get("schema") if isinstance(doc, dict) else type(doc).__name__
             raise SpecError(f"{f}: not a focalspec results file (schema {got!r}, expected {RSCHEMA!r})")
@@ -75,8 +76,10 @@ def _size(ex: Any) -> float:
     return example_size(ex)
 
 
-def derive(docs: list[tuple[Path, dict[str, Any]]]) -> list[dict[str, Any]]:
-    """One finding per (adapter, cause), ordered by adapter then by number of checks."""
+def derive(docs: list[tuple[Path, dict[str, Any]]], impacts: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """One finding per (adapter, cause), with its severity (SPEC §10.8) from each failing check's
+    cause, tier and dtype and the measured impact (``impacts``: conformance.impact.load()),
+    ordered by severity, then by number of checks: the worst defect first."""
     from focalspec.conformance import shrink
     from focalspec.conformance.causes import CAUSES, classify_entry
 
@@ -116,6 +119,7 @@ def derive(docs: list[tuple[Path, dict[str, Any]]]) -> list[dict[str, Any]]:
             "dtypes": dtypes,
             "first_dtype": dtypes[0],
             "tiers": sorted({str(i[0].get("failure_tier") or i[0].get("tier")) for i in items}),
+            "check_groups": _check_groups(items),
             "smallest": {
                 "case_id": t.get("case_id"), "check": t.get("check"), "dtype": t.get("dtype"),
                 "variant": t.get("variant"), "input": ex.get("input"), "target": ex.get("target"),
@@ -140,8 +144,80 @@ def derive(docs: list[tuple[Path, dict[str, Any]]]) -> list[dict[str, Any]]:
                          "reproducer": m.get("reproducer")}
             for m in shrink.boundaries(by_dtype, f["adapter"], f["cause"])
         }  # fmt: skip
-    findings.sort(key=lambda f: (f["adapter"], -f["checks"], f["cause"]))
+    return annotate(findings, impacts)
+
+
+def _check_groups(items: list[tuple[dict[str, Any], Any, str]]) -> list[dict[str, Any]]:
+    """The failing checks by (dtype, required tier or not): what a check's severity depends on
+    besides its cause, kept so that new impact numbers re-grade them (``--annotate``)."""
+    from focalspec.conformance import severity
+
+    groups: dict[tuple[str, bool], int] = {}
+    for t, _, _ in items:
+        req = t.get("tier_required")
+        tier = str(t.get("failure_tier") or t.get("tier"))
+        key = (str(t.get("dtype")), bool(req) if req is not None else severity.required_tiers([tier]))
+        groups[key] = groups.get(key, 0) + 1
+    return [{"dtype": d, "required": r, "checks": n} for (d, r), n in sorted(groups.items())]
+
+
+def annotate(findings: list[dict[str, Any]], impacts: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Each finding's ``checks_by_severity`` (each group of its checks graded from its cause, dtype
+    and tier: ``check_groups``; a findings file written before them is graded from the finding's
+    failure tiers and dtypes as one group), its ``severity`` (the worst of them), its ``impact``
+    numbers per dtype (SPEC §10.9; ``impact_line`` in words), and the order: by severity, then by
+    number of checks."""
+    from focalspec.conformance import impact, severity
+
+    impacts = impact.load() if impacts is None else impacts
+    for f in findings:
+        entry = impacts.get(f["adapter"])
+        groups = f.get("check_groups") or [  # a findings file from before check_groups: its tiers and dtypes
+            {"dtype": f.get("dtypes") or [], "required": severity.required_tiers(f.get("tiers") or []),
+             "checks": f["checks"]}]  # fmt: skip
+        by: dict[str, int] = {}
+        for g in groups:
+            dtypes = g["dtype"] if isinstance(g["dtype"], list) else [g["dtype"]]
+            exceeds = impact.exceeds_floor(entry, dtypes)
+            level = severity.severity(f["cause"], required=g["required"], impact_exceeds_floor=exceeds)
+            by[level] = by.get(level, 0) + g["checks"]
+        f["checks_by_severity"] = dict(sorted(by.items(), key=lambda kv: severity.rank(kv[0])))
+        f["severity"] = severity.worst(list(by))
+        f["impact"] = {d: entry["dtypes"][d]["summary"] for d in f.get("dtypes") or []
+                       if entry and d in (entry.get("dtypes") or {})}  # fmt: skip
+        f["impact_line"] = impact.impact_line(entry, f["cause"], f.get("dtypes") or [])
+    findings.sort(key=lambda f: (*severity.summary_key(f["severity"], f["checks"], f["adapter"]), f["cause"]))
     return findings
+
+
+def severity_table(findings: list[dict[str, Any]]) -> list[str]:
+    """The per-implementation severity table: failing checks per level, worst implementation first."""
+    from focalspec.conformance import severity
+
+    rows = severity.table((f["adapter"], level, n) for f in findings for level, n in f["checks_by_severity"].items())
+    order = sorted(rows, key=lambda a: (*(-rows[a][lv] for lv in severity.SEVERITIES), a))
+    width = max([len(a) for a in order] + [14])
+    out = [f"{'implementation':<{width}}  " + "  ".join(f"{lv:>8}" for lv in severity.SEVERITIES)]
+    out += [f"{a:<{width}}  " + "  ".join(f"{rows[a][lv]:>8}" for lv in severity.SEVERITIES) for a in order]
+    return out
+
+
+def _read_json(path: Path) -> Any:
+    """The JSON in ``path``; SpecError naming the file where it cannot be read or parsed."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"{path}: cannot read ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise SpecError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+
+
+def _read_findings(path: Path) -> dict[str, Any]:
+    """A findings document (this command's output); SpecError naming the file for anything else."""
+    doc = _read_json(path)
+    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA or not isinstance(doc.get("findings"), list):
+        raise SpecError(f"{path}: not a focalspec findings file (schema {SCHEMA!r})")
+    return doc
 
 
 def _source(path: Path, doc: dict[str, Any]) -> dict[str, Any]:
@@ -154,13 +230,26 @@ def _source(path: Path, doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    docs = read_results(list(args.results))
-    findings = derive(docs)
-    doc = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "results": [str(p) for p, _ in docs],
-           "sources": [_source(p, d) for p, d in docs], "findings": findings}  # fmt: skip
+    from focalspec.conformance import impact
+
+    if bool(args.results) == bool(args.annotate):
+        raise SpecError("give --results (results JSON to derive findings from) or --annotate FINDINGS_JSON")
+    impacts = impact.load(args.impact) if args.impact else impact.load()
+    if args.impact and not impacts:
+        raise SpecError(f"{args.impact}: not a focalspec impact file (focalspec impact --out)")
+    if args.annotate:
+        doc = _read_findings(Path(args.annotate))
+        findings = annotate(doc["findings"], impacts)
+        sources = len(doc.get("results") or [])
+    else:
+        docs = read_results(list(args.results))
+        findings = derive(docs, impacts)
+        doc = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "results": [str(p) for p, _ in docs],
+               "sources": [_source(p, d) for p, d in docs], "findings": findings}  # fmt: skip
+        sources = len(docs)
     text = json.dumps(doc, indent=1, allow_nan=False, default=str) + "\n"
     n = sum(f["checks"] for f in findings)
-    summary = f"{len(findings)} findings from {n} failing checks in {len(docs)} results file(s)"
+    summary = f"{len(findings)} findings from {n} failing checks in {sources} results file(s)"
     if args.out:
         try:
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -168,6 +257,8 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise SpecError(f"{args.out}: cannot write ({exc.strerror or exc})") from None
         print(f"{summary}: wrote {args.out}")
+        print("failing checks per severity (SPEC §10.8):")
+        print("\n".join(severity_table(findings)))
     else:
         sys.stdout.write(text)
         print(summary, file=sys.stderr)

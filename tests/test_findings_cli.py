@@ -212,3 +212,78 @@ def test_the_float32_boundary_of_torchvisions_nan_gradient_is_where_the_verified
     b = f["bisected_by_dtype"]["float32"]
     assert 16.0 < b["input"] <= 16.640625 and b["passes_at"] < b["input"] and b["observed"] in ("nan", "inf", "-inf")
     assert "--dtype float32" in b["reproducer"] and f"--point {b['input']!r}:" in b["reproducer"]
+
+
+# ----------------------------------------------------------------------------- severity (SPEC §10.8)
+
+
+def test_every_committed_finding_has_a_severity_and_the_worst_come_first() -> None:
+    from focalspec.conformance import severity
+
+    items = DERIVED["findings"]
+    assert all(f["severity"] in severity.SEVERITIES and f["impact_line"].startswith("impact:") for f in items)
+    keys = [severity.summary_key(f["severity"], f["checks"]) for f in items]
+    assert keys == sorted(keys)
+    for f in items:  # the finding's level is the worst of its checks', and they add up
+        assert f["severity"] == severity.worst(list(f["checks_by_severity"]))
+        assert sum(f["checks_by_severity"].values()) == f["checks"]
+
+
+def test_torchvisions_nan_gradient_is_its_first_finding_with_its_impact_numbers() -> None:
+    """Issue 24: the γ < 1 NaN gradient from x ≈ 16.64 in float32 leads torchvision's findings."""
+    tv = [f for f in DERIVED["findings"] if f["adapter"] == "torchvision"]
+    first = tv[0]
+    assert first["cause"] == "nonfinite_at_finite" and first["severity"] == "critical"
+    assert first["impact"]["float32"]["nonfinite_grad"] > 100
+    assert first["impact"]["float32"]["nonfinite_workload"] == "detection-late-g0.5"
+    assert "non-finite gradients per batch" in first["impact_line"]
+    # its precision findings stay within float32's floor on every workload: minor, not major
+    assert all(f["severity"] == "minor" for f in tv if f["cause"] == "one_minus_p_cancellation")
+
+
+def test_annotate_orders_by_severity_then_count_and_reads_tiers_without_checks() -> None:
+    from focalspec.reports import findings_cli
+
+    def f(adapter: str, cause: str, checks: int, tier: str, dtype: str) -> dict[str, Any]:
+        return {"adapter": adapter, "cause": cause, "checks": checks, "tiers": [tier], "dtypes": [dtype]}
+
+    found = [f("a", "one_minus_p_cancellation", 90, "finite", "float32"),
+             f("a", "nonfinite_at_finite", 2, "saturation", "float32"),
+             f("a", "nonfinite_at_finite", 5, "extended", "float32"),
+             f("b", "bce_cancellation", 3, "finite", "float64")]  # fmt: skip
+    impacts = {"b": {"dtypes": {"float64": {"summary": {"exceeds_floor": False, "max_floor_ratio": 0.1}}}}}
+    out = findings_cli.annotate(found, impacts)
+    assert [(f["adapter"], f["cause"], f["severity"]) for f in out] == [
+        ("a", "nonfinite_at_finite", "critical"), ("a", "one_minus_p_cancellation", "major"),
+        ("b", "bce_cancellation", "minor"), ("a", "nonfinite_at_finite", "policy")]  # fmt: skip
+
+
+def test_check_groups_grade_each_dtype_on_its_own_impact() -> None:
+    """A cause failing in float64 (beyond its floor there) and float32 (within): its float32
+    checks are minor, its float64 ones major, and the finding takes the worse."""
+    from focalspec.reports import findings_cli
+
+    impacts = {"a": {"dtypes": {"float64": {"summary": {"exceeds_floor": True, "max_floor_ratio": 1e8}},
+                                "float32": {"summary": {"exceeds_floor": False, "max_floor_ratio": 0.2}}}}}  # fmt: skip
+    groups = [{"dtype": "float64", "required": True, "checks": 3}, {"dtype": "float32", "required": True, "checks": 6},
+              {"dtype": "float32", "required": False, "checks": 1}]  # fmt: skip
+    f = {"adapter": "a", "cause": "one_minus_p_cancellation", "checks": 10, "tiers": ["finite"],
+         "dtypes": ["float64", "float32"], "check_groups": groups}  # fmt: skip
+    (out,) = findings_cli.annotate([f], impacts)
+    assert out["checks_by_severity"] == {"major": 3, "minor": 6, "policy": 1} and out["severity"] == "major"
+
+
+@pytest.mark.parametrize(("content", "says"), [(None, "cannot read"), ('{"a": 1}', "not a focalspec findings file"),
+                                               ("{", "not valid JSON")])  # fmt: skip
+def test_annotate_refuses_what_is_not_a_findings_file_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str | None, says: str
+) -> None:
+    from focalspec.cli_main import main
+
+    f = tmp_path / "f.json"
+    if content is not None:
+        f.write_text(content, encoding="utf-8")
+    assert main(["findings", "--annotate", str(f)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert says in err and len(err.splitlines()) == 1
+    assert main(["findings"]) == 2 and "--results" in capsys.readouterr().err
