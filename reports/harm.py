@@ -10,6 +10,7 @@ an implementation fail; it is counted apart.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -54,12 +55,30 @@ def cause_of(t: dict[str, Any]) -> str:
     return classify_entry(t).cause
 
 
+@functools.cache
+def _impact() -> dict[str, Any]:
+    """The committed realistic-batch measurements (reports/impact.json) by adapter name."""
+    from focalspec.conformance import impact
+
+    return impact.load()
+
+
+def impact_of(adapter: Any) -> dict[str, Any] | None:
+    """One implementation's impact entry (None where it was not measured)."""
+    return _impact().get(str(adapter))
+
+
 def severity_of(t: dict[str, Any]) -> str:
-    """A failing entry's level: its ``severity`` field when present, else derived from its cause."""
+    """A failing entry's level: its ``severity`` field when present, else derived from its cause
+    and, for a precision cause, whether its implementation moves a realistic batch of that dtype
+    beyond the batch's rounding floor (reports/impact.json, SPEC §10.9)."""
     s = t.get("severity")
     if s in SEVERITIES:
         return str(s)
-    return sev.severity(cause_of(t), required=required_of(t))
+    from focalspec.conformance.impact import exceeds_floor
+
+    beyond = exceeds_floor(impact_of(t.get("adapter")), [str(t.get("dtype") or "")])
+    return sev.severity(cause_of(t), required=required_of(t), impact_exceeds_floor=beyond)
 
 
 def annotate(results: dict[str, Any]) -> None:
@@ -130,6 +149,22 @@ class DtypeCell:
     nonfinite_grads: int = 0  # gradient checks with NaN/Inf at a finite input
     ran: int = 0
     worst_u: float | None = None
+    impact: str = ""  # realistic batches (SPEC §10.9): non-finite gradients per batch, first diverging step
+
+
+def batch_impact(entry: dict[str, Any] | None, dtype: str) -> str:
+    """'734 NaN/Inf grads per batch (detection-late-g0.5); diverges at step 19', 'finite on every batch',
+    or '' where the implementation was not measured in ``dtype``."""
+    s = ((entry or {}).get("dtypes") or {}).get(dtype, {}).get("summary")
+    if not s or not s.get("batches"):
+        return ""
+    if not s.get("nonfinite_grad") and s.get("first_nonfinite_step") is None:
+        return "finite on every realistic batch"
+    out = (f"{s['nonfinite_grad']:,} NaN/Inf grads per batch ({s['nonfinite_workload']})"
+           if s.get("nonfinite_grad") else "no NaN/Inf grad per batch")  # fmt: skip
+    if s.get("first_nonfinite_step") is not None:
+        out += f"; training diverges at step {s['first_nonfinite_step']}"
+    return out
 
 
 @dataclass
@@ -194,6 +229,7 @@ def answer_rows(results: dict[str, Any], dtypes: list[str], findings_anchors: di
             if s == "critical" and t.get("check") in ("grad", "gradient") and e is not None and math.isinf(e):
                 d.nonfinite_grads += 1
         for dt, d in cells.items():
+            d.impact = batch_impact(impact_of(name), dt)
             if d.ran:
                 d.answer = SAFE[d.worst]
                 d.reason = _dtype_reason([t for t in mine if str(t.get("dtype") or "-") == dt], d.worst)
