@@ -182,6 +182,16 @@ def _catalogue() -> tuple[Mechanism, ...]:
                   "correct prediction its relative error grows like u·e^{|x|} and it is exactly 0 once σ(x) "
                   "rounds to 1 (x ≳ 16.6 in float32, 36.7 in float64).",
                   "Form 1 − p_t as σ(−s·x) with s = 2t − 1 (soft targets: t·σ(−x) + (1 − t)·σ(x)), never as 1 − p."),
+        Mechanism("one_minus_exp_ce", "factor", "one_minus_exp_ce", "one_minus_p_cancellation",
+                  "p_t is recovered as exp(−CE) and 1 − p_t formed by subtraction (segmentation_models_pytorch "
+                  "focal_loss_with_logits): for a confident correct prediction 1 − exp(−CE) loses relative precision "
+                  "like u/CE and is 0 once CE < u.",
+                  "Form 1 − p_t as σ(−s·x) (or −expm1(−CE)), never as 1 − exp(−CE).", ("logits",)),
+        Mechanism("bce_formula", "ce", "bce_formula", "bce_cancellation",
+                  "The cross-entropy is written out as x − x·t − log_sigmoid(x) (MONAI's FocalLoss): for t = 0 and "
+                  "x ≪ 0 x and log_sigmoid(x) ≈ x cancel, and autodiff forms the gradient 1 − t − σ(−x) by "
+                  "subtraction.",
+                  "Compute the cross-entropy as t·softplus(−x) + (1 − t)·softplus(x).", ("logits",)),
         Mechanism("torch_bce", "ce", "torch_bce", "bce_cancellation",
                   "torch.nn.functional.binary_cross_entropy_with_logits computes (1 − t)·x − log_sigmoid(x) "
                   "(aten/src/ATen/native/Loss.cpp): for t = 0 and x ≪ 0 the two terms are both ≈ x and cancel, so "
@@ -304,7 +314,9 @@ def evaluate(model: dict[str, Any], x: np.ndarray, t: np.ndarray, v: dict[str, A
     scope_all = v.get("clip_scope", "all") != "ce"
     fp, fq = (pc, qc) if scope_all else (p, q)
     # the factor 1 − p_t
-    if model.get("factor") == "one_minus_p":
+    if model.get("factor") == "one_minus_exp_ce":  # smp: p_t = exp(−CE), 1 − p_t by subtraction
+        m = None
+    elif model.get("factor") == "one_minus_p":
         pt = o.add(o.mul(fp, t), o.mul(o.sub(1.0, fp), o.sub(1.0, _c(ar, t, x))))
         m = o.sub(1.0, pt)
     else:
@@ -321,6 +333,8 @@ def evaluate(model: dict[str, Any], x: np.ndarray, t: np.ndarray, v: dict[str, A
             ce = o.neg(o.add(o.mul(o.log(pcc), t), o.mul(o.log(o.sub(1.0, pcc)), one_t)))
     elif ce_kind == "naive_log":
         ce = o.neg(o.add(o.mul(o.log(pc), t), o.mul(o.log(o.sub(1.0, pc)), one_t)))
+    elif ce_kind == "bce_formula" and not probs:  # x − x·t − log_sigmoid(x) written out, autodiff (MONAI)
+        ce = o.sub(o.sub(xd, o.mul(xd, t)), o.log_sigmoid(xd))
     elif ce_kind == "torch_bce" and not probs:
         ce = o.sub(o.mul(one_t, xd), o.log_sigmoid(xd))
         # its backward is σ(x) − t, one kernel (derivatives.yaml), not the product rule of the forward
@@ -336,6 +350,8 @@ def evaluate(model: dict[str, Any], x: np.ndarray, t: np.ndarray, v: dict[str, A
         ce = o.add(o.mul(o.softplus(o.neg(xd)), t), o.mul(o.softplus(xd), one_t))
         if declared is not None:  # clipped probabilities inside the log
             ce = o.neg(o.add(o.mul(o.log(pc), t), o.mul(o.log(qc), one_t)))
+    if m is None:
+        m = o.sub(1.0, o.exp(o.neg(ce)))
     f = o.pow(m, g, model.get("pow") == "autodiff")
     if model.get("detach"):
         f = D(f.v, np.zeros_like(f.d))
@@ -464,7 +480,7 @@ def explain(x: np.ndarray, t: np.ndarray, got: np.ndarray, expected: np.ndarray,
     helpful = sorted((k for k in singles if np.any(res[k] < 0.9 * np.minimum(r_spec, err))),
                      key=lambda k: float(np.sum(np.minimum(res[k], 1e300))))[:6]  # fmt: skip
     always = [k for k in singles if BY_KEY[k[0]].slot in ("precision", "pow", "factor")
-              or k[0] in ("torch_bce", "tf_sce", "naive_log")]  # fmt: skip
+              or k[0] in ("torch_bce", "tf_sce", "naive_log", "bce_formula")]  # fmt: skip
     cands = list(dict.fromkeys(always + helpful))[:10]
     for size in (2, 3):
         for combo in itertools.combinations(cands, size):
