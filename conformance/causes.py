@@ -246,13 +246,9 @@ def classify(ev: Evidence) -> Verdict:
         if ev.failure_tier == "extended" and not _FAULT_WORDS.search(ev.message):
             return Verdict("nonfinite_input_policy", f"at ±inf/NaN/empty inputs, {ev.dtype}: {_first(ev.message)}")
         return Verdict("fault", _first(ev.message))
-    by_mech = _mechanism_causes(ev)
     found: dict[str, list[tuple[Element, str, str]]] = {}
-    for i, e in enumerate(ev.elements):  # smallest |x| first: the first element of a cause is where it starts
-        if i in by_mech:
-            cause, why, key = by_mech[i]
-        else:
-            (cause, why), key = _fallback_cause(e, ev), ""
+    # smallest |x| first: the first element of a cause is where it starts
+    for e, (cause, why, key) in zip(ev.elements, element_causes(ev), strict=True):
         found.setdefault(cause, []).append((e, why, key))
     cause = check_cause({c: len(v) for c, v in found.items()})
     e, why, key = found[cause][0]
@@ -260,6 +256,20 @@ def classify(ev: Evidence) -> Verdict:
     if key:
         ex["mechanism"] = key
     return Verdict(cause, describe(cause, e, ev, why), ex, mech.BY_KEY[key].fix if key else None)
+
+
+def element_causes(ev: Evidence) -> list[tuple[str, str, str]]:
+    """(cause, why, mechanism key) of each of the check's elements: the catalogue's reproduction
+    where it runs, else the fallback rules."""
+    by_mech = _mechanism_causes(ev)
+    out = []
+    for i, e in enumerate(ev.elements):
+        if i in by_mech:
+            out.append(by_mech[i])
+        else:
+            cause, why = _fallback_cause(e, ev)
+            out.append((cause, why, ""))
+    return out
 
 
 def check_cause(counts: dict[str, int]) -> str:
