@@ -3,10 +3,14 @@
 A failing check is classified from its *measured evidence* only -- the failing elements'
 inputs, targets, expected and got values and errors in units of roundoff, the dtype, the
 variant's parameters, the failure tier and the isolation layer's ``fault`` -- never from the
-adapter's name.  Each failing element is explained by the first rule that fits it; a check
-takes the most serious cause among its elements (``PRIORITY``) and names the smallest input
-(|x| nearest 0: where the error starts) that shows it.  A check no rule explains is
-``unclassified``, and counted as such.
+adapter's name.  Each failing element is explained by reproduction: the catalogue of
+mechanisms (mechanisms.py) is run on it in its dtype and the cause is the mechanism of the
+reproducing model that carries the error; elements the catalogue does not cover (reduced values,
+softmax rows, non-finite inputs) go through a few fallback rules.  One defect, one cause: a check
+takes the cause most of its elements carry (a NaN/Inf at a finite input first) and names the
+smallest input (|x| nearest 0: where the error starts) that shows it.  What nothing reproduces
+is ``unclassified``, and counted as such.  Accuracy on the labelled audit set:
+conformance/audit_accuracy.json (tests/test_audit.py).
 
 Evidence comes either from the full arrays of a check while it runs (``from_arrays``, used by
 the runner) or, offline, from a results-JSON entry's worst element (``from_entry``: coarser,
@@ -59,12 +63,13 @@ CAUSES: dict[str, Cause] = {c.name: c for c in (
           "Fix the code path named in the message; support the variant or reject it up front with a clear error.",
           "§10.6"),
     Cause("nonfinite_at_finite", "NaN/Inf at a finite input",
-          "NaN or ±Inf value or gradient where the input is finite and the exact result is finite. "
-          "Typical: autodiff of (1 − p_t)^γ gives γ·0^(γ−1)·0 = ∞·0 = NaN for 0 < γ < 1 once 1 − p_t "
-          "rounds to 0; −log(σ(x)) = −log(0) = ∞; exp overflow. A training hazard: one such element "
-          "poisons the whole batch's gradient.",
-          "Evaluate 1 − p_t as σ(−s·x) and −log p_t as softplus(−s·x); give (1 − p_t)^γ a finite "
-          "derivative (custom backward, or exp(−γ·softplus(s·x))).",
+          "NaN or ±Inf value or gradient where the input is finite and the exact result is finite, produced "
+          "by the implementation's own arithmetic: typically autodiff of (1 − p_t)^γ, γ·0^(γ−1)·0 = ∞·0 = NaN "
+          "for 0 < γ < 1 once 1 − p_t is 0 (formed as 1 − p it is 0 from x ≈ 16.6 in float32). A training "
+          "hazard: one such element poisons the whole batch's gradient.",
+          "Compute (1 − p_t)^γ as σ(−s·x)^γ with a bounded derivative: a custom backward (torch.autograd."
+          "Function), jax.custom_jvp or tf.custom_gradient giving −s·γ·(1 − p_t)^γ·p_t (0 at 1 − p_t = 0). Not "
+          "exp(−γ·softplus(s·x)): it multiplies the exponent's rounding by γ·|x| and misses the accurate grade.",
           "§1, §4, §8"),
     Cause("convention", "different convention or formula",
           "Wrong by a constant factor or in form across elements, at moderate inputs where no rounding "
@@ -89,15 +94,16 @@ CAUSES: dict[str, Cause] = {c.name: c for c in (
           "For a confident correct prediction (t = 1, x ≫ 0 or t = 0, x ≪ 0) 1 − p_t is formed by "
           "subtracting p from 1: the absolute error u of p becomes a relative error u·e^{|x|} of 1 − p_t, "
           "amplified γ-fold by the power, and 1 − p_t = 0 once σ(x) rounds to 1 (x ≳ 16.6 float32).",
-          "1 − p_t = σ(−s·x) with s = 2t − 1, or t·σ(−x) + (1 − t)·σ(x) for soft targets.",
+          "Form 1 − p_t as σ(−s·x) with s = 2t − 1, or t·σ(−x) + (1 − t)·σ(x) for soft targets, never as 1 − p.",
           "§1, §2.1"),
     Cause("bce_cancellation", "cross-entropy formed as log(σ) / log(1 − σ)",
           "The cross-entropy is formed from a rounded probability: log(1 − σ(x)) or log(σ(x)) loses "
           "relative precision like e^{|x|} where the probability is near 1 (for t = 0, x < 0 the loss "
           "log1p(e^x) is tiny and is computed as a difference of O(1) numbers), and is −log(0) = ∞ "
           "once σ saturates.",
-          "BCE with logits: max(x, 0) − x·t + log1p(e^{−|x|}), i.e. t·softplus(−x) + (1 − t)·softplus(x); "
-          "on probabilities log1p(−p) for log(1 − p).",
+          "t·softplus(−x) + (1 − t)·softplus(x) with a log1p-based softplus (not torch's "
+          "binary_cross_entropy_with_logits, which forms (1 − t)·x − log_sigmoid(x)); on probabilities log1p(−p) "
+          "for log(1 − p).",
           "§1, §2.1, §3"),
     Cause("underflow_flush", "flushed to 0",
           "0 where the exact result is a normal number of the dtype: an intermediate (e^{−|x|}, a power "
@@ -109,7 +115,9 @@ CAUSES: dict[str, Cause] = {c.name: c for c in (
           "Only ±∞ or NaN inputs (or probabilities outside [0, 1], empty tensors) disagree: the "
           "implementation returns NaN where the spec gives the limit (FL(+∞, t = 1) = 0), or does not "
           "propagate NaN. Extended tier: reported, not required by default.",
-          "Return the limits of SPEC §1.1 (multiply by 0 through where(), not 0·∞) and propagate NaN.",
+          "Return the limits of SPEC §1.1 and propagate NaN: the value by selecting with where() (0 where "
+          "(1 − p_t)^γ is 0, not 0·∞); the gradient's limit needs a custom derivative (custom backward, "
+          "jax.custom_jvp, tf.custom_gradient), as where() differentiates both branches.",
           "§1.1, §10.5"),
     Cause("unclassified", "unclassified",
           "No rule explains the evidence: a defect of its own, or a gap in the taxonomy.",
@@ -117,7 +125,7 @@ CAUSES: dict[str, Cause] = {c.name: c for c in (
           "§10.7"),
 )}  # fmt: skip
 
-# most serious first: a check takes the first of these among its elements' causes
+# most serious first: the order of summaries and the tie-break among a check's elements' causes (check_cause)
 PRIORITY = ("fault", "nonfinite_at_finite", "convention", "low_precision_compute", "clip_epsilon",
             "one_minus_p_cancellation", "bce_cancellation", "underflow_flush", "nonfinite_input_policy",
             "unclassified")  # fmt: skip
