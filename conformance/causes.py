@@ -94,16 +94,15 @@ CAUSES: dict[str, Cause] = {c.name: c for c in (
           "For a confident correct prediction (t = 1, x ≫ 0 or t = 0, x ≪ 0) 1 − p_t is formed by "
           "subtracting p from 1: the absolute error u of p becomes a relative error u·e^{|x|} of 1 − p_t, "
           "amplified γ-fold by the power, and 1 − p_t = 0 once σ(x) rounds to 1 (x ≳ 16.6 float32).",
-          "Form 1 − p_t as σ(−s·x) with s = 2t − 1, or t·σ(−x) + (1 − t)·σ(x) for soft targets, never as 1 − p.",
+          "1 − p_t = σ(−s·x) with s = 2t − 1, or t·σ(−x) + (1 − t)·σ(x) for soft targets.",
           "§1, §2.1"),
     Cause("bce_cancellation", "cross-entropy formed as log(σ) / log(1 − σ)",
           "The cross-entropy is formed from a rounded probability: log(1 − σ(x)) or log(σ(x)) loses "
           "relative precision like e^{|x|} where the probability is near 1 (for t = 0, x < 0 the loss "
           "log1p(e^x) is tiny and is computed as a difference of O(1) numbers), and is −log(0) = ∞ "
           "once σ saturates.",
-          "t·softplus(−x) + (1 − t)·softplus(x) with a log1p-based softplus (not torch's "
-          "binary_cross_entropy_with_logits, which forms (1 − t)·x − log_sigmoid(x)); on probabilities log1p(−p) "
-          "for log(1 − p).",
+          "BCE with logits: max(x, 0) − x·t + log1p(e^{−|x|}), i.e. t·softplus(−x) + (1 − t)·softplus(x); "
+          "on probabilities log1p(−p) for log(1 − p).",
           "§1, §2.1, §3"),
     Cause("underflow_flush", "flushed to 0",
           "0 where the exact result is a normal number of the dtype: an intermediate (e^{−|x|}, a power "

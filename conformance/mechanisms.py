@@ -125,8 +125,9 @@ class Ops:
     def pow(self, a: D, g: float, autodiff: bool) -> D:
         """a^g; ``autodiff``: derivative g·a^(g−1)·a' (∞·0 = NaN at a = 0 for 0 < g < 1), else the
         bounded form a custom backward gives (0 where a = 0)."""
-        if not g:
-            return D(np.ones_like(a.v), np.zeros_like(a.v))
+        if not g:  # JAX/TF differentiate a**0 as 0·a^(−1)·a' (NaN at a = 0); torch masks it to 0
+            d = self.ar.r(_mul0(self.ar.r(0.0 * np.power(a.v, -1.0)), a.d)) if autodiff else np.zeros_like(a.v)
+            return D(np.ones_like(a.v), d)
         v = self.ar.r(np.power(a.v, g))
         k = self.ar.r(g * self.ar.r(np.power(a.v, g - 1.0)))
         d = self.ar.r(_mul0(k, a.d))
@@ -176,7 +177,7 @@ SPEC_MODEL: dict[str, Any] = {"factor": "stable", "ce": "stable", "precision": N
                               "alpha": "right", "detach": False, "clamp": None, "bound": "exact"}  # fmt: skip
 
 _EPSILONS = (1e-7, 1e-6, 1e-8, 1e-5, 1e-4, 1e-10, 1e-12, 1e-15, 1e-16, 2.0**-23, 1.1754943508222875e-38)
-_CLAMPS = (10.0, 15.0, 16.0, 20.0, 30.0, 50.0, 80.0, 88.0, 100.0)
+_CLAMPS = (10.0, 15.0, 16.0, 20.0, 30.0, 50.0, 80.0, 88.0, 100.0, 1e3, 1e4, 1e6, 1e9)
 
 
 def _catalogue() -> tuple[Mechanism, ...]:
@@ -199,6 +200,13 @@ def _catalogue() -> tuple[Mechanism, ...]:
                   "Compute the cross-entropy as t·softplus(−x) + (1 − t)·softplus(x) (torch.nn.functional.softplus "
                   "is log1p(e^x) below its threshold), not with binary_cross_entropy_with_logits.",
                   ("logits",)),
+        Mechanism("where_branches", "factor", "where_branches", "one_minus_p_cancellation",
+                  "The factor is where(t = 1, (1 − p)^γ, p^γ) with both branches computed from a rounded p "
+                  "(focal_loss' BinaryFocalLoss): 1 − p loses precision like e^{|x|}, and the branch not taken "
+                  "still sends its power's derivative (NaN at 0 for γ < 1, γ = 0 included in TF/JAX) into the "
+                  "gradient, 0·NaN = NaN.",
+                  "Form 1 − p_t as σ(−s·x) and select before the power (or give the power a bounded custom "
+                  "derivative), so no branch evaluates 0^γ.", ("logits", "probs")),
         Mechanism("exp_logsig", "factor", "exp_logsig", "low_precision_compute",
                   "(1 − p_t)^γ is formed as exp(γ·log_sigmoid(−s·x)) (MONAI's FocalLoss): stable in range, but the "
                   "exponent's rounding error is multiplied by γ·|x|, many ulps at large |x| or in a half type.",
@@ -230,7 +238,7 @@ def _catalogue() -> tuple[Mechanism, ...]:
                   "Upcast half inputs to float32, compute there, and round the result once to the input dtype."),
         Mechanism("pow_autodiff", "pow", "autodiff", "nonfinite_at_finite",
                   "Autodiff of (1 − p_t)^γ gives γ·(1 − p_t)^{γ−1}·d(1 − p_t): for 0 < γ < 1 that is ∞·0 = NaN "
-                  "wherever 1 − p_t is 0.",
+                  "wherever 1 − p_t is 0, and for γ = 0 JAX and TensorFlow form 0·0^{−1} = NaN too (torch masks it).",
                   "Give (1 − p_t)^γ a bounded derivative: a custom backward/custom_jvp (jax.custom_jvp, "
                   "tf.custom_gradient) computing −s·γ·(1 − p_t)^γ·p_t; where() alone cannot give the limit."),
     ]
@@ -372,14 +380,22 @@ def _evaluate(model: dict[str, Any], x: np.ndarray, t: np.ndarray, v: dict[str, 
             ce = o.neg(o.add(o.mul(o.log(pc), t), o.mul(o.log(qc), one_t)))
     if m is None:
         m = o.sub(1.0, o.exp(o.neg(ce)))
-    if model.get("factor") == "exp_logsig" and not probs:
+    if model.get("factor") == "where_branches":  # focal-loss (TF): where(t, (1 − p)^γ, p^γ), both computed
+        auto = model.get("pow") == "autodiff"
+        pos, neg = o.pow(o.sub(1.0, fp), g, auto), o.pow(fp, g, auto)
+        sel = t == 1
+        d = np.where(sel, pos.d, neg.d)
+        # reverse mode sends 0 to the branch not taken, and 0 · NaN (its power's derivative at 0) is NaN
+        d = np.where(np.isnan(np.where(sel, neg.d, pos.d)), np.nan, d)
+        f = D(np.where(sel, pos.v, neg.v), d)
+    elif model.get("factor") == "exp_logsig" and not probs:
         s_x = o.mul(xd, _c(ar, 1.0 - 2.0 * t, x))  # −s·x
         f = o.exp(o.mul(o.log_sigmoid(s_x), g))
     else:
         f = o.pow(m, g, model.get("pow") == "autodiff")
     if model.get("detach"):
         f = D(f.v, np.zeros_like(f.d))
-    loss = o.mul(f, ce) if g else ce
+    loss = o.mul(f, ce) if g or model.get("pow") == "autodiff" else ce
     a = v.get("alpha")
     if a is not None and not isinstance(a, list | tuple) and float(a) >= 0:
         a = float(a)
@@ -443,9 +459,10 @@ def applicable(v: dict[str, Any], dtype: str, moderate: bool = True) -> list[str
             continue
         if mech.key == "precision_half" and dtype not in ("float16", "bfloat16"):
             continue
-        if mech.slot in ("pow", "detach", "factor") and g == 0:
+        if mech.slot == "detach" and g == 0:
             continue
-        if mech.key == "pow_autodiff" and not 0 < g < 1:
+        # (γ = 0 keeps the factor mechanisms: 1 − p_t still acts through autodiff of its zeroth power)
+        if mech.key == "pow_autodiff" and not 0 <= g < 1:
             continue
         if mech.slot == "alpha" and (v.get("alpha") is None or isinstance(v.get("alpha"), list | tuple)):
             continue
