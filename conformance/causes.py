@@ -238,7 +238,7 @@ def _mechanism_causes(ev: Evidence) -> dict[int, tuple[str, str, str]]:
             if cause is None:
                 continue
             keys = ex.keys[j]
-            lead = next(k for k in keys if mech.BY_KEY[k].cause == cause)
+            lead = next((k for k in keys if mech.BY_KEY[k].cause == cause), keys[0])
             how = "reproduced by" if ex.exact[j] else "most of the error explained by"
             model = " + ".join(mech.BY_KEY[k].key for k in keys)
             out[i] = (cause, f"{how} {model} in {ev.dtype}: {mech.BY_KEY[lead].explanation}", lead)

@@ -106,7 +106,12 @@ class Ops:
             y = np.where(a.v >= 0, r(1.0 / den), r(e / den))
             c = np.where(a.v >= 0, r(e / den), r(1.0 / den))  # σ(−x), the custom backward's s·c
             return D(y, r(_mul0(r(y * c), a.d)))
-        elif self.ar.dtype != "float64" and self.sig_mode == "formula":
+        elif self.sig_mode == "ratio":  # e^x/(1 + e^x) (TensorFlow's float64 σ: 1 − σ(36.7368) = 2^−53)
+            e = r(np.exp(a.v))
+            y = np.where(np.isinf(e), 1.0, r(e / r(1.0 + e)))
+        elif self.sig_mode == "formula" and self.ar.dtype == "float64":  # 1/(1 + e^{−x}) in float64 steps
+            y = 1.0 / (1.0 + np.exp(-a.v))
+        elif self.sig_mode == "formula":
             # 1/(1 + e^{−x}) in float32 steps (half types: float32 inside, rounded once): σ(17) = 1 in float32
             r32 = _R32.r
             y = r(r32(1.0 / r32(1.0 + r32(np.exp(-a.v)))))
@@ -494,10 +499,10 @@ def explain(x: np.ndarray, t: np.ndarray, got: np.ndarray, expected: np.ndarray,
         if _model(keys) is None:
             return None
         if keys not in cache:
-            modes = ("rounded",) if dtype == "float64" else ("formula", "rounded", "steps")
+            modes = ("formula", "rounded", "ratio", "steps")
             if any(k in FLEXIBLE for k in keys):  # ε, clips, conventions: σ's last bit does not decide them
                 modes = ("rounded",)
-            modes = modes if dtype in ("float16", "bfloat16") else modes[:2]
+            modes = modes if dtype in ("float16", "bfloat16") else modes[:3]
             outs = np.stack([run(keys, mode) for mode in modes])
             pick = np.argmin(np.stack([residual(o_, got) for o_ in outs]), axis=0)
             cache[keys] = np.take_along_axis(outs, pick[None], axis=0)[0]
@@ -590,9 +595,17 @@ def explain(x: np.ndarray, t: np.ndarray, got: np.ndarray, expected: np.ndarray,
             exact.append(False)
             continue
         causes.append(attribute(best, i, got, expected, pred_as))
-        keys_out.append(best)
+        full = pred_as(best, best, i)
+        # shown: the mechanisms that change the result at this element (a framework form that agrees
+        # with the stable one there is not part of the explanation)
+        keys_out.append(tuple(k for k in best if len(best) == 1 or not _same(pred_as(tuple(m for m in best if m != k),
+                                                                                    best, i), full)) or best)
         exact.append(repro)
     return Explanation(causes, keys_out, exact, cache)
+
+
+def _same(a: float | None, b: float | None) -> bool:
+    return a is not None and b is not None and (a == b or (math.isnan(a) and math.isnan(b)))
 
 
 def attribute(best: tuple[str, ...], i: int, got: np.ndarray, expected: np.ndarray, pred_as: Any) -> str:
