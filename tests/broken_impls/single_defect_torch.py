@@ -18,6 +18,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from broken_impls._single_defects import install
+
 Tensor = torch.Tensor
 
 
@@ -66,57 +68,5 @@ def _focal(x: Tensor, t: Tensor, alpha: float | None, gamma: float, *, factor: s
     return (at * f * c).to(out_dtype)
 
 
-def careful(x, t, alpha=0.25, gamma=2.0):  # type: ignore[no-untyped-def]
-    return _focal(x, t, alpha, gamma)
-
-
-def one_minus_p(x, t, alpha=0.25, gamma=2.0):  # type: ignore[no-untyped-def]
-    """1 − p_t formed as 1 − p from a rounded σ (with a bounded power)."""
-    return _focal(x, t, alpha, gamma, factor="one_minus_p")
-
-
-def torch_bce(x, t, alpha=0.25, gamma=2.0):  # type: ignore[no-untyped-def]
-    """The cross-entropy by F.binary_cross_entropy_with_logits ((1 − t)·x − log_sigmoid(x))."""
-    return _focal(x, t, alpha, gamma, ce="torch")
-
-
-def naive_log(x, t, alpha=0.25, gamma=2.0):  # type: ignore[no-untyped-def]
-    """−log(σ(x)) and −log(1 − σ(x)) of a rounded σ."""
-    return _focal(x, t, alpha, gamma, ce="naive_log")
-
-
-def eps_in_log(x, t, alpha=0.25, gamma=2.0):  # type: ignore[no-untyped-def]
-    """−log(σ + 1e-6): the 'safe log'."""
-    return _focal(x, t, alpha, gamma, ce="eps")
-
-
-def naive_pow(x, t, alpha=0.25, gamma=2.0):  # type: ignore[no-untyped-def]
-    """Autodiff through (1 − p_t)**γ: NaN for 0 < γ < 1 once 1 − p_t underflows to 0."""
-    return _focal(x, t, alpha, gamma, power="autodiff")
-
-
-def float32_inside(x, t, alpha=0.25, gamma=2.0):  # type: ignore[no-untyped-def]
-    """Computes float64 inputs in float32."""
-    return _focal(x, t, alpha, gamma, compute="float32")
-
-
-def clamped_logits(x, t, alpha=0.25, gamma=2.0):  # type: ignore[no-untyped-def]
-    """Logits clamped to [−20, 20]."""
-    return _focal(x, t, alpha, gamma, clamp=20.0)
-
-
-def wrong_alpha_side(x, t, alpha=0.25, gamma=2.0):  # type: ignore[no-untyped-def]
-    """α on the negatives."""
-    return _focal(x, t, alpha, gamma, alpha_side="wrong")
-
-
-def detached_factor(x, t, alpha=0.25, gamma=2.0):  # type: ignore[no-untyped-def]
-    """.detach() on the factor."""
-    return _focal(x, t, alpha, gamma, detach=True)
-
-
-PLANTED = {"one_minus_p": "one_minus_p_cancellation", "torch_bce": "bce_cancellation",
-           "naive_log": "bce_cancellation", "eps_in_log": "clip_epsilon", "naive_pow": "nonfinite_at_finite",
-           "float32_inside": "low_precision_compute",
-           "clamped_logits": "clip_epsilon", "wrong_alpha_side": "convention",
-           "detached_factor": "convention"}  # fmt: skip
+PLANTED = install(globals(), _focal, {"torch_bce": ({"ce": "torch"}, "bce_cancellation",
+                                                 "The cross-entropy by F.binary_cross_entropy_with_logits.")})
