@@ -476,7 +476,7 @@ def applicable(v: dict[str, Any], dtype: str, moderate: bool = True) -> list[str
         if mech.slot == "bound" and v.get("clip_eps") is None:
             continue
         if mech.slot in ("alpha", "detach") and not moderate:
-            continue  # a convention changes every element: the check's moderate inputs would fail too
+            continue  # a convention changes every element: moderate inputs, or both classes, fail too
         out.append(mech.key)
     return out
 
@@ -541,15 +541,20 @@ def explain(x: np.ndarray, t: np.ndarray, got: np.ndarray, expected: np.ndarray,
     r_spec = residual(spec, got)
     probs = v.get("input_kind") == "probs"
     moderate = bool(np.any((x >= 0.02) & (x <= 0.98))) if probs else bool(np.any(np.abs(x) <= 4.0))
+    moderate = moderate or bool(np.any(t == 0.0) and np.any(t == 1.0))  # or both classes fail
     singles = [(k,) for k in applicable(v, dtype, moderate)]
     res = {(): r_spec}
+    naive = pred(("naive_log",)) if ("naive_log",) in singles else None
     for k in singles:
         p = pred(k)
-        if p is not None:
-            res[k] = residual(p, got)
+        if p is None:
+            continue
+        if naive is not None and k[0].startswith("eps_") and bool(np.all(residual(p, naive) == 0)):
+            continue  # an ε the dtype absorbs everywhere here is the naive log itself
+        res[k] = residual(p, got)
     # pairs and triples of the mechanisms that explain part of the error somewhere, and of the
     # framework primitives and working dtypes that only show together with another mechanism
-    helpful = sorted((k for k in singles if np.any(res[k] < 0.9 * np.minimum(r_spec, err))),
+    helpful = sorted((k for k in singles if k in res and np.any(res[k] < 0.9 * np.minimum(r_spec, err))),
                      key=lambda k: float(np.sum(np.minimum(res[k], 1e300))))[:6]  # fmt: skip
     always = [k for k in singles if BY_KEY[k[0]].slot in ("precision", "pow", "factor")
               or k[0] in ("torch_bce", "tf_sce", "naive_log", "bce_formula")]  # fmt: skip
@@ -565,7 +570,7 @@ def explain(x: np.ndarray, t: np.ndarray, got: np.ndarray, expected: np.ndarray,
             res[keys] = residual(p, got)
     # triples: the best pairs, each extended by one more mechanism; and the framework forms with a
     # working dtype or autodiff of the power (the common real combinations)
-    base_pairs = [k for k in res if len(k) == 2 and {BY_KEY[m].slot for m in k} == {"factor", "ce"}]
+    base_pairs = [k for k in res if len(k) == 2 and {BY_KEY[m].slot for m in k} <= {"factor", "ce", "precision"}]
     for pair in sorted((k for k in res if len(k) == 2), key=score)[:6] + base_pairs:
         for (k,) in cands:
             keys = tuple(sorted({*pair, k}, key=ORDER.__getitem__))
