@@ -3,10 +3,8 @@
 ``Element`` is one failing element (input, target, expected, got, error in u); ``Evidence`` a
 check's elements with its dtype, variant, tier and fault, built from a check's arrays
 (``from_arrays``, in the runner) or from a results entry's worst element (``from_entry``).
-The helpers below answer the rules' questions: is this error what rounding can explain at this
-input (``rounding_bound``, ``cancellation_fits``), does a clip or epsilon reproduce it
-(``clip_match``, ``declared_clip_match``, ``softmax_clip_match``), which naive form reproduces
-the values (``simulated``).
+The helpers below serve what the catalogue of mechanisms (mechanisms.py) cannot run on: reduced
+values and softmax rows (``simple_ratio``, ``softmax_clip_match``, ``rounding_bound`` of a sum).
 """
 
 from __future__ import annotations
@@ -23,7 +21,6 @@ from focalspec.reference.rounding import get_format
 MAX_ELEMENTS = 48  # failing elements examined per check: the smallest |x| first, ...
 MAX_NONFINITE = 16  # ... and this many more with a NaN/Inf result, wherever they lie
 EPSILONS = (1e-7, 1e-6, 1e-8, 1e-5, 1e-4, 1e-10, 1e-12, 1e-15, 2.0**-23, 2.0**-52, 1.1754943508222875e-38)
-LOGIT_CLAMPS = (10.0, 15.0, 16.0, 20.0, 30.0, 50.0, 80.0, 88.0, 100.0)
 
 
 @dataclass
@@ -235,62 +232,6 @@ def safe_log(v: float) -> float:
     return math.log(v) if v > 0 else -math.inf
 
 
-def clip_candidates(v: dict[str, Any], t: float) -> list[tuple[str, Any, Any]]:
-    """(label, loss as a function of the input) for each clip / epsilon / clamp a real
-    implementation uses (canonical sigmoid form; the factor 1 - p_t always formed stably)."""
-    g = float(v.get("gamma") or 0.0)
-    a = v.get("alpha")
-    at = 1.0 if a is None else a * t + (1 - a) * (1 - t)
-    probs = v.get("input_kind") == "probs"
-
-    def parts(z: float) -> tuple[float, float, float]:  # p, 1 - p, 1 - p_t: each accurate
-        if probs:
-            p, q = z, 1.0 - z
-        else:
-            p, q = sig(z), sig(-z)
-        return p, q, t * q + (1 - t) * p
-
-    def fl(m: float, ce: float) -> float:
-        return at * (m**g if g else 1.0) * ce
-
-    def clipped_ce(p: float, q: float, eps: float) -> float:
-        pc, qc = min(max(p, eps), 1 - eps), min(max(q, eps), 1 - eps)
-        lp = math.log1p(-qc) if pc > 0.5 else safe_log(pc)
-        lq = math.log1p(-pc) if qc > 0.5 else safe_log(qc)
-        return -t * lp - (1 - t) * lq
-
-    out: list[tuple[str, Any]] = []
-    for eps in EPSILONS:
-        def active(z: float, eps: float = eps) -> bool:
-            p, q, _ = parts(z)
-            return min(p, q) < eps
-
-        def clip_all(z: float, eps: float = eps) -> float:
-            p, q, _ = parts(z)
-            pc, qc = min(max(p, eps), 1 - eps), min(max(q, eps), 1 - eps)
-            return fl(t * qc + (1 - t) * pc, clipped_ce(p, q, eps))
-
-        def clip_ce(z: float, eps: float = eps) -> float:
-            p, q, m = parts(z)
-            return fl(m, clipped_ce(p, q, eps))
-
-        def add_eps(z: float, eps: float = eps) -> float:
-            p, q, m = parts(z)  # -safe_log(p + eps) = -log1p(eps - q): no cancellation of its own
-            return fl(m, -t * math.log1p(eps - q) - (1 - t) * math.log1p(eps - p))
-
-        out += [(f"p clipped to [{eps:.3g}, 1 - {eps:.3g}]", clip_all, active),
-                (f"p clipped to [{eps:.3g}, 1 - {eps:.3g}] inside the log", clip_ce, active),
-                (f"{eps:.3g} added inside the log", add_eps, lambda z: True)]  # fmt: skip
-    if not probs:
-        for lim in LOGIT_CLAMPS:
-            def clamp(z: float, lim: float = lim) -> float:
-                zc = min(max(z, -lim), lim)
-                _, _, m = parts(zc)
-                return fl(m, t * softplus(-zc) + (1 - t) * softplus(zc))
-
-            out.append((f"logits clamped to [-{lim:g}, {lim:g}]", clamp, lambda z, lim=lim: abs(z) > lim))
-    return out
-
 
 def softmax_clip_match(e: Element, v: dict[str, Any], dtype: str) -> str | None:
     """Softmax value rows (class-index target): the clip of p_target to [ε, 1 − ε], with the
@@ -332,92 +273,6 @@ def softmax_clip_match(e: Element, v: dict[str, Any], dtype: str) -> str | None:
     return None
 
 
-def declared_clip_match(e: Element, v: dict[str, Any], dtype: str) -> str | None:
-    """A declared clip (``clip_eps``) whose bounds the implementation forms in the dtype
-    (1 − 1e−7 → 1 − 2^−23 in float32): got/expected equals the rounded bounds' loss over the exact ones'."""
-    eps = v.get("clip_eps")
-    if not eps or e.x is None or e.t is None or not math.isfinite(e.x) or e.which != "value" or not e.expected:
-        return None
-    eps = float(eps)
-    npt = get_format(dtype).numpy_type
-    lo, hi = float(np.asarray(eps, dtype=npt)), float(np.asarray(1 - eps, dtype=npt))
-    if (lo, hi) == (eps, 1 - eps):
-        return None
-    t = e.t
-    p = e.x if v.get("input_kind") == "probs" else sig(e.x)
-    q = 1.0 - e.x if v.get("input_kind") == "probs" else sig(-e.x)
-    if not (min(p, q) < max(eps, 1 - hi)):
-        return None  # the clip does not act here
-    g = float(v.get("gamma") or 0.0)
-    scope_all = v.get("clip_scope", "all") != "ce"
-
-    def loss(a: float, b: float) -> float:
-        pc, qc = min(max(p, a), b), min(max(q, 1 - b), 1 - a)
-        lp = math.log1p(-qc) if pc > 0.5 else safe_log(pc)
-        lq = math.log1p(-pc) if qc > 0.5 else safe_log(qc)
-        ce = -t * lp - (1 - t) * lq
-        m = t * qc + (1 - t) * pc if scope_all else t * q + (1 - t) * p
-        return (m**g if g else 1.0) * ce
-
-    try:
-        base, cand = loss(eps, 1 - eps), loss(lo, hi)
-    except (OverflowError, ValueError, ZeroDivisionError):
-        return None
-    if not base:
-        return None
-    r_got = e.got / e.expected
-    tol = min(0.1 * abs(r_got - 1.0), 0.05 * abs(r_got)) + 16 * get_format(dtype).unit_roundoff * abs(r_got)
-    if abs(cand / base - r_got) <= tol:
-        return f"the declared clip's bound 1 - {eps:.3g} formed in {dtype} ({hi!r})"
-    return None
-
-
-def exact_loss(v: dict[str, Any], t: float) -> Any:
-    """The canonical loss as a function of the input, in float64 stable forms (for ratios)."""
-    g = float(v.get("gamma") or 0.0)
-    a = v.get("alpha")
-    at = 1.0 if a is None else a * t + (1 - a) * (1 - t)
-    if v.get("input_kind") == "probs":
-        return lambda p: at * (t * (1 - p) + (1 - t) * p) ** g * (-t * safe_log(p) - (1 - t) * math.log1p(-p))
-    return lambda z: at * (t * sig(-z) + (1 - t) * sig(z)) ** g * (t * softplus(-z) + (1 - t) * softplus(z))
-
-
-def clip_match(e: Element, v: dict[str, Any], dtype: str) -> str | None:
-    """The clip/epsilon whose loss (or its derivative) reproduces ``got`` (canonical sigmoid).
-    Compared as ratios to the unclipped loss, so a reduction's factor (1/n, 1/#positives) cancels."""
-    if e.x is None or e.t is None or not math.isfinite(e.x) or v.get("activation") != "sigmoid":
-        return None
-    if v.get("soft_target", "canonical") != "canonical" or v.get("clip_eps") is not None or not e.expected:
-        return None
-    x, probs = e.x, v.get("input_kind") == "probs"
-    if probs and not 0.0 < x < 1.0 and e.which == "grad":
-        return None
-    u = get_format(dtype).unit_roundoff
-    h = 1e-7 * min(x, 1 - x) if probs else 1e-6 * max(1.0, abs(x))
-
-    def at(f: Any) -> float:
-        return f(x) if e.which == "value" else (f(x + h) - f(x - h)) / (2 * h)
-
-    try:
-        base = at(exact_loss(v, e.t))
-    except (OverflowError, ValueError, ZeroDivisionError):
-        return None
-    if not base or not math.isfinite(base):
-        return None
-    r_got = e.got / e.expected
-    # the candidate must explain the error (90 % of it) and reproduce got (to 5 %, or exactly 0)
-    tol = min(0.1 * abs(r_got - 1.0), 0.05 * abs(r_got)) + 16 * u * abs(r_got)
-    for label, f, active in clip_candidates(v, e.t):
-        try:
-            # only where the clip acts, on both sides of a difference quotient (no kink inside)
-            if not (active(x) and (e.which == "value" or (active(x - h) and active(x + h)))):
-                continue
-            val = at(f) / base
-        except (OverflowError, ValueError, ZeroDivisionError):
-            continue
-        if math.isfinite(val) and abs(val - r_got) <= tol:
-            return label
-    return None
 
 
 def rounding_bound(e: Element, gamma: float, kind: str) -> float:
@@ -431,47 +286,4 @@ def rounding_bound(e: Element, gamma: float, kind: str) -> float:
     return k * (math.exp(min(m, 700.0)) + 1.0) * max(1.0, m) + 64.0
 
 
-def cancellation_fits(e: Element, dtype: str, gamma: float, kind: str) -> bool:
-    """The error is what an absolute error of ~u in a quantity of size e^{-|x|} gives (it grows
-    like e^{|x|}), or the result is 0 where that quantity rounds to 0."""
-    fmt = get_format(dtype)
-    m = logit_margin(e, kind)
-    if e.x is None or m < 1.0:
-        return False
-    if e.got == 0.0:
-        return bool(correct_side(e, kind)) and m >= (fmt.precision - 2) * math.log(2.0)
-    return e.err_u <= rounding_bound(e, gamma, kind) and e.err_u >= 1e-4 * math.exp(min(m, 700.0))
 
-
-def simulated(ev: Evidence, dtype: str) -> str | None:
-    """Value checks: which naive form -- 1 - fl(p) in the factor, or safe_log(fl(p_t)) in the
-    cross-entropy -- reproduces the failing values (σ rounded to the dtype, ±1 ulp), or None."""
-    if ev.arrays is None or ev.variant.get("input_kind") == "probs":
-        return None
-    x, t, got, exact = (ev.arrays[k] for k in ("x", "t", "got", "exact"))
-    g = float(ev.variant.get("gamma") or 0.0)
-    hard = np.isin(t, (0.0, 1.0)) & np.isfinite(x) & np.isfinite(got) & (exact != 0) & (got != exact)
-    if not hard.any() or g == 0:
-        return None
-    x, t, got, exact = x[hard], t[hard], got[hard], exact[hard]
-    npt = get_format(dtype).numpy_type
-    xl = x.astype(np.longdouble)
-    s = np.where(t == 1, 1.0, -1.0).astype(np.longdouble)
-    with np.errstate(all="ignore"):
-        m_true = 1 / (1 + np.exp(s * xl))  # 1 - p_t
-        ce_true = np.where(s * xl > 0, np.log1p(np.exp(-s * xl)), -s * xl + np.log1p(np.exp(s * xl)))
-        pt = (1 / (1 + np.exp(-s * xl))).astype(npt).astype(np.float64)  # p_t rounded to the dtype
-        ulp = np.exp2(np.floor(np.log2(np.where(pt > 0, pt, 1.0))) - (get_format(dtype).precision - 1))
-        best = {"1p": np.full(x.shape, np.inf), "bce": np.full(x.shape, np.inf)}
-        for k in (-1.0, -0.5, 0.0, 1.0):  # the implementation's σ may be an ulp off (below 1: half an ulp)
-            p64 = np.minimum(pt + k * ulp, 1.0).astype(np.longdouble)
-            ratio = exact / (m_true**g * ce_true)  # alpha_t
-            for key, c in (("1p", (1 - p64) ** g * ce_true), ("bce", m_true**g * -np.log(p64))):
-                d = np.abs(got - (ratio * c).astype(np.float64))
-                best[key] = np.minimum(best[key], d)
-    err = np.abs(got - exact)
-    f1 = np.mean(best["1p"] <= 0.25 * err)
-    f2 = np.mean(best["bce"] <= 0.25 * err)
-    if max(f1, f2) < 0.5 or abs(f1 - f2) < 0.2:
-        return None
-    return "one_minus_p_cancellation" if f1 > f2 else "bce_cancellation"

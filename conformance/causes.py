@@ -3,10 +3,14 @@
 A failing check is classified from its *measured evidence* only -- the failing elements'
 inputs, targets, expected and got values and errors in units of roundoff, the dtype, the
 variant's parameters, the failure tier and the isolation layer's ``fault`` -- never from the
-adapter's name.  Each failing element is explained by the first rule that fits it; a check
-takes the most serious cause among its elements (``PRIORITY``) and names the smallest input
-(|x| nearest 0: where the error starts) that shows it.  A check no rule explains is
-``unclassified``, and counted as such.
+adapter's name.  Each failing element is explained by reproduction: the catalogue of
+mechanisms (mechanisms.py) is run on it in its dtype and the cause is the mechanism of the
+reproducing model that carries the error; elements the catalogue does not cover (reduced values,
+softmax rows, non-finite inputs) go through a few fallback rules.  One defect, one cause: a check
+takes the cause most of its elements carry (a NaN/Inf at a finite input first) and names the
+smallest input (|x| nearest 0: where the error starts) that shows it.  What nothing reproduces
+is ``unclassified``, and counted as such.  Accuracy on the labelled audit set:
+conformance/audit_accuracy.json (tests/test_audit.py).
 
 Evidence comes either from the full arrays of a check while it runs (``from_arrays``, used by
 the runner) or, offline, from a results-JSON entry's worst element (``from_entry``: coarser,
@@ -20,7 +24,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from focalspec.conformance import cause_evidence as cev
+from focalspec.conformance import mechanisms as mech
 from focalspec.conformance.cause_evidence import Element, Evidence, from_arrays, from_entry
 from focalspec.reference.rounding import get_format
 
@@ -56,12 +63,13 @@ CAUSES: dict[str, Cause] = {c.name: c for c in (
           "Fix the code path named in the message; support the variant or reject it up front with a clear error.",
           "§10.6"),
     Cause("nonfinite_at_finite", "NaN/Inf at a finite input",
-          "NaN or ±Inf value or gradient where the input is finite and the exact result is finite. "
-          "Typical: autodiff of (1 − p_t)^γ gives γ·0^(γ−1)·0 = ∞·0 = NaN for 0 < γ < 1 once 1 − p_t "
-          "rounds to 0; −log(σ(x)) = −log(0) = ∞; exp overflow. A training hazard: one such element "
-          "poisons the whole batch's gradient.",
-          "Evaluate 1 − p_t as σ(−s·x) and −log p_t as softplus(−s·x); give (1 − p_t)^γ a finite "
-          "derivative (custom backward, or exp(−γ·softplus(s·x))).",
+          "NaN or ±Inf value or gradient where the input is finite and the exact result is finite, produced "
+          "by the implementation's own arithmetic: typically autodiff of (1 − p_t)^γ, γ·0^(γ−1)·0 = ∞·0 = NaN "
+          "for 0 < γ < 1 once 1 − p_t is 0 (formed as 1 − p it is 0 from x ≈ 16.6 in float32). A training "
+          "hazard: one such element poisons the whole batch's gradient.",
+          "Compute (1 − p_t)^γ as σ(−s·x)^γ with a bounded derivative: a custom backward (torch.autograd."
+          "Function), jax.custom_jvp or tf.custom_gradient giving −s·γ·(1 − p_t)^γ·p_t (0 at 1 − p_t = 0). Not "
+          "exp(−γ·softplus(s·x)): it multiplies the exponent's rounding by γ·|x| and misses the accurate grade.",
           "§1, §4, §8"),
     Cause("convention", "different convention or formula",
           "Wrong by a constant factor or in form across elements, at moderate inputs where no rounding "
@@ -106,7 +114,9 @@ CAUSES: dict[str, Cause] = {c.name: c for c in (
           "Only ±∞ or NaN inputs (or probabilities outside [0, 1], empty tensors) disagree: the "
           "implementation returns NaN where the spec gives the limit (FL(+∞, t = 1) = 0), or does not "
           "propagate NaN. Extended tier: reported, not required by default.",
-          "Return the limits of SPEC §1.1 (multiply by 0 through where(), not 0·∞) and propagate NaN.",
+          "Return the limits of SPEC §1.1 and propagate NaN: the value by selecting with where() (0 where "
+          "(1 − p_t)^γ is 0, not 0·∞); the gradient's limit needs a custom derivative (custom backward, "
+          "jax.custom_jvp, tf.custom_gradient), as where() differentiates both branches.",
           "§1.1, §10.5"),
     Cause("unclassified", "unclassified",
           "No rule explains the evidence: a defect of its own, or a gap in the taxonomy.",
@@ -114,7 +124,7 @@ CAUSES: dict[str, Cause] = {c.name: c for c in (
           "§10.7"),
 )}  # fmt: skip
 
-# most serious first: a check takes the first of these among its elements' causes
+# most serious first: the order of summaries and the tie-break among a check's elements' causes (check_cause)
 PRIORITY = ("fault", "nonfinite_at_finite", "convention", "low_precision_compute", "clip_epsilon",
             "one_minus_p_cancellation", "bce_cancellation", "underflow_flush", "nonfinite_input_policy",
             "unclassified")  # fmt: skip
@@ -127,6 +137,7 @@ class Verdict:
     cause: str
     detail: str
     example: dict[str, Any] | None = None
+    fix: str | None = None  # the reproducing mechanism's own fix, where one was found
 
 
 def for_measures(check: str, dtype: str, variant: dict[str, Any], bad: list[Any], failure_tier: str | None) -> Verdict:
@@ -149,80 +160,89 @@ def for_measures(check: str, dtype: str, variant: dict[str, Any], bad: list[Any]
     return classify(ev)
 
 
-def _element_cause(e: Element, ev: Evidence, simulated: str | None) -> tuple[str, str]:
-    """(cause, why) of one failing element."""
+def _fallback_cause(e: Element, ev: Evidence) -> tuple[str, str]:
+    """(cause, why) of an element no mechanism of the catalogue was run on or reproduced: the
+    symptoms that need no model (non-finite inputs, NaN at a finite input), the reduced values'
+    normaliser, a large error at a moderate input; else unclassified."""
     v, dtype = ev.variant, ev.dtype
     kind = str(v.get("input_kind") or "logits")
-    gamma = float(v.get("gamma") or 0.0)
-    fmt = get_format(dtype)
     finite_in = e.x is None or math.isfinite(e.x)
     if (e.x is not None and not finite_in) or (e.x is None and ev.failure_tier == "extended"):
         return "nonfinite_input_policy", ""
     if kind == "probs" and e.x is not None and not 0.0 <= e.x <= 1.0:
         return "nonfinite_input_policy", ""
     if not math.isfinite(e.got) and math.isfinite(e.expected):
-        return "nonfinite_at_finite", ""
+        return "nonfinite_at_finite", "no mechanism of the catalogue reproduces it"
     if math.isfinite(e.got) and math.isinf(e.expected):
         return "clip_epsilon", "finite where the exact loss is infinite (a cap)"
-    if math.isnan(e.got) and math.isinf(e.expected):
-        return "nonfinite_at_finite", "NaN where the exact result is an infinity"
     if not math.isfinite(e.got):
         return "unclassified", "infinity of the wrong sign or NaN mismatch"
-    ratio = cev.simple_ratio(e, dtype)
-    # a power of two is also what 1 - p quantised to ulps gives (1 - fl(p) = k ulp): not a convention then
-    pow2 = ratio is not None and math.log2(ratio).is_integer()
-    if ratio is not None and not (pow2 and cev.correct_side(e, kind) and cev.cancellation_fits(e, dtype, gamma, kind)):
-        return "convention", f"got = {ratio} × expected"
+    fmt = get_format(dtype)
     rel = cev.relative_error(e)
-    tiny32 = 0.0 < abs(e.got) < get_format("float32").smallest_normal  # a float32 subnormal
-    in32 = dtype == "float64" and cev.in_float32(e.got)
-    if in32 and (rel <= 2.0**-20 or ((cev.long_significand(e.got) or tiny32) and rel <= 0.5)):
-        return "low_precision_compute", "float64 result exactly representable in float32"
-    side = cev.correct_side(e, kind)
-    fits = side is not None and cev.cancellation_fits(e, dtype, gamma, kind)
-    # rounding explains it: an ε of the right size would too (ε/CE ~ ε e^|x| is a continuum), so
-    # only what rounding cannot explain is tried against the clips; a 0 or a frozen value on the
-    # wrong side is the clip's alone, and the check's other elements decide between them
-    clip = None if fits else (cev.clip_match(e, v, dtype) or cev.declared_clip_match(e, v, dtype))
-    if clip:
-        return "clip_epsilon", clip
-    if fits:
-        if simulated:
-            return simulated, "reproduced by the naive form with σ rounded to the dtype"
-        if side and gamma > 0:
-            return "one_minus_p_cancellation", "confident correct prediction, error grows like e^|x|"
-        return "bce_cancellation", "error grows like e^|x|" + ("" if side else " on the wrong side (large loss)")
+    if e.x is None:  # a reduced value or a softmax row
+        sclip = cev.softmax_clip_match(e, v, dtype) if v.get("activation") == "softmax" else None
+        if sclip:
+            return "clip_epsilon", sclip
+        if e.margin is not None and e.margin > 1.0 and math.isfinite(e.margin):
+            growth = math.exp(min(e.margin, 700.0))
+            gamma = float(v.get("gamma") or 0.0)
+            if e.err_u <= 16.0 * max(gamma, 1.0) * (growth + 1.0) + 64.0 and (e.got == 0.0 or e.err_u >= 1e-4 * growth):
+                name = "one_minus_p_cancellation" if gamma > 0 else "bce_cancellation"
+                return name, f"softmax row dominated by its target (margin {e.margin:.3g}): error grows like e^margin"
+        ratio = cev.simple_ratio(e, dtype)
+        if ratio is not None and e.margin is None:
+            return "convention", f"reduced value = {ratio} × expected: another normaliser"
+        if dtype == "float64" and cev.in_float32(e.got) and (cev.long_significand(e.got) or rel <= 2.0**-20):
+            return "low_precision_compute", "float64 result exactly representable in float32"
+        if ev.reduced_bound is not None and e.err_u > ev.reduced_bound and rel > max(1e-3, 32 * fmt.unit_roundoff):
+            return "convention", (f"{rel:.3g} relative error in a reduced value, beyond what rounding of its "
+                                  f"elements explains ({ev.reduced_bound:.3g} u): another formula")  # fmt: skip
+        if dtype in ("float16", "bfloat16"):
+            return "low_precision_compute", f"{dtype} rounding beyond the budget in a reduced value"
+        if dtype == "float64" and 2.0**-32 <= rel <= 2.0**-16:
+            return "low_precision_compute", f"relative error {rel:.2g} ~ 2^-24: a float32 step in float64"
+        return "unclassified", ""
     if e.expected == 0.0 and abs(e.got) >= fmt.smallest_normal:
         return "convention", "nonzero where the exact loss is 0 (an element weighted by α_t = 0?)"
-    bound = cev.rounding_bound(e, gamma, kind)
-    if e.got == 0.0 and e.expected != 0.0 and abs(e.expected) >= fmt.smallest_normal:
-        if abs(e.expected) < fmt.unit_roundoff:
-            return "underflow_flush", "0 where the exact result is a normal number"
-        if e.which == "grad":
-            return "clip_epsilon", "gradient 0 where the exact one is not small: the zero derivative of a clip"
-    if e.which == "grad" and abs(e.got) <= 1e-6 * abs(e.expected) and abs(e.expected) >= fmt.unit_roundoff:
-        return "clip_epsilon", "the gradient vanishes where the exact one is not small: a clip's derivative"
-        return "convention", "0 where the exact loss is not small"
-    sclip = cev.softmax_clip_match(e, v, dtype) if v.get("activation") == "softmax" else None
-    if sclip:
-        return "clip_epsilon", sclip
-    if e.x is None and e.margin is not None and e.margin > 1.0 and math.isfinite(e.margin):
-        growth = math.exp(min(e.margin, 700.0))
-        if e.err_u <= 4.0 * max(gamma, 1.0) * (growth + 1.0) * 4 + 64.0 and (e.got == 0.0 or e.err_u >= 1e-4 * growth):
-            name = "one_minus_p_cancellation" if gamma > 0 else "bce_cancellation"
-            return name, f"softmax row dominated by its target (margin {e.margin:.3g}): error grows like e^margin"
-    moderate = e.x is not None and (abs(e.x) <= 4.0 if kind != "probs" else 0.02 <= e.x <= 0.98)
-    if (moderate or e.x is None or e.err_u > bound) and rel > max(1e-3, 32 * fmt.unit_roundoff):
-        where = "at a moderate input" if moderate else "in a reduced value" if e.x is None else "beyond rounding"
-        return "convention", f"{rel:.3g} relative error {where}: another formula or normaliser"
-    if e.x is None and e.margin is None and ev.reduced_bound is not None and e.err_u > ev.reduced_bound:
-        return "convention", (f"{rel:.3g} relative error in a reduced value, beyond what rounding of its elements "
-                              f"explains ({ev.reduced_bound:.3g} u): another formula")  # fmt: skip
-    if dtype in ("float16", "bfloat16"):
-        return "low_precision_compute", f"{dtype} computed in {dtype}"
-    if dtype == "float64" and 2.0**-32 <= rel <= 2.0**-16:
-        return "low_precision_compute", f"relative error {rel:.2g} ~ 2^-24: a float32 step (or constant) in float64"
+    if e.got == 0.0 and 0.0 < abs(e.expected) < fmt.unit_roundoff:
+        return "underflow_flush", "0 where the exact result is a normal number"
+    moderate = abs(e.x) <= 4.0 if kind != "probs" else 0.02 <= e.x <= 0.98
+    if moderate and rel > max(1e-3, 32 * fmt.unit_roundoff):
+        return "convention", f"{rel:.3g} relative error at a moderate input: another formula or normaliser"
+    if dtype == "float64" and cev.in_float32(e.got) and (cev.long_significand(e.got) or rel <= 2.0**-20):
+        return "low_precision_compute", "float64 result exactly representable in float32"
     return "unclassified", ""
+
+
+def _mechanism_causes(ev: Evidence) -> dict[int, tuple[str, str, str]]:
+    """Index of an element -> (cause, why, mechanism key) for the elements a model of the
+    catalogue (mechanisms.py) reproduces or explains most of, run in the check's dtype."""
+    v = ev.variant
+    if v.get("activation", "sigmoid") != "sigmoid" or float(v.get("label_smoothing") or 0.0):
+        return {}
+    kind = str(v.get("input_kind") or "logits")
+    soft_ok = v.get("soft_target", "canonical") == "canonical"
+    out: dict[int, tuple[str, str, str]] = {}
+    for which in ("value", "grad"):
+        idx = [i for i, e in enumerate(ev.elements)
+               if e.which == which and e.x is not None and e.t is not None and math.isfinite(e.x)
+               and (kind != "probs" or 0.0 <= e.x <= 1.0) and (soft_ok or e.t in (0.0, 1.0))
+               and not (math.isinf(e.expected) or math.isnan(e.expected))]  # fmt: skip
+        if not idx:
+            continue
+        els = [ev.elements[i] for i in idx]
+        arr = {k: np.array([getattr(e, k) for e in els]) for k in ("x", "t", "got", "expected")}
+        ex = mech.explain(arr["x"], arr["t"], arr["got"], arr["expected"], which, v, ev.dtype)
+        for j, i in enumerate(idx):
+            cause = ex.cause[j]
+            if cause is None:
+                continue
+            keys = ex.keys[j]
+            lead = next((k for k in keys if mech.BY_KEY[k].cause == cause), keys[0])
+            how = "reproduced by" if ex.exact[j] else "most of the error explained by"
+            model = " + ".join(mech.BY_KEY[k].key for k in keys)
+            out[i] = (cause, f"{how} {model} in {ev.dtype}: {mech.BY_KEY[lead].explanation}", lead)
+    return out
 
 
 def classify(ev: Evidence) -> Verdict:
@@ -233,14 +253,40 @@ def classify(ev: Evidence) -> Verdict:
         if ev.failure_tier == "extended" and not _FAULT_WORDS.search(ev.message):
             return Verdict("nonfinite_input_policy", f"at ±inf/NaN/empty inputs, {ev.dtype}: {_first(ev.message)}")
         return Verdict("fault", _first(ev.message))
-    simulated = cev.simulated(ev, ev.dtype)
-    found: dict[str, tuple[Element, str]] = {}
-    for e in ev.elements:  # smallest |x| first: the first element of a cause is where it starts
-        cause, why = _element_cause(e, ev, simulated)
-        found.setdefault(cause, (e, why))
-    cause = next(c for c in PRIORITY if c in found)
-    e, why = found[cause]
-    return Verdict(cause, describe(cause, e, ev, why), example(e, str(ev.variant.get("input_kind") or "logits")))
+    found: dict[str, list[tuple[Element, str, str]]] = {}
+    # smallest |x| first: the first element of a cause is where it starts
+    for e, (cause, why, key) in zip(ev.elements, element_causes(ev), strict=True):
+        found.setdefault(cause, []).append((e, why, key))
+    cause = check_cause({c: len(v) for c, v in found.items()})
+    e, why, key = found[cause][0]
+    ex = example(e, str(ev.variant.get("input_kind") or "logits"))
+    if key:
+        ex["mechanism"] = key
+    return Verdict(cause, describe(cause, e, ev, why), ex, mech.BY_KEY[key].fix if key else None)
+
+
+def element_causes(ev: Evidence) -> list[tuple[str, str, str]]:
+    """(cause, why, mechanism key) of each of the check's elements: the catalogue's reproduction
+    where it runs, else the fallback rules."""
+    by_mech = _mechanism_causes(ev)
+    out = []
+    for i, e in enumerate(ev.elements):
+        if i in by_mech:
+            out.append(by_mech[i])
+        else:
+            cause, why = _fallback_cause(e, ev)
+            out.append((cause, why, ""))
+    return out
+
+
+def check_cause(counts: dict[str, int]) -> str:
+    """One defect, one cause: a check takes the cause most of its elements carry; a non-finite
+    result at a finite input (training stops) comes first whatever its count, and unclassified
+    only where nothing else is found."""
+    if "nonfinite_at_finite" in counts:
+        return "nonfinite_at_finite"
+    named = {c: n for c, n in counts.items() if c != "unclassified"} or counts
+    return min(named, key=lambda c: (-named[c], PRIORITY.index(c)))
 
 
 def _first(message: str) -> str:
@@ -302,7 +348,10 @@ def example(e: Element, kind: str = "logits") -> dict[str, Any]:
 def classify_entry(entry: dict[str, Any]) -> Verdict:
     """Offline: the cause of a failing results-JSON entry (its own ``cause`` if it has one)."""
     if entry.get("cause") in CAUSES:
-        return Verdict(entry["cause"], str(entry.get("cause_detail") or ""), entry.get("cause_example"))
+        ex = entry.get("cause_example")
+        key = ex.get("mechanism") if isinstance(ex, dict) else None
+        fix = mech.BY_KEY[key].fix if key in mech.BY_KEY else None
+        return Verdict(entry["cause"], str(entry.get("cause_detail") or ""), ex, fix)
     return safely(lambda: classify(from_entry(entry)))
 
 
@@ -334,11 +383,12 @@ def tally(entries: Any) -> dict[str, dict[str, dict[str, Any]]]:
             continue
         v = classify_entry(e)
         row = out.setdefault(str(e.get("adapter")), {})
-        slot = row.setdefault(v.cause, {"n": 0, "detail": v.detail, "size": math.inf, "example": v.example})
+        slot = row.setdefault(v.cause, {"n": 0, "detail": v.detail, "size": math.inf, "example": v.example,
+                                        "fix": v.fix})
         slot["n"] += 1
         size = example_size(v.example)
         if size < slot["size"]:
-            slot.update(size=size, detail=v.detail, example=v.example)
+            slot.update(size=size, detail=v.detail, example=v.example, fix=v.fix or slot.get("fix"))
     return out
 
 
@@ -352,5 +402,5 @@ def summary_lines(entries: Any) -> list[str]:
         for cause, slot in sorted(row.items(), key=lambda kv: (-kv[1]["n"], PRIORITY.index(kv[0]))):
             lines.append(f"  {cause} ({slot['n']}): {slot['detail'][:200]}")
             if cause != "unclassified":
-                lines.append(f"    fix: {CAUSES[cause].fix[:200]}")
+                lines.append(f"    fix: {(slot.get('fix') or CAUSES[cause].fix)[:240]}")
     return lines

@@ -372,7 +372,7 @@ DOMINANT = {
     "mean_over_rows": "convention",
     "normalized_by_n": "convention",
     "clamped_logits": "clip_epsilon",
-    "naive_log_sigmoid": "nonfinite_at_finite",
+    "naive_log_sigmoid": "bce_cancellation",  # its +inf of -log(0) too: one defect, one cause (issue 24)
     "raises_on_soft": "fault",
     "wrong_shape": "fault",
 }
@@ -403,9 +403,11 @@ def test_cause_details_name_the_input_where_the_error_starts(tmp_path_factory: p
     assert all(t["cause_example"]["input"] not in ("inf", "-inf") for t in finite)
     ext = [t for t in bad if t["failure_tier"] == "extended"]
     assert ext and all(t["cause"] == "nonfinite_input_policy" for t in ext)
-    # the two cross-entropy failures of -log(sigmoid): infinite at saturation, precision before it
-    causes = {t["cause"] for t in failed(run_of(tmp_path_factory, "naive_log_sigmoid"))}
-    assert {"nonfinite_at_finite", "bce_cancellation"} <= causes
+    # -log(sigmoid) fails infinite at saturation and imprecise before it: one defect, one cause (issue 24).
+    # Measured 147 of 179: the rest are +inf reduced values (no single input to reproduce) and gamma = 0 NaN
+    # gradients that autodiff of a zeroth power at 1 - p = 0 (JAX/TF) reproduces as well as the naive log
+    required = [t["cause"] for t in failed(run_of(tmp_path_factory, "naive_log_sigmoid")) if t["tier_required"]]
+    assert required.count("bce_cancellation") >= 0.8 * len(required), sorted(set(required))
 
 
 def test_the_gate_summary_lists_causes_with_their_smallest_input(
