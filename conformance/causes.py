@@ -28,6 +28,7 @@ import numpy as np
 
 from focalspec.conformance import cause_evidence as cev
 from focalspec.conformance import mechanisms as mech
+from focalspec.conformance import severity
 from focalspec.conformance.cause_evidence import Element, Evidence, from_arrays, from_entry
 from focalspec.reference.rounding import get_format
 
@@ -393,14 +394,18 @@ def tally(entries: Any) -> dict[str, dict[str, dict[str, Any]]]:
 
 
 def summary_lines(entries: Any) -> list[str]:
-    """Per adapter: failing checks per cause (most first) with the smallest input that shows it."""
+    """Per adapter: failing checks per cause, by severity then count (SPEC §10.8), with the smallest
+    input that shows it and the reproducing mechanism's fix."""
     lines = []
     for adapter, row in tally(entries).items():
         total = sum(s["n"] for s in row.values())
         unc = row.get("unclassified", {}).get("n", 0)
         lines.append(f"{adapter}: {total} failing checks, {unc} unclassified")
-        for cause, slot in sorted(row.items(), key=lambda kv: (-kv[1]["n"], PRIORITY.index(kv[0]))):
-            lines.append(f"  {cause} ({slot['n']}): {slot['detail'][:200]}")
+        level = {c: severity.severity(c, nonfinite=severity.nonfinite_example(slot.get("example")))
+                 for c, slot in row.items()}  # fmt: skip
+        for cause, slot in sorted(row.items(), key=lambda kv: severity.summary_key(level[kv[0]], kv[1]["n"],
+                                                                                   kv[0])):  # fmt: skip
+            lines.append(f"  [{level[cause]}] {cause} ({slot['n']}): {slot['detail'][:200]}")
             if cause != "unclassified":
                 lines.append(f"    fix: {(slot.get('fix') or CAUSES[cause].fix)[:240]}")
     return lines

@@ -286,14 +286,19 @@ class _Tally:
                 self.cause(dict(report.user_properties), key == "unrequired", report.nodeid)
 
     def cause(self, props: dict[str, Any], unrequired: bool, nodeid: str = "") -> None:
-        """Per cause: [failing checks, |smallest input|, its line, only in tiers not required, dtypes]."""
+        """Per cause: [failing checks, |smallest input|, its line, only in tiers not required, dtypes,
+        the reproducing mechanism's fix (of the smallest input), NaN/Inf at a finite input in a required tier]."""
         name = str(props.get("cause") or "unclassified")
         x = props.get("cause_input")
         size = abs(float(x)) if isinstance(x, int | float) and x == x else math.inf
-        slot = self.causes.setdefault(name, [0, math.inf, str(props.get("cause_detail") or ""), True, set()])
+        slot = self.causes.setdefault(name, [0, math.inf, str(props.get("cause_detail") or ""), True, set(), None,
+                                             False])  # fmt: skip
         slot[0] += 1
         slot[3] = slot[3] and unrequired
         slot[4].update(re.findall(r"-(?:cpu|cuda)-(float64|float32|bfloat16|float16)-", nodeid)[:1])
+        slot[6] = slot[6] or (bool(props.get("cause_nonfinite")) and not unrequired)
+        if size < slot[1] or slot[5] is None:
+            slot[5] = props.get("cause_fix") or slot[5]
         if size < slot[1]:
             slot[1], slot[2] = size, str(props.get("cause_detail") or "")
 
@@ -307,9 +312,9 @@ class _Tally:
         by_dtype = shrink.best_by_dtype(self.minimal)
         entry = impact.load().get(target)
         level = {name: severity.severity(name, required=not slot[3], impact_exceeds_floor=impact.exceeds_floor(
-            entry, slot[4])) for name, slot in self.causes.items()}  # fmt: skip
+            entry, slot[4]), nonfinite=slot[6]) for name, slot in self.causes.items()}  # fmt: skip
         out = []
-        for name, (n, _, detail, unreq, dtypes) in sorted(self.causes.items(),
+        for name, (n, _, detail, unreq, dtypes, fix, _nf) in sorted(self.causes.items(),
                                                           key=lambda kv: severity.summary_key(level[kv[0]], kv[1][0],
                                                                                               kv[0])):  # fmt: skip
             rank = PRIORITY.index(name) if name in PRIORITY else len(PRIORITY)
@@ -321,7 +326,7 @@ class _Tally:
                 shown = shrink.lines(smallest[name]) + shrink.also_lines(smallest[name], by_dtype)
                 out += [f"    {line}" for line in shown]
             if name in CAUSES and rank < len(PRIORITY) - 1:
-                out.append(f"    fix: {CAUSES[name].fix[:160]}")
+                out.append(f"    fix: {(fix or CAUSES[name].fix)[:240]}")
         return out
 
 

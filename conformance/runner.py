@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 
 from focalspec.adapters.base import DTYPES, MODES, Adapter, AdapterError, Output
-from focalspec.conformance import causes, contracts, grading, invariants, isolation, shrink, tiers
+from focalspec.conformance import causes, contracts, grading, invariants, isolation, severity, shrink, tiers
 from focalspec.conformance import families as fam
 from focalspec.conformance.families import Evaluation, InvariantCase, SuiteCase
 from focalspec.conformance.isolation import (
@@ -524,7 +524,8 @@ class Suite:
             ex = verdict.example or {}
             x = ex.get("size", ex.get("input"))  # how far out: |x|, or |logit p| for probabilities
             running[1].user_properties.extend([("cause", verdict.cause), ("cause_detail", verdict.detail),
-                                               ("cause_input", x)])  # fmt: skip
+                                               ("cause_input", x), ("cause_fix", verdict.fix),
+                                               ("cause_nonfinite", severity.nonfinite_example(ex))])  # fmt: skip
 
     def _fail(self, rec: dict[str, Any], message: str, grade: str | None = "fail") -> None:
         rec["message"] = message

@@ -20,7 +20,9 @@ realistic batch of that dtype beyond its rounding floor is ``minor``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
+from typing import Any
 
 SEVERITIES: tuple[str, ...] = ("critical", "major", "minor", "policy")
 RANK: dict[str, int] = {s: i for i, s in enumerate(SEVERITIES)}
@@ -43,14 +45,20 @@ PRECISION_CAUSES = frozenset({"low_precision_compute", "clip_epsilon", "one_minu
                               "bce_cancellation", "underflow_flush", "unclassified"})  # fmt: skip
 
 
-def severity(cause: str | None, *, required: bool = True, impact_exceeds_floor: bool | None = None) -> str:
+def severity(cause: str | None, *, required: bool = True, impact_exceeds_floor: bool | None = None,
+             nonfinite: bool = False) -> str:
     """The level of a failure with ``cause`` (None: unknown) in a required tier or not.
 
     ``impact_exceeds_floor``: whether the defect moves a realistic batch's reduced loss or gradient
-    beyond that batch's own rounding floor (None where it was not measured).
+    beyond that batch's own rounding floor (None where it was not measured).  ``nonfinite``: the
+    failure returned NaN/±Inf at a finite input where the exact value is finite -- critical whatever
+    mechanism produced it (−log(0) after a cancellation is named for the cancellation, one defect
+    one cause, but it is still a number training cannot use).
     """
     if not required:
         return "policy"
+    if nonfinite:
+        return "critical"
     level = _BY_CAUSE.get(cause or "unclassified", "major")
     if level == "major" and cause in PRECISION_CAUSES and impact_exceeds_floor is False:
         return "minor"
@@ -88,3 +96,20 @@ def table(rows: Iterable[tuple[str, str, int]]) -> dict[str, dict[str, int]]:
         counts = out.setdefault(name, dict.fromkeys(SEVERITIES, 0))
         counts[level] = counts.get(level, 0) + n
     return out
+
+
+def nonfinite_example(example: Any) -> bool:
+    """Whether a cause's example (``cause_example``: input, expected, got) is a NaN/±Inf result at a
+    finite input where the exact value is finite."""
+    if not isinstance(example, dict):
+        return False
+
+    def num(v: Any) -> float | None:
+        try:
+            return float(v)
+        except (TypeError, ValueError):
+            return None
+
+    x, expected, got = num(example.get("input")), num(example.get("expected")), num(example.get("got"))
+    return (x is not None and math.isfinite(x) and expected is not None and math.isfinite(expected)
+            and got is not None and not math.isfinite(got))  # fmt: skip

@@ -78,7 +78,8 @@ def severity_of(t: dict[str, Any]) -> str:
     from focalspec.conformance.impact import exceeds_floor
 
     beyond = exceeds_floor(impact_of(t.get("adapter")), [str(t.get("dtype") or "")])
-    return sev.severity(cause_of(t), required=required_of(t), impact_exceeds_floor=beyond)
+    return sev.severity(cause_of(t), required=required_of(t), impact_exceeds_floor=beyond,
+                        nonfinite=sev.nonfinite_example(t.get("cause_example")))
 
 
 def annotate(results: dict[str, Any]) -> None:

@@ -103,3 +103,15 @@ def test_the_gate_lists_a_rare_nan_before_a_frequent_cancellation_with_its_impac
     assert (
         "non-finite gradients per batch (detection-late-g0.5)" in impact_of_nan and "training diverges" in impact_of_nan
     )
+
+
+def test_a_nonfinite_result_at_a_finite_input_is_critical_whatever_its_mechanism() -> None:
+    # −log(0) after a cancellation is named for the cancellation, but training cannot use +inf
+    example = {"input": -104.0, "target": 1.0, "expected": 104.0, "got": "inf"}
+    assert severity.nonfinite_example(example)
+    assert severity.severity("bce_cancellation", nonfinite=severity.nonfinite_example(example)) == "critical"
+    assert severity.severity("bce_cancellation", required=False, nonfinite=True) == "policy"
+    # an infinite input, or an infinite exact value, is not such a failure
+    assert not severity.nonfinite_example({"input": "inf", "expected": 0.0, "got": "nan"})
+    assert not severity.nonfinite_example({"input": 1.0, "expected": "inf", "got": "inf"})
+    assert not severity.nonfinite_example(None)
