@@ -409,3 +409,18 @@ def summary_lines(entries: Any) -> list[str]:
             if cause != "unclassified":
                 lines.append(f"    fix: {(slot.get('fix') or CAUSES[cause].fix)[:240]}")
     return lines
+
+
+def audit_line() -> str:
+    """The classifier's measured accuracy on the hand-labelled audit set (conformance/audit_accuracy.json,
+    kept current by tests/test_audit.py): what a reader of any cause should know about its reliability."""
+    import json
+    from pathlib import Path
+
+    try:
+        a = json.loads((Path(__file__).parent / "audit_accuracy.json").read_text(encoding="utf-8"))
+        return (f"cause classifier accuracy: {100 * a['accuracy']:.1f} % ({a['agree']} of {a['elements']} failing "
+                f"elements whose cause was derived by hand from {a['implementations']} implementations' source; "
+                f"{a['unclassified']} unclassified)")
+    except (OSError, ValueError, KeyError, TypeError):
+        return "cause classifier accuracy: not measured (conformance/audit_accuracy.json missing)"

@@ -451,6 +451,7 @@ def page_context(
         "severities": list(harm.SEVERITIES),
         "required_tiers": list(DEFAULT_REQUIRED),
         "cause_rows": harm.cause_rows(results) if results else {},
+        "audit_line": _audit_line(),
         "summaries": {s.name: s for s in model.impl_summaries(results)} if results else {},
         "cause_info": _cause_info(),
         "palette": palette,
@@ -501,3 +502,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def _audit_line() -> str:
+    from focalspec.conformance.causes import audit_line
+
+    return audit_line()

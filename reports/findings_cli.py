@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from focalspec.conformance.causes import audit_line
 from focalspec.spec.variant import SpecError
 
 SCHEMA = "focalspec-findings"
@@ -259,7 +260,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"{summary}: wrote {args.out}")
         print("failing checks per severity (SPEC §10.8):")
         print("\n".join(severity_table(findings)))
+        print(audit_line())
     else:
         sys.stdout.write(text)
         print(summary, file=sys.stderr)
+        print(audit_line(), file=sys.stderr)
     return 0

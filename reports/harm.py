@@ -356,7 +356,9 @@ def finding_view(f: dict[str, Any]) -> dict[str, Any]:
     required = f.get("tier_required")
     if not isinstance(required, bool):
         required = not tiers or any(tt != "extended" for tt in tiers)
-    level = f.get("severity") if f.get("severity") in SEVERITIES else sev.severity(cause, required=bool(required))
+    nonfinite = sev.nonfinite_example({"input": x, "expected": expected, "got": observed})
+    level = (f.get("severity") if f.get("severity") in SEVERITIES
+             else sev.severity(cause, required=bool(required), nonfinite=nonfinite))  # fmt: skip
     info = CAUSES.get(cause or "")
     fix = f.get("fix") or (info.fix if info else "")
     prose = f.get("cause") if f.get("cause") not in CAUSES else None  # a documented finding's own words

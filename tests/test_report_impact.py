@@ -48,3 +48,21 @@ def test_batch_impact_names_the_nonfinite_count_and_the_diverging_step() -> None
     assert harm.batch_impact({"dtypes": {"float32": {"summary": {"batches": 3, "nonfinite_grad": 0,
                                                                   "first_nonfinite_step": None}}}},
                              "float32") == "finite on every realistic batch"  # fmt: skip
+
+
+def test_findings_and_report_print_the_classifier_accuracy_measured_by_the_audit(tmp_path: Any) -> None:
+    import json
+    from pathlib import Path
+
+    from markupsafe import escape
+
+    from focalspec.conformance import causes
+    from focalspec.reports import build
+    from focalspec.reports.merge import collect
+
+    measured = json.loads((Path(causes.__file__).parent / "audit_accuracy.json").read_text())
+    line = causes.audit_line()
+    assert f"{100 * measured['accuracy']:.1f} %" in line and f"{measured['agree']} of {measured['elements']}" in line
+    fix = Path(__file__).parent / "fixtures" / "report"
+    html = build.build(collect([str(fix)]), tmp_path, "audit", fix / "findings.json").html.read_text()
+    assert str(escape(line)) in html

@@ -184,12 +184,13 @@ def test_findings_show_severity_fix_and_golden_command(page: tuple[str, Path]) -
 
 
 def test_finding_shapes_documented_and_generated() -> None:
-    documented = {"id": "F-1", "adapter": "a", "variant": VARIANT, "inputs": [16.64], "targets": [1.0],
-                  "dtype": "float32", "check": "grad", "expected": [-5.9e-8], "observed": ["nan"], "err_u": "inf",
-                  "cause": "prose: the power's gradient is NaN"}  # fmt: skip
+    # torchvision's F-TORCHVISION-1: γ = 0.5, float32, the power's autodiff at 1 − p_t = 0 (x = 16.64 > 16.6355)
+    documented = {"id": "F-1", "adapter": "a", "variant": {**VARIANT, "gamma": 0.5}, "inputs": [16.64],
+                  "targets": [1.0], "dtype": "float32", "check": "grad", "expected": [-5.4e-12], "observed": ["nan"],
+                  "err_u": "inf", "cause": "prose: the power's gradient is NaN"}  # fmt: skip
     v = harm.finding_view(documented)
     assert v["severity"] == "critical" and v["cause"] == "nonfinite_at_finite" and v["fix"]
-    assert v["golden"] == "focalspec golden --x=16.64 --y=1 --alpha=0.25 --gamma=2 --dtype=float32 --grad"
+    assert v["golden"] == "focalspec golden --x=16.64 --y=1 --alpha=0.25 --gamma=0.5 --dtype=float32 --grad"
     generated = {"id": "a:clip_epsilon", "adapter": "a", "cause": "clip_epsilon", "fix": "Work on logits.",
                  "tiers": ["extended"], "smallest": {"variant": VARIANT, "input": 3.0, "target": 0.0,
                                                      "dtype": "float64", "check": "value", "expected": 1.0,
