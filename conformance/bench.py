@@ -193,12 +193,25 @@ def resolve_adapters(config: BenchConfig, notes: list[str]) -> list[Adapter]:
         else:
             usable.append(a)
     if config.quick and not config.adapters:
-        own = [a for a in usable if is_own(a)]
-        shipped = [a for a in usable if not is_own(a)]
-        # prefer one that can be timed on the quick run's first setting
-        shipped.sort(key=lambda a: (not has_timing_path(a), bench_variant(a, "float32", "cpu", "eager")[0] is None))
-        usable = own + shipped[:1]
+        usable = quick_selection(usable)
     return usable
+
+
+def quick_selection(usable: Sequence[Adapter]) -> list[Adapter]:
+    """--quick: the own adapters and, for the ratio each must show, every shipped adapter of
+    their frameworks that can be timed on the quick run's setting (float32, CPU, eager);
+    with no such peer, one shipped adapter as before, so the run still compares something."""
+    own = [a for a in usable if is_own(a)]
+    frameworks = {a.framework for a in own}
+    shipped = [a for a in usable if not is_own(a)]
+
+    def timeable(a: Adapter) -> bool:
+        return has_timing_path(a) and bench_variant(a, "float32", "cpu", "eager")[0] is not None
+
+    peers = [a for a in shipped if a.framework in frameworks and timeable(a)]
+    if not peers:
+        peers = sorted(shipped, key=lambda a: not timeable(a))[:1]
+    return own + peers
 
 
 def bench_variant(adapter: Adapter, dtype: str, device: str, mode: str) -> tuple[Variant | None, str | None]:
@@ -788,6 +801,87 @@ def fastest(results: Sequence[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _peer_entry(r: dict[str, Any] | None, own: dict[str, Any]) -> dict[str, Any] | None:
+    """A peer and its ratios to ``own``: of the medians, and of the fastest repetitions (on a
+    CPU shared with other work the minimum is the steadier of the two)."""
+    if r is None:
+        return None
+    mins = r.get("min_s"), own.get("min_s")
+    return {
+        "adapter": r["adapter"], "mode": r["mode"], "median_s": r["median_s"], "correct": r["correct"],
+        "ratio": r["median_s"] / own["median_s"], "min_ratio": mins[0] / mins[1] if all(mins) else None,
+    }  # fmt: skip
+
+
+def peer_ratios(results: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each timed result of an own implementation against the fastest *peer* of its framework
+    in the same run: a shipped implementation (not focalspec's) on the same device, dtype, pass
+    and size.  ``ratio`` = peer median / own median, so above 1 the own one is faster.  Four
+    peers per row: the fastest correct one and the fastest of any correctness, each in the
+    same mode (eager against eager, compiled against compiled) and in any mode; ``min_ratio``
+    compares the fastest repetitions instead of the medians."""
+    timed = [r for r in results if r["median_s"]]
+    peers: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for r in timed:
+        if not str(r["implementation"]).startswith("focalspec"):
+            k = (r["framework"], r["device"], r["dtype"], r["pass"], r["n_elements"])
+            peers.setdefault(k, []).append(r)
+    out = []
+    for r in timed:
+        if not str(r["implementation"]).startswith("focalspec"):
+            continue
+        group = peers.get((r["framework"], r["device"], r["dtype"], r["pass"], r["n_elements"]), [])
+        same = [p for p in group if p["mode"] == r["mode"]]
+
+        def quickest(rows: list[dict[str, Any]], correct_only: bool) -> dict[str, Any] | None:
+            rows = [p for p in rows if p["correct"] or not correct_only]
+            return min(rows, key=lambda p: p["median_s"]) if rows else None
+
+        out.append(
+            {
+                **{k: r[k] for k in ("adapter", "framework", "device", "dtype", "mode", "pass", "n_elements")},
+                "median_s": r["median_s"],
+                "correct": r["correct"],
+                "same_mode_correct": _peer_entry(quickest(same, True), r),
+                "same_mode_any": _peer_entry(quickest(same, False), r),
+                "any_mode_correct": _peer_entry(quickest(group, True), r),
+                "any_mode_any": _peer_entry(quickest(group, False), r),
+            }
+        )
+    out.sort(
+        key=lambda e: (e["device"], e["dtype"], e["framework"], e["adapter"], e["mode"], e["pass"], e["n_elements"])
+    )
+    return out
+
+
+def _peer_text(p: dict[str, Any] | None, with_mode: bool = False) -> str:
+    if p is None:
+        return "–"
+    name = f"{p['adapter']} {p['mode']}" if with_mode else p["adapter"]
+    at_min = "" if p["min_ratio"] is None else f" (min {p['min_ratio']:.2f}x)"
+    return f"{p['ratio']:.2f}x{at_min} {name}" + ("" if p["correct"] else " (wrong)")
+
+
+def ratio_lines(results: Sequence[dict[str, Any]], largest_only: bool = True) -> list[str]:
+    """One line per own result: its ratio to the fastest correct peer and the fastest peer of
+    any correctness of its framework (same mode; then any mode), above 1 = own faster."""
+    rows = largest_size_rows(results) if largest_only else list(results)
+    lines = []
+    for e in peer_ratios(rows):
+        if e["same_mode_any"] is None and e["any_mode_any"] is None:
+            lines.append(f"{e['adapter']} {e['mode']} {e['pass']} {e['dtype']} {e['n_elements']:,}: no peer timed")
+            continue
+        lines.append(
+            f"{e['adapter']} {e['mode']} {e['pass']} {e['dtype']} {e['n_elements']:,}: "
+            f"{e['median_s'] * 1e3:.3f} ms{'' if e['correct'] else ' (WRONG)'}; "
+            f"{e['mode']} peers: fastest correct {_peer_text(e['same_mode_correct'])}, "
+            f"fastest {_peer_text(e['same_mode_any'])}; "
+            f"any mode: fastest correct {_peer_text(e['any_mode_correct'], True)}, "
+            f"fastest {_peer_text(e['any_mode_any'], True)}"
+        )
+    return lines
+
+
 def _fmt(x: float | None, spec: str) -> str:
     return "–" if x is None else format(x, spec)
 
@@ -835,6 +929,27 @@ def markdown(doc: dict[str, Any], notes: Sequence[str] = ()) -> str:
     lines = fastest(results)
     if lines:
         out += ["", "## Fastest (correct results only)", "", *[f"- {t}" for t in lines]]
+    ratios = peer_ratios(results)
+    if ratios:
+        out += [
+            "",
+            "## Own implementations against the fastest peer of their framework",
+            "",
+            "Ratio = peer's median / own median in this run (above 1: the own implementation is faster), "
+            "with the ratio of the fastest repetitions in brackets; a peer marked (wrong) failed the "
+            "correctness check.",
+            "",
+            "| adapter | dtype | mode | pass | elements | own ms | fastest correct peer, same mode "
+            "| fastest peer, same mode | fastest correct peer, any mode | fastest peer, any mode |",
+            "|---|---|---|---|---:|---:|---|---|---|---|",
+        ]
+        for e in ratios:
+            out.append(
+                f"| {e['adapter']} | {e['dtype']} | {e['mode']} | {e['pass']} | {e['n_elements']:,} "
+                f"| {e['median_s'] * 1e3:.3f}{'' if e['correct'] else ' ✗'} "
+                f"| {_peer_text(e['same_mode_correct'])} | {_peer_text(e['same_mode_any'])} "
+                f"| {_peer_text(e['any_mode_correct'], True)} | {_peer_text(e['any_mode_any'], True)} |"
+            )
     sizes = sorted({r["n_elements"] for r in results})
     out += [
         "",
