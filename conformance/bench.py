@@ -218,10 +218,11 @@ def bench_variant(adapter: Adapter, dtype: str, device: str, mode: str) -> tuple
     """The detection setting (sigmoid on logits, gamma 2, alpha 0.25, hard targets) in the first
     form the adapter supports: reduction 'sum' (float16: 'mean', since a sum over the ~2^21
     and more losses of these inputs passes float16's 65504, and inf = inf checks nothing),
-    alpha disabled if it must be.  At hard targets
+    alpha disabled if it must be, and as a last resort reduction 'none' (optax has no other;
+    the loss array is then graded element by element).  At hard targets
     every soft-target convention computes the same function, so any one of them will do; an
     implementation that clips probabilities (Keras off TensorFlow) is run as it declares."""
-    reductions = ("mean", "sum") if dtype == "float16" else ("sum", "mean")
+    reductions = ("mean", "sum", "none") if dtype == "float16" else ("sum", "mean", "none")
     first_reason: str | None = None
     for reduction in reductions:
         for alpha in (0.25, None):
@@ -294,6 +295,12 @@ def min_bytes(n: int, dtype: str, pass_: str) -> int:
     return n * item * (3 if pass_ == "forward_backward" else 2)
 
 
+def moved_bytes(n: int, dtype: str, pass_: str, reduction: str) -> int:
+    """``min_bytes``, plus writing the loss array where the reduction is 'none'."""
+    item = int(get_format(dtype).numpy_type(0).itemsize)
+    return min_bytes(n, dtype, pass_) + (n * item if reduction == "none" else 0)
+
+
 # ----------------------------------------------------------------------------- correctness
 
 
@@ -310,6 +317,8 @@ def check_output(loss: Any, grad: Any, ref: Any, dtype: str, variant: Variant, n
     every gradient element; NaN/Inf where the reference is finite is always wrong."""
     fmt = get_format(dtype)
     loss = np.asarray(loss, dtype=np.float64)
+    if variant.reduction == "none":
+        return _check_elementwise(loss, grad, ref, dtype, variant, backward)
     if loss.size != 1:
         return Check(False, math.inf, f"wrong output: expected a scalar loss, got shape {loss.shape}")
     got = float(loss.reshape(-1)[0])
@@ -340,6 +349,32 @@ def check_output(loss: Any, grad: Any, ref: Any, dtype: str, variant: Variant, n
             f"({_u(err_g)} > acceptable {ok_g:g} u)",
         )
     return Check(True, max(err_v, err_g), None)
+
+
+def _check_elementwise(loss: np.ndarray, grad: Any, ref: Any, dtype: str, variant: Variant, backward: bool) -> Check:
+    """Reduction 'none': every loss element (and gradient element) within 'acceptable'."""
+    if loss.shape != ref.losses.shape:
+        return Check(False, math.inf, f"wrong output: loss of shape {loss.shape}, inputs {ref.losses.shape}")
+    ok = budget(dtype, variant.gamma, 1).acceptable
+    worst_err = 0.0
+    parts = [("loss", loss, ref.losses, np.abs(ref.losses))]
+    if backward:
+        if grad is None:
+            return Check(False, math.inf, "wrong output: forward+backward returned no gradient")
+        g = np.asarray(grad, dtype=np.float64)
+        if g.shape != ref.grad.shape:
+            return Check(False, math.inf, f"wrong output: gradient of shape {g.shape}, inputs {ref.grad.shape}")
+        parts.append(("gradient", g, ref.grad, ref.grad_scale))
+    for what, got, exact, scale in parts:
+        err, idx = worst(error_in_u(got, exact, scale, dtype))
+        worst_err = max(worst_err, err)
+        if not err <= ok:
+            at = tuple(int(i) for i in np.unravel_index(idx, got.shape))
+            return Check(
+                False, err, f"wrong {what} at {at}: {got.flat[idx]!r} vs reference {exact.flat[idx]!r} "
+                f"({_u(err)} > acceptable {ok:g} u)",
+            )  # fmt: skip
+    return Check(True, worst_err, None)
 
 
 def _u(err: float) -> str:
@@ -624,7 +659,7 @@ def measure_job(
     ref = refs.get(batch, job.variant, timing.last_set)
     check = check_output(loss, grad, ref, job.dtype, job.variant, batch.n, backward)
     med = timing.median
-    nbytes = min_bytes(batch.n, job.dtype, job.pass_)
+    nbytes = moved_bytes(batch.n, job.dtype, job.pass_, job.variant.reduction)
     gbps = nbytes / med / 1e9
     row.update(
         device_name=dev_name or row["device_name"],

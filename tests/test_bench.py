@@ -502,3 +502,41 @@ def test_quick_selection_takes_every_timeable_peer_of_the_own_frameworks() -> No
     chosen = bench.quick_selection([other, good, own, untimed, wrong])
     assert chosen == [own, good, wrong]  # own first; untimed and other-framework adapters left out
     assert bench.quick_selection([other, untimed]) == [other]  # no own adapter: one shipped one as before
+
+
+class _ElementwiseOnlyAdapter(GoodNumpyAdapter):
+    """Like optax: no reduction of its own, so the bench times and grades reduction 'none'."""
+
+    name = "test-numpy-none"
+    implementation = "tests.test_bench.ElementwiseOnly"
+    scale = 1.0
+
+    def supports(self, variant: Variant, dtype: str, device: str, mode: str) -> str | None:
+        if variant.reduction != "none":
+            return "elementwise loss only"
+        return super().supports(variant.with_(reduction="sum"), dtype, device, mode)
+
+    def _eval(self, x: np.ndarray, t: np.ndarray, v: Variant, dtype: str) -> tuple[np.ndarray, np.ndarray]:
+        r = evaluate(v, x, t)
+        typ = NP_TYPES[dtype]
+        return (r.losses * self.scale).astype(typ), r.grad.astype(typ)
+
+
+class _ElementwiseWrongAdapter(_ElementwiseOnlyAdapter):
+    name = "test-numpy-none-wrong"
+    scale = 1.001  # 1e-3 relative: beyond float32's acceptable budget for one element
+
+
+def test_elementwise_only_adapter_is_timed_with_reduction_none() -> None:
+    good, wrong = _ElementwiseOnlyAdapter(), _ElementwiseWrongAdapter()
+    v, _ = bench.bench_variant(good, "float32", "cpu", "eager")
+    assert v is not None and v.reduction == "none"
+    doc = bench.run_bench(_small(passes=("forward", "forward_backward")), adapters=[good, wrong])
+    rows = {(r["adapter"], r["pass"]): r for r in doc["results"]}
+    assert all(rows[("test-numpy-none", p)]["correct"] for p in bench.PASSES), rows
+    bad = rows[("test-numpy-none-wrong", "forward")]
+    assert not bad["correct"] and bad["error"].startswith("wrong loss at ("), bad["error"]
+    n = rows[("test-numpy-none", "forward")]["n_elements"]
+    assert rows[("test-numpy-none", "forward")]["GBps"] * rows[("test-numpy-none", "forward")]["median_s"] * 1e9 == (
+        pytest.approx(3 * 4 * n)
+    )  # reads logits and targets, writes the loss array
