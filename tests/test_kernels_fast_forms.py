@@ -165,9 +165,11 @@ def _detection_batch() -> tuple[Any, Any]:
 
 @needs_torch
 def test_torch_eager_forward_backward_passes_pinned() -> None:
-    """The canonical detection call (gamma 2, alpha 0.25, sum) runs 23 passes forward and
-    backward: 2 aminmax (the data check), 5 for p, 1 - p and both softplus, 3 lerp, 12
-    products and sums; an added pass fails here before it shows as a slowdown."""
+    """The canonical detection call (gamma 2, alpha 0.25, sum) makes 31 full-size aten calls
+    forward and backward (22 forward): 2 aminmax (the data check, which also lets the limit and
+    NaN passes go), 11 for p, 1 - p, -log p and -log(1 - p) from two sigmoids and one
+    exp/log1p, 2 lerp, the products and the sum; no ``where``.  Before issue 29 it was 80
+    calls.  An added pass fails here before it shows as a slowdown in ``focalspec bench``."""
     x0, t = _detection_batch()
     x = x0.clone().requires_grad_(True)
 
@@ -175,14 +177,16 @@ def test_torch_eager_forward_backward_passes_pinned() -> None:
         torch.autograd.grad(K.sigmoid_focal_loss(x, t, reduction="sum"), x)
 
     ops = _passes(call, x.numel())
-    assert sum(ops.values()) <= 23, dict(ops)
+    assert sum(ops.values()) <= 31, dict(ops)
     assert ops["aminmax"] == 2 and "where" not in ops and "isinf" not in ops, dict(ops)
     forward = _passes(lambda: K.sigmoid_focal_loss(x0, t, reduction="sum"), x0.numel())
-    assert sum(forward.values()) <= 14, dict(forward)
+    assert sum(forward.values()) <= 22, dict(forward)
 
 
 @needs_torch
 def test_torch_eager_passes_fewer_than_torchvision() -> None:
+    """Counted the same way (its binary_cross_entropy_with_logits counts as one call, though
+    it runs several loops inside), torchvision makes 32."""
     tvo = pytest.importorskip("torchvision.ops")
     x0, t = _detection_batch()
     counts = {}
