@@ -168,8 +168,8 @@ def test_torch_eager_forward_backward_passes_pinned() -> None:
     """The canonical detection call (gamma 2, alpha 0.25, sum) makes 31 full-size aten calls
     forward and backward (22 forward): 2 aminmax (the data check, which also lets the limit and
     NaN passes go), 11 for p, 1 - p, -log p and -log(1 - p) from two sigmoids and one
-    exp/log1p, 2 lerp, the products and the sum; no ``where``.  Before issue 29 it was 80
-    calls.  An added pass fails here before it shows as a slowdown in ``focalspec bench``."""
+    exp/log1p, 2 lerp, the products and the sum; no ``where``.  Before issue 29 it was 68
+    (41 forward).  An added pass fails here before it shows as a slowdown in ``focalspec bench``."""
     x0, t = _detection_batch()
     x = x0.clone().requires_grad_(True)
 
