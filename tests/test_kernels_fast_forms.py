@@ -101,7 +101,7 @@ def test_torch_eager_paths_accurate(dtype: str, check: bool, case: tuple[float, 
 @pytest.mark.slow
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("case", [CASES[0], CASES[3]], ids=lambda c: f"g{c[0]}-a{c[1]}-ls{c[2]}")
-def test_torch_compiled_one_exp_form_accurate(dtype: str, case: tuple[float, float | None, float]) -> None:
+def test_torch_compiled_fused_form_accurate(dtype: str, case: tuple[float, float | None, float]) -> None:
     gamma, alpha, ls = case
     v = Variant(gamma=gamma, alpha=alpha, label_smoothing=ls)
     x, t = _grid(dtype)
