@@ -2,8 +2,8 @@
 
 A call of ``focalspec.kernels.torch`` takes one of three paths for the canonical loss on
 logits: eager with the data seen finite (``check=True``: the limit and NaN passes are
-skipped), eager without that look (``check=False``), and compiled (one exp for all four of
-p, 1 - p, -log p, -log(1 - p)).  The TensorFlow kernel has the same eager/graph split.  Each
+skipped), eager without that look (``check=False``), and compiled (one fused loop, the
+ratio form of the gradient).  The TensorFlow kernel has the same eager/graph split.  Each
 path must be accurate on its own, at hard and soft targets, with and without label smoothing,
 over the whole range of logits; the number of element-wise passes the eager torch path runs is
 pinned against torchvision's (a count, not a timing: timings belong to ``focalspec bench``).
