@@ -17,6 +17,11 @@ matters most -- at confident predictions:
   softmax, a gamma that float32 cannot hold), the rounding error is carried along in
   double-word arithmetic (TwoSum / TwoProduct) so that it does not get amplified.
 * float16 / bfloat16 are evaluated in float32 and rounded once at the end.
+* Speed (the common canonical loss on logits): eager, every operation is a pass over memory,
+  so the data check is one ``aminmax`` per tensor that also tells whether the limit and NaN
+  passes are needed, -log p and -log(1 - p) share one exp/log1p, and the work is done in
+  place; compiled, everything fuses into one loop per pass.  ``focalspec bench`` measures it
+  against torchvision (benchmarks/SPEED.md).
 
 It works under ``torch.compile(fullgraph=True)``; the data checks (targets in [0, 1],
 probabilities in [0, 1], class indices in range) run in eager mode only, because they need
