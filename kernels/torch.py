@@ -496,6 +496,14 @@ def _sigmoid_canonical(
     isinf = torch.isinf(x)
     value = torch.where(isinf, v_lim, value)
     grad = None if grad is None else torch.where(isinf, g_lim, grad)
+    return _weighted_with_nan(value, grad, a, x, t0)
+
+
+def _weighted_with_nan(
+    value: Tensor, grad: Tensor | None, a: Tensor | None, x: Tensor, t0: Tensor
+) -> tuple[Tensor, Tensor | None]:
+    """alpha_t times value and gradient (0 times the limit inf is 0), then NaN wherever the
+    logit or the target is NaN."""
     if a is not None:
         value = _mul0(a, value)
         grad = None if grad is None else _mul0(a, grad)
@@ -531,13 +539,8 @@ def _sigmoid_elementwise(x: Tensor, t0: Tensor, cfg: _SigmoidCfg, need_grad: boo
             value = torch.where(isinf, v_lim, value)
             grad = None if grad is None else torch.where(isinf, g_lim, grad)
         if alpha is not None:
-            a = alpha * t + (1.0 - alpha) * tn
-            value = _mul0(a, value)
-            grad = None if grad is None else _mul0(a, grad)
-    bad = torch.isnan(x) | torch.isnan(t0)
-    value = torch.where(bad, math.nan, value)
-    grad = None if grad is None else torch.where(bad, math.nan, grad)
-    return value, grad
+            return _weighted_with_nan(value, grad, alpha * t + (1.0 - alpha) * tn, x, t0)
+    return _weighted_with_nan(value, grad, None, x, t0)
 
 
 class _SigmoidFocal(torch.autograd.Function):
