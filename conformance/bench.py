@@ -193,22 +193,36 @@ def resolve_adapters(config: BenchConfig, notes: list[str]) -> list[Adapter]:
         else:
             usable.append(a)
     if config.quick and not config.adapters:
-        own = [a for a in usable if is_own(a)]
-        shipped = [a for a in usable if not is_own(a)]
-        # prefer one that can be timed on the quick run's first setting
-        shipped.sort(key=lambda a: (not has_timing_path(a), bench_variant(a, "float32", "cpu", "eager")[0] is None))
-        usable = own + shipped[:1]
+        usable = quick_selection(usable)
     return usable
+
+
+def quick_selection(usable: Sequence[Adapter]) -> list[Adapter]:
+    """--quick: the own adapters and, for the ratio each must show, every shipped adapter of
+    their frameworks that can be timed on the quick run's setting (float32, CPU, eager);
+    with no such peer, one shipped adapter as before, so the run still compares something."""
+    own = [a for a in usable if is_own(a)]
+    frameworks = {a.framework for a in own}
+    shipped = [a for a in usable if not is_own(a)]
+
+    def timeable(a: Adapter) -> bool:
+        return has_timing_path(a) and bench_variant(a, "float32", "cpu", "eager")[0] is not None
+
+    peers = [a for a in shipped if a.framework in frameworks and timeable(a)]
+    if not peers:
+        peers = sorted(shipped, key=lambda a: not timeable(a))[:1]
+    return own + peers
 
 
 def bench_variant(adapter: Adapter, dtype: str, device: str, mode: str) -> tuple[Variant | None, str | None]:
     """The detection setting (sigmoid on logits, gamma 2, alpha 0.25, hard targets) in the first
     form the adapter supports: reduction 'sum' (float16: 'mean', since a sum over the ~2^21
     and more losses of these inputs passes float16's 65504, and inf = inf checks nothing),
-    alpha disabled if it must be.  At hard targets
+    alpha disabled if it must be, and as a last resort reduction 'none' (optax has no other;
+    the loss array is then graded element by element).  At hard targets
     every soft-target convention computes the same function, so any one of them will do; an
     implementation that clips probabilities (Keras off TensorFlow) is run as it declares."""
-    reductions = ("mean", "sum") if dtype == "float16" else ("sum", "mean")
+    reductions = ("mean", "sum", "none") if dtype == "float16" else ("sum", "mean", "none")
     first_reason: str | None = None
     for reduction in reductions:
         for alpha in (0.25, None):
@@ -281,6 +295,12 @@ def min_bytes(n: int, dtype: str, pass_: str) -> int:
     return n * item * (3 if pass_ == "forward_backward" else 2)
 
 
+def moved_bytes(n: int, dtype: str, pass_: str, reduction: str) -> int:
+    """``min_bytes``, plus writing the loss array where the reduction is 'none'."""
+    item = int(get_format(dtype).numpy_type(0).itemsize)
+    return min_bytes(n, dtype, pass_) + (n * item if reduction == "none" else 0)
+
+
 # ----------------------------------------------------------------------------- correctness
 
 
@@ -297,6 +317,8 @@ def check_output(loss: Any, grad: Any, ref: Any, dtype: str, variant: Variant, n
     every gradient element; NaN/Inf where the reference is finite is always wrong."""
     fmt = get_format(dtype)
     loss = np.asarray(loss, dtype=np.float64)
+    if variant.reduction == "none":
+        return _check_elementwise(loss, grad, ref, dtype, variant, backward)
     if loss.size != 1:
         return Check(False, math.inf, f"wrong output: expected a scalar loss, got shape {loss.shape}")
     got = float(loss.reshape(-1)[0])
@@ -327,6 +349,32 @@ def check_output(loss: Any, grad: Any, ref: Any, dtype: str, variant: Variant, n
             f"({_u(err_g)} > acceptable {ok_g:g} u)",
         )
     return Check(True, max(err_v, err_g), None)
+
+
+def _check_elementwise(loss: np.ndarray, grad: Any, ref: Any, dtype: str, variant: Variant, backward: bool) -> Check:
+    """Reduction 'none': every loss element (and gradient element) within 'acceptable'."""
+    if loss.shape != ref.losses.shape:
+        return Check(False, math.inf, f"wrong output: loss of shape {loss.shape}, inputs {ref.losses.shape}")
+    ok = budget(dtype, variant.gamma, 1).acceptable
+    worst_err = 0.0
+    parts = [("loss", loss, ref.losses, np.abs(ref.losses))]
+    if backward:
+        if grad is None:
+            return Check(False, math.inf, "wrong output: forward+backward returned no gradient")
+        g = np.asarray(grad, dtype=np.float64)
+        if g.shape != ref.grad.shape:
+            return Check(False, math.inf, f"wrong output: gradient of shape {g.shape}, inputs {ref.grad.shape}")
+        parts.append(("gradient", g, ref.grad, ref.grad_scale))
+    for what, got, exact, scale in parts:
+        err, idx = worst(error_in_u(got, exact, scale, dtype))
+        worst_err = max(worst_err, err)
+        if not err <= ok:
+            at = tuple(int(i) for i in np.unravel_index(idx, got.shape))
+            return Check(
+                False, err, f"wrong {what} at {at}: {got.flat[idx]!r} vs reference {exact.flat[idx]!r} "
+                f"({_u(err)} > acceptable {ok:g} u)",
+            )  # fmt: skip
+    return Check(True, worst_err, None)
 
 
 def _u(err: float) -> str:
@@ -611,7 +659,7 @@ def measure_job(
     ref = refs.get(batch, job.variant, timing.last_set)
     check = check_output(loss, grad, ref, job.dtype, job.variant, batch.n, backward)
     med = timing.median
-    nbytes = min_bytes(batch.n, job.dtype, job.pass_)
+    nbytes = moved_bytes(batch.n, job.dtype, job.pass_, job.variant.reduction)
     gbps = nbytes / med / 1e9
     row.update(
         device_name=dev_name or row["device_name"],
@@ -802,6 +850,87 @@ def fastest(results: Sequence[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _peer_entry(r: dict[str, Any] | None, own: dict[str, Any]) -> dict[str, Any] | None:
+    """A peer and its ratios to ``own``: of the medians, and of the fastest repetitions (on a
+    CPU shared with other work the minimum is the steadier of the two)."""
+    if r is None:
+        return None
+    mins = r.get("min_s"), own.get("min_s")
+    return {
+        "adapter": r["adapter"], "mode": r["mode"], "median_s": r["median_s"], "correct": r["correct"],
+        "ratio": r["median_s"] / own["median_s"], "min_ratio": mins[0] / mins[1] if all(mins) else None,
+    }  # fmt: skip
+
+
+def peer_ratios(results: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each timed result of an own implementation against the fastest *peer* of its framework
+    in the same run: a shipped implementation (not focalspec's) on the same device, dtype, pass
+    and size.  ``ratio`` = peer median / own median, so above 1 the own one is faster.  Four
+    peers per row: the fastest correct one and the fastest of any correctness, each in the
+    same mode (eager against eager, compiled against compiled) and in any mode; ``min_ratio``
+    compares the fastest repetitions instead of the medians."""
+    timed = [r for r in results if r["median_s"]]
+    peers: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for r in timed:
+        if not str(r["implementation"]).startswith("focalspec"):
+            k = (r["framework"], r["device"], r["dtype"], r["pass"], r["n_elements"])
+            peers.setdefault(k, []).append(r)
+    out = []
+    for r in timed:
+        if not str(r["implementation"]).startswith("focalspec"):
+            continue
+        group = peers.get((r["framework"], r["device"], r["dtype"], r["pass"], r["n_elements"]), [])
+        same = [p for p in group if p["mode"] == r["mode"]]
+
+        def quickest(rows: list[dict[str, Any]], correct_only: bool) -> dict[str, Any] | None:
+            rows = [p for p in rows if p["correct"] or not correct_only]
+            return min(rows, key=lambda p: p["median_s"]) if rows else None
+
+        out.append(
+            {
+                **{k: r[k] for k in ("adapter", "framework", "device", "dtype", "mode", "pass", "n_elements")},
+                "median_s": r["median_s"],
+                "correct": r["correct"],
+                "same_mode_correct": _peer_entry(quickest(same, True), r),
+                "same_mode_any": _peer_entry(quickest(same, False), r),
+                "any_mode_correct": _peer_entry(quickest(group, True), r),
+                "any_mode_any": _peer_entry(quickest(group, False), r),
+            }
+        )
+    out.sort(
+        key=lambda e: (e["device"], e["dtype"], e["framework"], e["adapter"], e["mode"], e["pass"], e["n_elements"])
+    )
+    return out
+
+
+def _peer_text(p: dict[str, Any] | None, with_mode: bool = False) -> str:
+    if p is None:
+        return "–"
+    name = f"{p['adapter']} {p['mode']}" if with_mode else p["adapter"]
+    at_min = "" if p["min_ratio"] is None else f" (min {p['min_ratio']:.2f}x)"
+    return f"{p['ratio']:.2f}x{at_min} {name}" + ("" if p["correct"] else " (wrong)")
+
+
+def ratio_lines(results: Sequence[dict[str, Any]], largest_only: bool = True) -> list[str]:
+    """One line per own result: its ratio to the fastest correct peer and the fastest peer of
+    any correctness of its framework (same mode; then any mode), above 1 = own faster."""
+    rows = largest_size_rows(results) if largest_only else list(results)
+    lines = []
+    for e in peer_ratios(rows):
+        if e["same_mode_any"] is None and e["any_mode_any"] is None:
+            lines.append(f"{e['adapter']} {e['mode']} {e['pass']} {e['dtype']} {e['n_elements']:,}: no peer timed")
+            continue
+        lines.append(
+            f"{e['adapter']} {e['mode']} {e['pass']} {e['dtype']} {e['n_elements']:,}: "
+            f"{e['median_s'] * 1e3:.3f} ms{'' if e['correct'] else ' (WRONG)'}; "
+            f"{e['mode']} peers: fastest correct {_peer_text(e['same_mode_correct'])}, "
+            f"fastest {_peer_text(e['same_mode_any'])}; "
+            f"any mode: fastest correct {_peer_text(e['any_mode_correct'], True)}, "
+            f"fastest {_peer_text(e['any_mode_any'], True)}"
+        )
+    return lines
+
+
 def _fmt(x: float | None, spec: str) -> str:
     return "–" if x is None else format(x, spec)
 
@@ -849,6 +978,27 @@ def markdown(doc: dict[str, Any], notes: Sequence[str] = ()) -> str:
     lines = fastest(results)
     if lines:
         out += ["", "## Fastest (correct results only)", "", *[f"- {t}" for t in lines]]
+    ratios = peer_ratios(results)
+    if ratios:
+        out += [
+            "",
+            "## Own implementations against the fastest peer of their framework",
+            "",
+            "Ratio = peer's median / own median in this run (above 1: the own implementation is faster), "
+            "with the ratio of the fastest repetitions in brackets; a peer marked (wrong) failed the "
+            "correctness check.",
+            "",
+            "| adapter | dtype | mode | pass | elements | own ms | fastest correct peer, same mode "
+            "| fastest peer, same mode | fastest correct peer, any mode | fastest peer, any mode |",
+            "|---|---|---|---|---:|---:|---|---|---|---|",
+        ]
+        for e in ratios:
+            out.append(
+                f"| {e['adapter']} | {e['dtype']} | {e['mode']} | {e['pass']} | {e['n_elements']:,} "
+                f"| {e['median_s'] * 1e3:.3f}{'' if e['correct'] else ' ✗'} "
+                f"| {_peer_text(e['same_mode_correct'])} | {_peer_text(e['same_mode_any'])} "
+                f"| {_peer_text(e['any_mode_correct'], True)} | {_peer_text(e['any_mode_any'], True)} |"
+            )
     sizes = sorted({r["n_elements"] for r in results})
     out += [
         "",

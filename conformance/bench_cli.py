@@ -250,4 +250,8 @@ def summary_table(doc: dict[str, Any]) -> str:
             f"{r['n_elements']:>11,} {nums}  {tail}"
         )
     lines += bench.fastest(doc["results"])
+    ratios = bench.ratio_lines(doc["results"], largest_only=False)
+    if ratios:
+        lines += ["", "own implementations against the fastest peer of their framework (above 1x: own faster):"]
+        lines += ratios
     return "\n".join(lines)

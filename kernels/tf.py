@@ -207,9 +207,16 @@ def _sigmoid_logits(
 ) -> tf.Tensor:
     @tf.custom_gradient
     def f(xv: tf.Tensor) -> Any:
-        inf = tf.math.is_inf(xv)
-        xs = tf.where(inf, tf.zeros_like(xv), xv)  # the finite branch never sees inf
-        lim_val, lim_grad = _sigmoid_logits_limits(xv, tp, tn, g, a, soft)
+        # Eagerly every operation is a pass over memory: one look at the data (a host
+        # synchronisation) skips the dozen passes that only infinite logits need.  In a graph
+        # (tf.function, XLA) they stay, where fused they cost little.
+        finite = tf.executing_eagerly() and bool(tf.reduce_all(tf.math.is_finite(xv)))
+        if finite:
+            inf, xs, lim_val, lim_grad = None, xv, None, None
+        else:
+            inf = tf.math.is_inf(xv)
+            xs = tf.where(inf, tf.zeros_like(xv), xv)  # the finite branch never sees inf
+            lim_val, lim_grad = _sigmoid_logits_limits(xv, tp, tn, g, a, soft)
         s_pos, s_neg, e = _sigmoid_pair(xs)
         sp_pos, sp_neg = _softplus_pair(xs, e)  # -log(1 - p), -log p
         ce = tp * sp_neg + tn * sp_pos
@@ -235,6 +242,9 @@ def _sigmoid_logits(
                 dpos = -ap * tp * gp * (g * s_pos * sp_neg + s_neg)
                 dneg = an * tn * gn * (g * s_neg * sp_pos + s_pos)
                 d = dpos + dneg
+            elif soft == "canonical" and g == 2:
+                # (1 - p_t)**(g - 1) is 1 - p_t itself: no ratio, no division
+                d = w * (m * (2.0 * dt * (s_pos * s_neg) * ce + m * dce))
             elif soft == "canonical":
                 # r = sigmoid(x) sigmoid(-x) / (1 - p_t) = 1 / (1 + t e^-x + (1 - t) e^x), in [0, 1]
                 big = 1.0 / e  # e^|x|, inf beyond the overflow point
@@ -249,9 +259,9 @@ def _sigmoid_logits(
             else:
                 s_m, _, _ = _sigmoid_pair(xs * mm)
                 d = w * mg * (dce - g * mm * s_m * ce)
-            return up * tf.where(inf, lim_grad, d)
+            return up * (d if inf is None else tf.where(inf, lim_grad, d))
 
-        return tf.where(inf, lim_val, val), grad
+        return (val if inf is None else tf.where(inf, lim_val, val)), grad
 
     return f(x)
 

@@ -17,6 +17,11 @@ matters most -- at confident predictions:
   softmax, a gamma that float32 cannot hold), the rounding error is carried along in
   double-word arithmetic (TwoSum / TwoProduct) so that it does not get amplified.
 * float16 / bfloat16 are evaluated in float32 and rounded once at the end.
+* Speed (the common canonical loss on logits): eager, every operation is a pass over memory,
+  so the data check is one ``aminmax`` per tensor that also tells whether the limit and NaN
+  passes are needed, -log p and -log(1 - p) share one exp/log1p, and the work is done in
+  place; compiled, everything fuses into one loop per pass.  ``focalspec bench`` measures it
+  against torchvision (benchmarks/SPEED.md).
 
 It works under ``torch.compile(fullgraph=True)``; the data checks (targets in [0, 1],
 probabilities in [0, 1], class indices in range) run in eager mode only, because they need
@@ -89,6 +94,27 @@ def _check_range(name: str, values: Tensor, lo: float, hi: float) -> None:
     bad = (values < lo) | (values > hi)
     if bool(bad.any()):
         raise ValueError(f"{name} must lie in [{lo:g}, {hi:g}]; found {values[bad].flatten()[0].item()!r}")
+
+
+def _checked_ranges(checks: Sequence[tuple[str, Tensor, float, float]]) -> bool:
+    """Check every (name, values, lo, hi) with one ``aminmax`` pass per tensor and one host
+    synchronisation; the element-wise search for the message runs only when a range fails
+    or a NaN hides the extremes.  Returns whether every value is finite (no NaN, no inf),
+    which lets the caller skip the passes that only infinite or NaN inputs need."""
+    filled = [c for c in checks if c[1].numel()]
+    if not filled:
+        return True
+    stats = torch.stack([m.to(torch.float64) for c in filled for m in torch.aminmax(c[1].detach())]).tolist()
+    finite = True
+    for i, (name, values, lo, hi) in enumerate(filled):
+        vmin, vmax = stats[2 * i], stats[2 * i + 1]
+        if math.isnan(vmin) or math.isnan(vmax):
+            finite = False
+            _check_range(name, values.detach(), lo, hi)
+        elif vmin < lo or vmax > hi:
+            _check_range(name, values.detach(), lo, hi)
+        finite = finite and math.isfinite(vmin) and math.isfinite(vmax)
+    return finite
 
 
 # ----------------------------------------------------------------------------- arithmetic
@@ -183,7 +209,7 @@ def _pow(m: Tensor, gamma: float) -> Tensor:
 
 # ----------------------------------------------------------------------------- sigmoid
 
-_SigmoidCfg = tuple  # (gamma, alpha, input_kind, soft_target, clip_eps, label_smoothing)
+_SigmoidCfg = tuple  # (gamma, alpha, input_kind, soft_target, clip_eps, label_smoothing, finite)
 
 
 def _smoothed(t0: Tensor, ls: float) -> tuple[Tensor, Tensor]:
@@ -304,6 +330,97 @@ def _sigmoid_logits_unweighted(
     return (mg * ce) * unscale, (mg * (dce - gamma * mh * sy * ce)) * unscale
 
 
+def _mix(a: Tensor, b: Tensor, t: Tensor, tn: Tensor | None, exact_tn: bool) -> Tensor:
+    """tn a + t b in one pass.  ``torch.lerp`` forms it as a + t (b - a) for t < 1/2 and
+    b - (1 - t)(b - a) otherwise, where 1 - t is exact (Sterbenz): the same as the two
+    products whenever tn = 1 - t exactly (no label smoothing); with smoothing tn is not
+    1 - fl(t), so the products are kept."""
+    if exact_tn or tn is None:
+        return torch.lerp(a, b, t)
+    return torch.addcmul(tn * a, t, b)
+
+
+def _canonical_parts(x: Tensor, compiled: bool) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(p, 1 - p, -log p, -log(1 - p)) of logits x, each to a few ulp.
+
+    -log p = log1p(e) + max(-x, 0) and -log(1 - p) = log1p(e) + max(x, 0) share one
+    e = exp(-|x|) (two non-negative terms: no cancellation); p and 1 - p are two sigmoids
+    (1 / (1 + e) and e / (1 + e) from the same e would save an exp but cost up to 3 u in
+    (1 - p_t)**gamma, measured by the conformance suite).  Eager, where every operation is a
+    pass over memory, the work is done in place on fresh buffers; compiled, it fuses."""
+    if compiled:
+        log1pe = torch.log1p(torch.exp(-x.abs()))
+        return torch.sigmoid(x), torch.sigmoid(-x), log1pe + torch.clamp(-x, min=0), log1pe + torch.clamp(x, min=0)
+    log1pe = x.abs().neg_().exp_().log1p_()
+    nx = -x
+    nlogp = torch.clamp(nx, min=0).add_(log1pe)
+    return torch.sigmoid(x), nx.sigmoid_(), nlogp, torch.clamp(x, min=0).add_(log1pe)
+
+
+def _canonical_fused(
+    p: Tensor, q: Tensor, nlogp: Tensor, nlogq: Tensor, t: Tensor, tn: Tensor, gamma: float, need_grad: bool
+) -> tuple[Tensor, Tensor | None]:
+    """The compiled form: Inductor fuses it into one loop, so its selects and products cost
+    little, and it keeps the fewest roundings: the ratio r = p q / (1 - p_t), exactly p or
+    1 - p at hard targets, and (1 - p_t)**gamma factored out of the gradient."""
+    m = t * q + tn * p
+    ce = t * nlogp + tn * nlogq
+    mg = _pow(m, gamma)
+    if not need_grad:
+        return mg * ce, None
+    dce = tn * p - t * q
+    if gamma == 0:
+        return mg * ce, dce
+    r = torch.where(tn == 0, p, torch.where(t == 0, q, p * q / m))
+    return mg * ce, mg * dce + gamma * mg * (tn - t) * torch.where(r == 0, 0.0, r * ce)
+
+
+def _canonical_unweighted(
+    x: Tensor, t: Tensor, tn: Tensor | None, gamma: float, exact_tn: bool, need_grad: bool, compiled: bool
+) -> tuple[Tensor, Tensor | None]:
+    """Unweighted canonical loss (1 - p_t)^g CE and d/dx for finite x, in the fewest passes.
+
+    1 - p_t = tn p + t q and CE = tn (-log(1 - p)) + t (-log p) (``_mix``); d CE/dx =
+    tn p - t q; d(1 - p_t)/dx = p q (tn - t).  For gamma = 2 the gradient is
+    (1 - p_t) ((1 - p_t) dCE + 2 p q (tn - t) CE): no division.  For other gamma,
+    p q / (1 - p_t) is taken where 1 - p_t > 0 (where it is 0, so is CE, and the term)."""
+    p, q, nlogp, nlogq = _canonical_parts(x, compiled)
+    if compiled:
+        return _canonical_fused(p, q, nlogp, nlogq, t, 1 - t if tn is None else tn, gamma, need_grad)
+    if not need_grad and (exact_tn or tn is None):  # p and -log(1 - p) are not needed again
+        m, ce = p.lerp_(q, t), nlogq.lerp_(nlogp, t)  # fresh buffers reused: fewer page faults
+    else:
+        m = _mix(p, q, t, tn, exact_tn)
+        ce = _mix(nlogq, nlogp, t, tn, exact_tn)
+    if gamma == 0:
+        value = ce
+    elif gamma == 2:
+        value = m.square_() if not need_grad else m * m
+        value.mul_(ce)
+    else:
+        mg = _pow(m, gamma)
+        value = mg * ce
+    if not need_grad:
+        return value, None
+    # d CE/dx = tn p - t q; without smoothing (1 - p_t) - 2 t q, one pass: exact at t = 0 and
+    # t = 1 (q - 2q = -q), and elsewhere rounded on the scale of tn p + t q, as the two products are
+    dce = torch.addcmul(m, t, q, value=-2.0) if exact_tn or tn is None else torch.addcmul(tn * p, t, q, value=-1.0)
+    if gamma == 0:
+        return value, dce
+    w = torch.rsub(t, 1.0, alpha=2.0) if exact_tn or tn is None else tn - t  # 1 - 2t: exact or rounded once
+    pqw = p * q
+    pqw.mul_(w)
+    if gamma == 2:
+        grad = m * dce
+        grad.addcmul_(pqw, ce, value=2.0)
+        grad.mul_(m)
+        return value, grad
+    r = torch.where(m == 0, 0.0, pqw / m * ce)  # p q / (1 - p_t) first: p q CE alone can underflow
+    grad = torch.add(dce, r, alpha=gamma)
+    grad.mul_(mg)
+    return value, grad
+
+
 def _sigmoid_logits_limits(
     x: Tensor, t: Tensor, tn: Tensor, mh: Tensor | None, gamma: float, soft_target: str
 ) -> tuple[Tensor, Tensor]:
@@ -346,8 +463,60 @@ def _sigmoid_two_term(
     return value, grad
 
 
+def _sigmoid_canonical(
+    x: Tensor, t0: Tensor, gamma: float, alpha: float | None, ls: float, finite: bool, need_grad: bool
+) -> tuple[Tensor, Tensor | None]:
+    """The canonical form on logits without clipping (the common case), weighted.
+
+    ``finite``: the caller saw (one host synchronisation, eager only) that x and the targets
+    hold no inf or NaN, so the passes that substitute the limits at x = +-inf and propagate
+    NaN are skipped.  Otherwise they run (under ``torch.compile`` they fuse and cost little)."""
+    exact_tn = not ls
+    t, tn = (t0, None) if exact_tn else _smoothed(t0, ls)
+    compiled = torch.compiler.is_compiling()
+    value, grad = _canonical_unweighted(x, t, tn, gamma, exact_tn, need_grad, compiled)
+    a = None
+    if alpha is not None:
+        if exact_tn:
+            # alpha t + (1 - alpha)(1 - t): two non-negative terms (the folded (1 - alpha) +
+            # (2 alpha - 1) t cancels for small alpha); 1 - t is exact or rounded once
+            a = torch.rsub(t, 1.0).mul_(1.0 - alpha).add_(t, alpha=alpha)
+        else:
+            assert tn is not None
+            a = alpha * t + (1.0 - alpha) * tn
+    if finite:
+        if a is not None:
+            value.mul_(a)
+            if grad is not None:
+                grad.mul_(a)
+        return value, grad
+    if tn is None:
+        tn = 1 - t
+    v_lim, g_lim = _sigmoid_logits_limits(x, t, tn, None, gamma, "canonical")
+    isinf = torch.isinf(x)
+    value = torch.where(isinf, v_lim, value)
+    grad = None if grad is None else torch.where(isinf, g_lim, grad)
+    return _weighted_with_nan(value, grad, a, x, t0)
+
+
+def _weighted_with_nan(
+    value: Tensor, grad: Tensor | None, a: Tensor | None, x: Tensor, t0: Tensor
+) -> tuple[Tensor, Tensor | None]:
+    """alpha_t times value and gradient (0 times the limit inf is 0), then NaN wherever the
+    logit or the target is NaN."""
+    if a is not None:
+        value = _mul0(a, value)
+        grad = None if grad is None else _mul0(a, grad)
+    bad = torch.isnan(x) | torch.isnan(t0)
+    value = torch.where(bad, math.nan, value)
+    grad = None if grad is None else torch.where(bad, math.nan, grad)
+    return value, grad
+
+
 def _sigmoid_elementwise(x: Tensor, t0: Tensor, cfg: _SigmoidCfg, need_grad: bool) -> tuple[Tensor, Tensor | None]:
-    gamma, alpha, input_kind, soft_target, clip_eps, ls = cfg
+    gamma, alpha, input_kind, soft_target, clip_eps, ls, finite = cfg
+    if soft_target == "canonical" and input_kind == "logits" and clip_eps is None:
+        return _sigmoid_canonical(x, t0, gamma, alpha, ls, finite, need_grad)
     t, tn = _smoothed(t0, ls)
     if soft_target == "two_term":
         value, grad = _sigmoid_two_term(x, t, tn, gamma, alpha, need_grad)
@@ -370,13 +539,8 @@ def _sigmoid_elementwise(x: Tensor, t0: Tensor, cfg: _SigmoidCfg, need_grad: boo
             value = torch.where(isinf, v_lim, value)
             grad = None if grad is None else torch.where(isinf, g_lim, grad)
         if alpha is not None:
-            a = alpha * t + (1.0 - alpha) * tn
-            value = _mul0(a, value)
-            grad = None if grad is None else _mul0(a, grad)
-    bad = torch.isnan(x) | torch.isnan(t0)
-    value = torch.where(bad, math.nan, value)
-    grad = None if grad is None else torch.where(bad, math.nan, grad)
-    return value, grad
+            return _weighted_with_nan(value, grad, alpha * t + (1.0 - alpha) * tn, x, t0)
+    return _weighted_with_nan(value, grad, None, x, t0)
 
 
 class _SigmoidFocal(torch.autograd.Function):
@@ -439,12 +603,15 @@ def sigmoid_focal_loss(
         raise ValueError(f"targets must be real, got {targets.dtype}")
     ct = _opmath(inputs.dtype)
     t0 = targets.to(ct)
+    x = inputs.to(ct)
+    finite = False
     if check and _eager_checks():
-        _check_range("targets", t0, 0.0, 1.0)
-        if input_kind == "probs":
-            _check_range("probabilities", inputs.detach(), 0.0, 1.0)
-    cfg = (gamma, alpha, input_kind, soft_target, clip_eps, label_smoothing)
-    loss = _SigmoidFocal.apply(inputs.to(ct), t0, cfg)
+        limits = (0.0, 1.0) if input_kind == "probs" else (-math.inf, math.inf)
+        finite = _checked_ranges(
+            [("targets", t0, 0.0, 1.0), ("probabilities" if input_kind == "probs" else "logits", x, *limits)]
+        )
+    cfg = (gamma, alpha, input_kind, soft_target, clip_eps, label_smoothing, finite)
+    loss = _SigmoidFocal.apply(x, t0, cfg)
     if reduction == "sum":
         loss = loss.sum()
     elif reduction == "mean":

@@ -417,3 +417,126 @@ def test_quick_mode_on_the_installed_adapters(tmp_path: Path) -> None:
     assert ran, "no adapter produced a timing"
     assert code == (0 if all(r["correct"] for r in ran) else 1)
     assert {r["dtype"] for r in doc["results"]} == {"float32"}
+
+
+# ----------------------------------------------------------------------------- peer ratios
+
+
+def _ratio_row(
+    adapter: str, impl: str, framework: str, mode: str, median: float | None, correct: bool = True
+) -> dict[str, Any]:
+    return {
+        **{k: None for k in RESULT_KEYS}, "adapter": adapter, "implementation": impl, "framework": framework,
+        "device": "cpu", "dtype": "float32", "mode": mode, "pass": "forward", "n_elements": 4000,
+        "shape": [50, 80], "reps": 5, "median_s": median, "min_s": median and median / 2, "correct": correct,
+        "GBps": median and 32000 / median / 1e9,
+    }  # fmt: skip
+
+
+def test_peer_ratios_pick_the_fastest_peer_of_the_framework() -> None:
+    rows = [
+        _ratio_row("own", "focalspec.kernels.x", "fw", "eager", 2e-3),
+        _ratio_row("own", "focalspec.kernels.x", "fw", "compiled", 1e-3),
+        _ratio_row("slow-ok", "lib.slow", "fw", "eager", 4e-3),
+        _ratio_row("fast-wrong", "lib.fast", "fw", "eager", 1e-3, correct=False),
+        _ratio_row("compiled-ok", "lib.slow", "fw", "compiled", 3e-3),
+        _ratio_row("other-framework", "other.lib", "fw2", "eager", 1e-6),  # never a peer
+        {**_ratio_row("other-size", "lib.x", "fw", "eager", 1e-6), "n_elements": 8000},
+        {**_ratio_row("errored", "lib.y", "fw", "eager", None), "error": "boom"},
+    ]
+    by_mode = {e["mode"]: e for e in bench.peer_ratios(rows)}
+    assert set(by_mode) == {"eager", "compiled"}
+    eager = by_mode["eager"]
+    assert eager["same_mode_correct"]["adapter"] == "slow-ok" and eager["same_mode_correct"]["ratio"] == 2.0
+    assert eager["same_mode_any"]["adapter"] == "fast-wrong" and eager["same_mode_any"]["ratio"] == 0.5
+    assert eager["same_mode_any"]["min_ratio"] == 0.5 and not eager["same_mode_any"]["correct"]
+    assert eager["any_mode_correct"]["adapter"] == "compiled-ok" and eager["any_mode_correct"]["ratio"] == 1.5
+    compiled = by_mode["compiled"]
+    assert compiled["same_mode_correct"]["adapter"] == "compiled-ok" and compiled["same_mode_correct"]["ratio"] == 3.0
+    assert compiled["any_mode_any"]["adapter"] == "fast-wrong" and compiled["any_mode_any"]["ratio"] == 1.0
+    lines = bench.ratio_lines(rows, largest_only=False)
+    assert any("eager forward float32 4,000: 2.000 ms" in s and "fastest correct 2.00x (min 2.00x) slow-ok" in s
+               and "fastest 0.50x (min 0.50x) fast-wrong (wrong)" in s for s in lines)  # fmt: skip
+    md = bench.markdown(
+        {
+            "run": {
+                "started": "2026-01-01T00:00:00",
+                "finished": None,
+                "host": "h",
+                "cpu_model": "c",
+                "cpu_count": 2,
+                "platform": "p",
+                "python": "3",
+                "command": "c",
+            },
+            "suite": {"version": "0", "git_revision": None},
+            "ceilings": [],
+            "results": rows,
+        }
+    )
+    assert "## Own implementations against the fastest peer of their framework" in md
+    assert "| own | float32 | eager | forward | 4,000 | 2.000 | 2.00x (min 2.00x) slow-ok |" in md
+
+
+def test_peer_ratios_without_peers() -> None:
+    rows = [_ratio_row("own", "focalspec.kernels.x", "fw", "eager", 2e-3)]
+    (e,) = bench.peer_ratios(rows)
+    assert e["same_mode_correct"] is None and e["any_mode_any"] is None
+    assert bench.ratio_lines(rows) == ["own eager forward float32 4,000: no peer timed"]
+
+
+class _OwnNumpyAdapter(GoodNumpyAdapter):
+    name = "focalspec-numpy-test"
+    implementation = "focalspec.tests.own"
+
+
+class _OtherFrameworkAdapter(GoodNumpyAdapter):
+    name = "test-other-framework"
+    framework = "other"
+
+
+def test_quick_selection_takes_every_timeable_peer_of_the_own_frameworks() -> None:
+    own, good, wrong, untimed, other = (
+        _OwnNumpyAdapter(), GoodNumpyAdapter(), WrongNumpyAdapter(), UntimedNumpyAdapter(), _OtherFrameworkAdapter()
+    )  # fmt: skip
+    chosen = bench.quick_selection([other, good, own, untimed, wrong])
+    assert chosen == [own, good, wrong]  # own first; untimed and other-framework adapters left out
+    assert bench.quick_selection([other, untimed]) == [other]  # no own adapter: one shipped one as before
+
+
+class _ElementwiseOnlyAdapter(GoodNumpyAdapter):
+    """Like optax: no reduction of its own, so the bench times and grades reduction 'none'."""
+
+    name = "test-numpy-none"
+    implementation = "tests.test_bench.ElementwiseOnly"
+    scale = 1.0
+
+    def supports(self, variant: Variant, dtype: str, device: str, mode: str) -> str | None:
+        if variant.reduction != "none":
+            return "elementwise loss only"
+        return super().supports(variant.with_(reduction="sum"), dtype, device, mode)
+
+    def _eval(self, x: np.ndarray, t: np.ndarray, v: Variant, dtype: str) -> tuple[np.ndarray, np.ndarray]:
+        r = evaluate(v, x, t)
+        typ = NP_TYPES[dtype]
+        return (r.losses * self.scale).astype(typ), r.grad.astype(typ)
+
+
+class _ElementwiseWrongAdapter(_ElementwiseOnlyAdapter):
+    name = "test-numpy-none-wrong"
+    scale = 1.001  # 1e-3 relative: beyond float32's acceptable budget for one element
+
+
+def test_elementwise_only_adapter_is_timed_with_reduction_none() -> None:
+    good, wrong = _ElementwiseOnlyAdapter(), _ElementwiseWrongAdapter()
+    v, _ = bench.bench_variant(good, "float32", "cpu", "eager")
+    assert v is not None and v.reduction == "none"
+    doc = bench.run_bench(_small(passes=("forward", "forward_backward")), adapters=[good, wrong])
+    rows = {(r["adapter"], r["pass"]): r for r in doc["results"]}
+    assert all(rows[("test-numpy-none", p)]["correct"] for p in bench.PASSES), rows
+    bad = rows[("test-numpy-none-wrong", "forward")]
+    assert not bad["correct"] and bad["error"].startswith("wrong loss at ("), bad["error"]
+    n = rows[("test-numpy-none", "forward")]["n_elements"]
+    assert rows[("test-numpy-none", "forward")]["GBps"] * rows[("test-numpy-none", "forward")]["median_s"] * 1e9 == (
+        pytest.approx(3 * 4 * n)
+    )  # reads logits and targets, writes the loss array
