@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from focalspec.reports import browser_check, build
-from focalspec.reports.merge import collect
+from focalspec.reports import browser_check, build, harm
+from focalspec.reports.merge import collect, merge_results
 
 FIX = Path(__file__).parent / "fixtures" / "report"
 
@@ -107,9 +107,17 @@ def test_png_encoder_round_trips() -> None:
 
 
 def test_a_column_header_sorts_its_table(browser: str, report: Path) -> None:
-    """The first screen sorts by harm; a click on "implementation" sorts by name instead."""
+    """The first screen sorts by harm (the model's order: severity, then counts); a click on a header
+    sorts by that column instead -- "implementation" by name, "critical" by the count, fewest first."""
     before = browser_check.probe(report, sort=("answer-table", 99), browser=browser)  # no such column: no sort
     by_name = browser_check.probe(report, sort=("answer-table", 0), browser=browser)
-    assert before.first_row and by_name.first_row and by_name.console == []
-    assert before.first_row.startswith("answer-impl-torchvision")  # NaN gradients: the most harmful
-    assert by_name.first_row.startswith("answer-impl-keras")  # alphabetically first of the fixture's rows
+    by_critical = browser_check.probe(report, sort=("answer-table", 2), browser=browser)
+    assert before.first_row and by_name.first_row and by_critical.first_row and by_name.console == []
+    results = merge_results(collect([str(FIX)]).results)
+    rows = [r for r in harm.answer_rows(results, ["float64", "float32", "bfloat16", "float16"], {})
+            if not r.unavailable]  # fmt: skip
+    fewest_critical = min(rows, key=lambda r: r.levels["critical"].n)  # a stable sort keeps the harm order of ties
+    assert fewest_critical.name != rows[0].name, "the fixture must tell a column's order from the harm order"
+    assert before.first_row == f"answer-{rows[0].drill}"
+    assert by_name.first_row == f"answer-{min(rows, key=lambda r: r.name.lower()).drill}"
+    assert by_critical.first_row == f"answer-{fewest_critical.drill}"
