@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from focalspec.adapters.backends.jax_backend import _CONFIGURED, jax_devices, jax_module, np_dtype
 from focalspec.adapters.base import (
     CLIP_UPPER_REASON,
     DTYPES,
@@ -26,30 +27,7 @@ from focalspec.adapters.base import (
 )
 from focalspec.spec.variant import Variant
 
-_CONFIGURED: dict[str, Any] = {}
-
-
-def _jax() -> Any:
-    """The jax module, configured once (x64 on, float32 matmuls at full precision)."""
-    import jax
-
-    if not _CONFIGURED:
-        jax.config.update("jax_enable_x64", True)
-        jax.config.update("jax_default_matmul_precision", "highest")
-        _CONFIGURED.update(
-            jax_enable_x64=bool(jax.config.jax_enable_x64),
-            jax_default_matmul_precision=str(jax.config.jax_default_matmul_precision),
-        )
-    return jax
-
-
-def _np_dtype(dtype: str) -> Any:
-    if dtype in ("bfloat16",):
-        import ml_dtypes
-
-        return ml_dtypes.bfloat16
-    return np.dtype(dtype).type
-
+_jax = jax_module  # the configured jax (tests and the Pallas adapter use this name)
 
 class _JaxAdapter(Adapter):
     """Shared plumbing: device placement, jit cache, gradient of ``loss.sum()``, timing."""
@@ -89,12 +67,7 @@ class _JaxAdapter(Adapter):
             return None
 
     def devices(self) -> tuple[str, ...]:
-        jax = _jax()
-        try:
-            has_gpu = bool(jax.devices("gpu"))
-        except RuntimeError:  # no GPU backend in this jaxlib, or no device
-            has_gpu = False
-        return ("cpu", "cuda") if has_gpu else ("cpu",)
+        return jax_devices()
 
     def supports(self, variant: Variant, dtype: str, device: str, mode: str) -> str | None:
         reason = self.unavailable_reason()
@@ -183,12 +156,12 @@ class _JaxAdapter(Adapter):
         """Exact conversion (the values are dtype-exact) and placement on the device."""
         jax = _jax()
         dev = self._device(device)
-        x = np.asarray(inputs, dtype=np.float64).astype(_np_dtype(dtype))
+        x = np.asarray(inputs, dtype=np.float64).astype(np_dtype(dtype))
         tarr = np.asarray(targets)
         if variant.activation == "softmax" and tarr.shape == x.shape[:-1] and tarr.dtype.kind in "iub":
             t = tarr.astype(np.int32)
         else:
-            t = tarr.astype(np.float64).astype(_np_dtype(dtype))
+            t = tarr.astype(np.float64).astype(np_dtype(dtype))
         return jax.device_put(x, dev), jax.device_put(t, dev)
 
     def _function(self, variant: Variant, mode: str, want_grad: bool, x: Any, t: Any) -> Callable[..., Any]:

@@ -18,19 +18,11 @@ from typing import Any
 
 import numpy as np
 
+from focalspec.adapters.backends.paddle_backend import paddle_module
 from focalspec.adapters.base import CLIP_UPPER_REASON, Adapter, AdapterError, Output, framework_errors, one_line
 from focalspec.spec.variant import Variant
 
-_PADDLE: list[Any] = []
-
-
-def _paddle() -> Any:
-    if not _PADDLE:
-        import paddle  # type: ignore[import-not-found,import-untyped,unused-ignore]
-
-        paddle.set_device("cpu")
-        _PADDLE.append(paddle)
-    return _PADDLE[0]
+_paddle = paddle_module
 
 
 class _PaddleAdapter(Adapter):
