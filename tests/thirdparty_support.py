@@ -295,13 +295,13 @@ DIRECT: dict[str, type[Direct]] = {c.name: c for c in (DirectTorchvision, Direct
 
 
 class Sam3Finding:
-    """A SAM3 Triton adapter (adapters/sam3_adapter.py) with the interface the findings need:
+    """A SAM3 Triton adapter (adapters/thirdparty/sam3_adapter.py) with the interface the findings need:
     the sam3 package pins a finding; on CPU it runs under the Triton interpreter."""
 
     package = "sam3"
 
     def __init__(self, name: str) -> None:
-        from focalspec.adapters.sam3_adapter import Sam3Adapter
+        from focalspec.adapters.thirdparty.sam3_adapter import Sam3Adapter
 
         self.adapter = Sam3Adapter(reduced=name.endswith("-sum"))
         if self.adapter.name != name:
@@ -312,7 +312,7 @@ class Sam3Finding:
         return self.adapter.unavailable_reason()
 
     def package_version(self) -> str | None:
-        from focalspec.adapters.sam3_adapter import sam3_version
+        from focalspec.adapters.thirdparty.sam3_adapter import sam3_version
 
         return sam3_version()
 

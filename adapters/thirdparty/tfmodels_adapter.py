@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from focalspec.adapters.base import Adapter, AdapterError, one_line
-from focalspec.adapters.thirdparty_tf import FocalLossTF, _tf
+from focalspec.adapters.thirdparty.tf_base import FocalLossTF, _tf
 from focalspec.spec.variant import Variant
 
 FILE = "official/vision/losses/focal_loss.py"
