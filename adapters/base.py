@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from focalspec.adapters.capabilities import Capabilities, refusal
 from focalspec.spec.variant import Variant
 
 DTYPES: tuple[str, ...] = ("float64", "float32", "bfloat16", "float16")
@@ -135,6 +136,20 @@ class Adapter(abc.ABC):
     modes: tuple[str, ...] = ("eager",)
     clip_scopes: tuple[str, ...] = ("all",)  # where a clip it applies acts (Variant.clip_scope values)
     package: str = ""  # the distribution under test when it is not the framework (findings are pinned to it)
+    capabilities: Capabilities | None = None  # what it accepts, declared (adapters/capabilities.py)
+    # the tox environment whose conformance run tests it (``focalspec adapters --env``); None: the
+    # registry line's, "": none (it refuses every variant, or runs only where it says)
+    env: str | None = None
+
+    def variant_reason(self, variant: Variant) -> str | None:
+        """None when ``variant`` maps onto the implementation's arguments, else why not: the
+        declared ``capabilities``, then what they cannot say (``extra_reason``)."""
+        declared = refusal(self.capabilities, variant) if self.capabilities is not None else None
+        return declared or self.extra_reason(variant)
+
+    def extra_reason(self, variant: Variant) -> str | None:
+        """A refusal the capabilities cannot state (a per-class alpha of one shape only ...)."""
+        return None
 
     def package_version(self) -> str | None:
         """The installed version of ``package`` (None when it is not installed or not named)."""

@@ -28,6 +28,8 @@ class Capabilities:
     soft_targets: the forms it accepts; None: any (``declared_variant`` says which one it computes).
     clip_inputs: the input kinds on which a probability clip is offered (() -- no clipping).
     alpha_off: it can compute without alpha (alpha=None); False when alpha is always applied.
+    alpha_on: it has an alpha the spec's (alpha positive, 1 - alpha negative); False: alpha=None only.
+    input_notes: why an input kind is missing, where "takes logits only" would hide the reason.
     reduction_notes: why a reduction is missing, where a plain "has no reduction" would mislead.
     convention: a key of ``spec.conventions.CONVENTIONS`` (checked when declared).
     """
@@ -40,6 +42,8 @@ class Capabilities:
     label_smoothing: bool = False
     reductions: tuple[str, ...] = SIGMOID_REDUCTIONS
     alpha_off: bool = True
+    alpha_on: bool = True
+    input_notes: dict[str, str] = field(default_factory=dict)
     reduction_notes: dict[str, str] = field(default_factory=dict)
     convention: str | None = None
 
@@ -54,7 +58,7 @@ def refusal(caps: Capabilities, v: Variant) -> str | None:
     if v.activation not in caps.activations:
         return f"{who} is a {'/'.join(caps.activations)} focal loss; {v.activation} is not offered"
     if v.input_kind not in caps.input_kinds:
-        return f"{who} takes {' or '.join(caps.input_kinds)} only"
+        return caps.input_notes.get(v.input_kind) or f"{who} takes {' or '.join(caps.input_kinds)} only"
     if v.clip_eps is not None and v.input_kind not in caps.clip_inputs:
         if caps.clip_inputs:
             return f"{who} clips probabilities only on {' or '.join(caps.clip_inputs)} inputs"
@@ -69,4 +73,6 @@ def refusal(caps: Capabilities, v: Variant) -> str | None:
         )
     if v.alpha is None and not caps.alpha_off:
         return f"{who} always applies alpha: alpha=None is impossible"
+    if v.alpha is not None and not caps.alpha_on:
+        return f"{who} has no alpha of the spec's: alpha=None only"
     return None

@@ -228,6 +228,7 @@ class KerasFocalAdapter(Adapter):
     def __init__(self, backend: str) -> None:
         self.backend = backend
         self.name = f"keras-{self.kind}-{SHORT[backend]}"
+        self.env = "tensorflow" if backend == "tensorflow" else f"keras-{SHORT[backend]}"
         self.implementation = f"keras.losses.{self.keras_class}"
         self.framework = backend
         self.convention = self.declared_convention()

@@ -525,13 +525,21 @@ def update_findings() -> int:
     return 0
 
 
+def sweep_names() -> list[str]:
+    """The third-party adapters a CPU sweep can run, from the registry: those a conformance env tests
+    (not fvcore-star, which refuses every variant), not focalspec's own, not CUDA-only (mmcv)."""
+    from focalspec.adapters.registry import third_party_adapters
+
+    return [
+        a.name
+        for a in third_party_adapters()
+        if a.env and not a.implementation.startswith("focalspec.") and not getattr(a, "cuda_only", False)
+    ]
+
+
 def main(argv: list[str]) -> int:
     if argv[:1] == ["sweep"]:
-        names = argv[2:] or [
-            "fvcore", "kornia-binary", "kornia-multiclass", "monai-sigmoid", "monai-softmax", "smp",
-            "transformers", "ultralytics", "mmdet", "paddle", "tf-models",
-            "focal-loss-binary", "focal-loss-sparse", *DIRECT,
-        ]  # fmt: skip
+        names = argv[2:] or [*sweep_names(), *DIRECT]
         Path(argv[1]).write_text(json.dumps(sweep(names), indent=0))
         return 0
     if argv[:1] == ["findings"]:

@@ -23,6 +23,7 @@ import numpy as np
 
 from focalspec.adapters.backends.tf_backend import tf_exact
 from focalspec.adapters.base import Adapter, AdapterError
+from focalspec.adapters.capabilities import Capabilities
 from focalspec.adapters.thirdparty.tf_base import KERAS_REDUCTION, FocalLossTF, _tf
 from focalspec.adapters.thirdparty.torch_base import class_indices
 from focalspec.spec.variant import Variant
@@ -42,21 +43,16 @@ class FocalLossBinary(FocalLossTF):
             return variant.with_(soft_target="two_term")
         return variant
 
-    def variant_reason(self, variant: Variant) -> str | None:
-        if variant.activation != "sigmoid":
-            return "BinaryFocalLoss is a sigmoid loss (focal-loss-sparse is the softmax one)"
-        if variant.input_kind != "logits":
-            return (
-                "focal-loss on probabilities clamps p and 1-p separately at 1e-7 (max(p, eps), max(1-p, eps)): "
-                "not the spec's clip to [eps, 1-eps]"
-            )
-        if variant.clip_eps is not None:
-            return "focal-loss does not clip logits"
-        if variant.alpha is not None:
-            return "focal-loss has no alpha: pos_weight scales positives only, negatives keep weight 1"
-        if variant.reduction not in KERAS_REDUCTION:
-            return f"focal-loss has no reduction {variant.reduction!r}"
-        return None
+    capabilities = Capabilities(
+        "focal-loss BinaryFocalLoss",
+        label_smoothing=True,
+        alpha_on=False,
+        input_notes={
+            "probs": "focal-loss on probabilities clamps p and 1-p separately at 1e-7 (max(p, eps), max(1-p, eps)): "
+            "not the spec's clip to [eps, 1-eps]"
+        },
+        convention="focal_loss.BinaryFocalLoss",
+    )
 
     def _loss(self, variant: Variant, x: Any, targets: np.ndarray, dtype: str) -> Any:
         from focal_loss import BinaryFocalLoss  # type: ignore[import-not-found,import-untyped,unused-ignore]
@@ -85,19 +81,14 @@ class FocalLossSparse(FocalLossTF):
     implementation = "focal_loss.SparseCategoricalFocalLoss"
     convention = "softmax on integer labels; alpha via class_weight[y]; no label smoothing"
 
-    def variant_reason(self, variant: Variant) -> str | None:
-        if variant.activation != "softmax":
-            return "SparseCategoricalFocalLoss is a softmax loss (focal-loss-binary is the sigmoid one)"
-        if variant.input_kind != "logits":
-            return (
-                "focal-loss on probabilities takes the CE of log(clip(p, 1e-7, 1-1e-7)) renormalised by the softmax "
-                "but the modulating factor of the raw p: no spec variant"
-            )
-        if variant.clip_eps is not None or variant.label_smoothing:
-            return "SparseCategoricalFocalLoss has neither clipping nor label smoothing"
-        if variant.reduction not in KERAS_REDUCTION:
-            return f"SparseCategoricalFocalLoss has no reduction {variant.reduction!r}"
-        return None
+    capabilities = Capabilities(
+        "focal-loss SparseCategoricalFocalLoss",
+        activations=("softmax",),
+        input_notes={
+            "probs": "focal-loss on probabilities takes the CE of log(clip(p, 1e-7, 1-1e-7)) renormalised by the "
+            "softmax but the modulating factor of the raw p: no spec variant"
+        },
+    )
 
     def _loss(self, variant: Variant, x: Any, targets: np.ndarray, dtype: str) -> Any:
         from focal_loss import SparseCategoricalFocalLoss  # type: ignore[import-not-found,import-untyped,unused-ignore]

@@ -51,6 +51,7 @@ class FvcoreStar(ThirdPartyTorch):
     implementation = "fvcore.nn.sigmoid_focal_loss_star"
     package = "fvcore"
     module = "fvcore.nn"
+    env = ""  # refuses every variant: no conformance run lists it
     convention = "not a spec focal loss: FL* = -logsigmoid(gamma x (2t-1)) / gamma, alpha_t as canonical"
 
     def variant_reason(self, variant: Variant) -> str | None:

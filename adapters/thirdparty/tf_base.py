@@ -59,9 +59,6 @@ class FocalLossTF(Adapter):
         """The variant computed when asked for ``variant`` (see the module docstring)."""
         return variant
 
-    def variant_reason(self, variant: Variant) -> str | None:
-        raise NotImplementedError
-
     def supports(self, variant: Variant, dtype: str, device: str, mode: str) -> str | None:
         reason = self.unavailable_reason()
         if reason:

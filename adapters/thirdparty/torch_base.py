@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 
 from focalspec.adapters.base import DEVICES, Adapter, AdapterError, Output, framework_errors, one_line
-from focalspec.adapters.capabilities import Capabilities, refusal
 from focalspec.spec.variant import SpecError, Variant
 
 TORCH_DTYPES: tuple[str, ...] = ("float64", "float32", "bfloat16", "float16")
@@ -92,7 +91,6 @@ class ThirdPartyTorch(Adapter):
     dtypes = TORCH_DTYPES
     modes = ("eager",)
     cuda_only = False
-    capabilities: Capabilities = Capabilities("?")  # every adapter declares its own
 
     def __init__(self) -> None:
         self._unavailable: str | bool | None = False  # False: not probed yet
@@ -137,14 +135,6 @@ class ThirdPartyTorch(Adapter):
         convention depends on it (softmax alpha of kornia/MONAI)."""
         return variant
 
-    def variant_reason(self, variant: Variant) -> str | None:
-        """None when ``variant`` maps onto the implementation's arguments, else why not: the
-        declared ``capabilities``, then what they cannot say (``extra_reason``)."""
-        return refusal(self.capabilities, variant) or self.extra_reason(variant)
-
-    def extra_reason(self, variant: Variant) -> str | None:
-        """A refusal the capabilities cannot state (a per-class alpha of one shape only ...)."""
-        return None
 
     def supports(self, variant: Variant, dtype: str, device: str, mode: str) -> str | None:
         reason = self.unavailable_reason()
