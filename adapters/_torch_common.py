@@ -60,9 +60,6 @@ class TorchAdapter(Adapter):
     def make_loss(self, variant: Variant) -> Callable[[Any, Any], Any]:
         raise NotImplementedError
 
-    def variant_reason(self, variant: Variant) -> str | None:
-        raise NotImplementedError
-
     def extra_missing(self) -> str | None:
         """Why a package beyond torch is missing, or None."""
         return None

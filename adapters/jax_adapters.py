@@ -25,6 +25,7 @@ from focalspec.adapters.base import (
     one_line,
     own_impl_kwargs,
 )
+from focalspec.adapters.capabilities import Capabilities
 from focalspec.spec.variant import Variant
 
 _jax = jax_module  # the configured jax (tests and the Pallas adapter use this name)
@@ -46,7 +47,7 @@ class _JaxAdapter(Adapter):
         raise NotImplementedError
 
     def _variant_reason(self, variant: Variant) -> str | None:
-        return None
+        return self.variant_reason(variant)  # the declared capabilities (the Pallas adapter overrides this)
 
     def _extra_ran(self, dtype: str) -> dict[str, Any]:
         return {}
@@ -244,20 +245,15 @@ class OptaxAdapter(_JaxAdapter):
             return f"optax is not usable: {one_line(exc)}"
         return None
 
-    def _variant_reason(self, v: Variant) -> str | None:
-        if v.activation != "sigmoid":
-            return "optax.sigmoid_focal_loss is sigmoid-only (optax has no softmax focal loss)"
-        if v.input_kind != "logits":
-            return "optax.sigmoid_focal_loss takes logits only"
-        if v.soft_target != "canonical":
-            return f"optax.sigmoid_focal_loss implements the canonical soft-target form, not {v.soft_target!r}"
-        if v.clip_eps is not None:
-            return "optax.sigmoid_focal_loss has no probability clipping"
-        if v.label_smoothing:
-            return "optax.sigmoid_focal_loss has no label smoothing"
-        if v.reduction != "none":
-            return "optax.sigmoid_focal_loss returns the elementwise loss only (no reduction to test)"
-        return None
+    capabilities = Capabilities(
+        "optax.sigmoid_focal_loss",
+        soft_targets=("canonical",),
+        reductions=("none",),
+        reduction_notes=dict.fromkeys(
+            ("mean", "sum", "normalized"), "optax.sigmoid_focal_loss returns the elementwise loss only (no reduction)"
+        ),
+        convention="optax.sigmoid_focal_loss",
+    )
 
     def _loss_fn(self, variant: Variant) -> Callable[[Any, Any], Any]:
         import optax
