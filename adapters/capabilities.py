@@ -30,6 +30,7 @@ class Capabilities:
     alpha_off: it can compute without alpha (alpha=None); False when alpha is always applied.
     alpha_on: it has an alpha the spec's (alpha positive, 1 - alpha negative); False: alpha=None only.
     input_notes: why an input kind is missing, where "takes logits only" would hide the reason.
+    alpha_note: what its alpha (or the lack of one) is instead, added to an alpha refusal.
     reduction_notes: why a reduction is missing, where a plain "has no reduction" would mislead.
     convention: a key of ``spec.conventions.CONVENTIONS`` (checked when declared).
     """
@@ -44,6 +45,7 @@ class Capabilities:
     alpha_off: bool = True
     alpha_on: bool = True
     input_notes: dict[str, str] = field(default_factory=dict)
+    alpha_note: str = ""
     reduction_notes: dict[str, str] = field(default_factory=dict)
     convention: str | None = None
 
@@ -71,8 +73,9 @@ def refusal(caps: Capabilities, v: Variant) -> str | None:
         return caps.reduction_notes.get(v.reduction) or (
             f"{who} has no reduction {v.reduction!r} (offers {', '.join(caps.reductions)})"
         )
+    note = f" ({caps.alpha_note})" if caps.alpha_note else ""
     if v.alpha is None and not caps.alpha_off:
-        return f"{who} always applies alpha: alpha=None is impossible"
+        return f"{who} always applies alpha: alpha=None is impossible{note}"
     if v.alpha is not None and not caps.alpha_on:
-        return f"{who} has no alpha of the spec's: alpha=None only"
+        return f"{who} has no alpha of the spec's: alpha=None only{note}"
     return None

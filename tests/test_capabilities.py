@@ -43,6 +43,7 @@ KORNIA_LIKE = Capabilities(
         (Capabilities("lib", alpha_off=False), Variant(alpha=None), "always applies alpha"),
         (Capabilities("lib", alpha_off=False), Variant(alpha=0.25), None),
         (Capabilities("lib", alpha_on=False), Variant(alpha=0.25), "alpha=None only"),
+        (Capabilities("lib", alpha_on=False, alpha_note="pos_weight"), Variant(alpha=0.25), "only (pos_weight)"),
     ],
 )  # fmt: skip
 def test_refusal_follows_the_declaration(caps: Capabilities, variant: Variant, words: str | None) -> None:

@@ -47,6 +47,7 @@ class FocalLossBinary(FocalLossTF):
         "focal-loss BinaryFocalLoss",
         label_smoothing=True,
         alpha_on=False,
+        alpha_note="pos_weight scales positives only, negatives keep weight 1",
         input_notes={
             "probs": "focal-loss on probabilities clamps p and 1-p separately at 1e-7 (max(p, eps), max(1-p, eps)): "
             "not the spec's clip to [eps, 1-eps]"
