@@ -9,17 +9,14 @@ from typing import Any
 
 import numpy as np
 
-from focalspec.adapters.backends.tf_backend import tf_exact
+from focalspec.adapters.backends.tf_backend import tf_exact, tf_module
 from focalspec.adapters.base import DEVICES, Adapter, AdapterError, Output, framework_errors, one_line
 from focalspec.spec.variant import Variant
 
 KERAS_REDUCTION = {"none": "none", "sum": "sum", "mean": "sum_over_batch_size"}
 
 
-def _tf() -> Any:
-    import tensorflow as tf  # type: ignore[import-not-found,import-untyped,unused-ignore]
-
-    return tf
+_tf = tf_module  # TensorFlow from the backend: imported once, TensorFloat-32 off
 
 
 class FocalLossTF(Adapter):

@@ -25,26 +25,17 @@ from typing import Any
 
 import numpy as np
 
+from focalspec.adapters.backends.torch_backend import torch_dtype, torch_module
 from focalspec.adapters.base import DEVICES, Adapter, AdapterError, Output, framework_errors, one_line
 from focalspec.spec.variant import SpecError, Variant
 
 TORCH_DTYPES: tuple[str, ...] = ("float64", "float32", "bfloat16", "float16")
 
 
-def _torch() -> Any:
-    import torch  # type: ignore[import-not-found,import-untyped,unused-ignore]
-
-    return torch
-
-
-def _torch_dtype(dtype: str) -> Any:
-    torch = _torch()
-    return {
-        "float64": torch.float64,
-        "float32": torch.float32,
-        "bfloat16": torch.bfloat16,
-        "float16": torch.float16,
-    }[dtype]
+# torch from the backend, imported once with every reduced-precision float32 path off: a third-party
+# loss's float32 claim is measured as strictly as focalspec's own
+_torch = torch_module
+_torch_dtype = torch_dtype
 
 
 def class_indices(targets: np.ndarray, n_classes: int, who: str) -> np.ndarray:
