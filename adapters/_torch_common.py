@@ -89,17 +89,10 @@ class TorchAdapter(Adapter):
         compiled = self._compiled.get((variant, dtype, device), lambda: self.make_loss(variant))
         return lambda x, t: call_compiled(compiled, x, t)
 
-    def run(
-        self,
-        variant: Variant,
-        inputs: np.ndarray,
-        targets: np.ndarray,
-        dtype: str,
-        device: str = "cpu",
-        mode: str = "eager",
-        want_grad: bool = True,
-    ) -> Output:
-        self.require_supported(variant, dtype, device, mode)
+    def evaluate(
+        self, variant: Variant, inputs: np.ndarray, targets: np.ndarray, dtype: str, device: str, mode: str,
+        want_grad: bool,
+    ) -> Output:  # fmt: skip
         torch = torch_module()
         with framework_errors():
             x = place_inputs(inputs, dtype, device, want_grad)

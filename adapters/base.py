@@ -126,7 +126,7 @@ class Description:
 
 class Adapter(abc.ABC):
     """Base class of every adapter.  Subclasses set the class attributes and implement
-    ``unavailable_reason``, ``supports`` and ``run``."""
+    ``unavailable_reason``, ``supports`` and ``evaluate`` (or ``run``)."""
 
     name: str = ""  # short id used in test ids, e.g. "torchvision"
     implementation: str = ""  # dotted path of what is tested, e.g. "torchvision.ops.sigmoid_focal_loss"
@@ -176,7 +176,6 @@ class Adapter(abc.ABC):
     def supports(self, variant: Variant, dtype: str, device: str, mode: str) -> str | None:
         """None when this combination can be run, else the reason it cannot."""
 
-    @abc.abstractmethod
     def run(
         self,
         variant: Variant,
@@ -188,7 +187,18 @@ class Adapter(abc.ABC):
         want_grad: bool = True,
     ) -> Output:
         """Evaluate the implementation; ``inputs`` are dtype-exact float64 values, ``targets``
-        float (sigmoid) or int64 class indices / float distributions (softmax)."""
+        float (sigmoid) or int64 class indices / float distributions (softmax).  A combination
+        ``supports`` refuses is refused here too (``require_supported``); an adapter implements
+        ``evaluate``, or overrides ``run`` as a whole."""
+        self.require_supported(variant, dtype, device, mode)
+        return self.evaluate(variant, inputs, targets, dtype, device, mode, want_grad)
+
+    def evaluate(
+        self, variant: Variant, inputs: np.ndarray, targets: np.ndarray, dtype: str, device: str, mode: str,
+        want_grad: bool,
+    ) -> Output:  # fmt: skip
+        """``run`` after ``require_supported``: what an adapter implements (or it overrides ``run``)."""
+        raise NotImplementedError(f"{self.name} implements neither evaluate nor run")
 
     def require_supported(
         self, variant: Variant, dtype: str, device: str, mode: str, input_sets: list[np.ndarray] | None = None

@@ -295,17 +295,10 @@ class CallableAdapter(Adapter):
             kw["reduction"] = conv.normalized if red == "normalized" else red
         return kw
 
-    def run(
-        self,
-        variant: Variant,
-        inputs: np.ndarray,
-        targets: np.ndarray,
-        dtype: str,
-        device: str = "cpu",
-        mode: str = "eager",
-        want_grad: bool = True,
-    ) -> Output:
-        self.require_supported(variant, dtype, device, mode)
+    def evaluate(
+        self, variant: Variant, inputs: np.ndarray, targets: np.ndarray, dtype: str, device: str, mode: str,
+        want_grad: bool,
+    ) -> Output:  # fmt: skip
         kw = self.call_kwargs(variant)
         fn = self.fn
 

@@ -84,17 +84,10 @@ class _JaxAdapter(Adapter):
             return CLIP_UPPER_REASON
         return self._variant_reason(variant)
 
-    def run(
-        self,
-        variant: Variant,
-        inputs: np.ndarray,
-        targets: np.ndarray,
-        dtype: str,
-        device: str = "cpu",
-        mode: str = "eager",
-        want_grad: bool = True,
-    ) -> Output:
-        self.require_supported(variant, dtype, device, mode)
+    def evaluate(
+        self, variant: Variant, inputs: np.ndarray, targets: np.ndarray, dtype: str, device: str, mode: str,
+        want_grad: bool,
+    ) -> Output:  # fmt: skip
         jax = _jax()
         with framework_errors():
             x, t = self._place(variant, inputs, targets, dtype, device)

@@ -127,17 +127,10 @@ class FocalspecTFAdapter(Adapter):
 
     # ------------------------------------------------------------------ interface
 
-    def run(
-        self,
-        variant: Variant,
-        inputs: np.ndarray,
-        targets: np.ndarray,
-        dtype: str,
-        device: str = "cpu",
-        mode: str = "eager",
-        want_grad: bool = True,
-    ) -> Output:
-        self.require_supported(variant, dtype, device, mode)
+    def evaluate(
+        self, variant: Variant, inputs: np.ndarray, targets: np.ndarray, dtype: str, device: str, mode: str,
+        want_grad: bool,
+    ) -> Output:  # fmt: skip
         tf = tf_module()
         with framework_errors():
             with tf.device(tf_device_name(device)):
