@@ -4,17 +4,33 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import asdict
 
-from focalspec.adapters.registry import all_adapters
+from focalspec.adapters.registry import adapters_of_env, all_adapters
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the list as JSON")
     parser.add_argument("--available", action="store_true", help="only the adapters usable here")
+    parser.add_argument(
+        "--env",
+        metavar="ENV",
+        help="print the comma-separated names of the built-in adapters the tox environment ENV tests "
+        "(what tox.ini passes as --focal-adapters)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.env is not None:
+        names = [a.name for a in adapters_of_env(args.env)]
+        if not names:
+            envs = sorted({a.env for a in all_adapters(include_entry_points=False) if a.env})
+            print(f"focalspec adapters: no adapter is tested in env {args.env!r}; envs: {', '.join(envs)}",
+                  file=sys.stderr)
+            return 2
+        print(",".join(names))
+        return 0
     rows = [a.describe() for a in all_adapters()]
     if args.available:
         rows = [r for r in rows if r.unavailable is None]

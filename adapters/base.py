@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from focalspec.adapters.capabilities import Capabilities, refusal
 from focalspec.spec.variant import Variant
 
 DTYPES: tuple[str, ...] = ("float64", "float32", "bfloat16", "float16")
@@ -125,7 +126,7 @@ class Description:
 
 class Adapter(abc.ABC):
     """Base class of every adapter.  Subclasses set the class attributes and implement
-    ``unavailable_reason``, ``supports`` and ``run``."""
+    ``unavailable_reason``, ``supports`` and ``evaluate`` (or ``run``)."""
 
     name: str = ""  # short id used in test ids, e.g. "torchvision"
     implementation: str = ""  # dotted path of what is tested, e.g. "torchvision.ops.sigmoid_focal_loss"
@@ -135,6 +136,20 @@ class Adapter(abc.ABC):
     modes: tuple[str, ...] = ("eager",)
     clip_scopes: tuple[str, ...] = ("all",)  # where a clip it applies acts (Variant.clip_scope values)
     package: str = ""  # the distribution under test when it is not the framework (findings are pinned to it)
+    capabilities: Capabilities | None = None  # what it accepts, declared (adapters/capabilities.py)
+    # the tox environment whose conformance run tests it (``focalspec adapters --env``); None: the
+    # registry line's, "": none (it refuses every variant, or runs only where it says)
+    env: str | None = None
+
+    def variant_reason(self, variant: Variant) -> str | None:
+        """None when ``variant`` maps onto the implementation's arguments, else why not: the
+        declared ``capabilities``, then what they cannot say (``extra_reason``)."""
+        declared = refusal(self.capabilities, variant) if self.capabilities is not None else None
+        return declared or self.extra_reason(variant)
+
+    def extra_reason(self, variant: Variant) -> str | None:
+        """A refusal the capabilities cannot state (a per-class alpha of one shape only ...)."""
+        return None
 
     def package_version(self) -> str | None:
         """The installed version of ``package`` (None when it is not installed or not named)."""
@@ -161,7 +176,6 @@ class Adapter(abc.ABC):
     def supports(self, variant: Variant, dtype: str, device: str, mode: str) -> str | None:
         """None when this combination can be run, else the reason it cannot."""
 
-    @abc.abstractmethod
     def run(
         self,
         variant: Variant,
@@ -173,7 +187,18 @@ class Adapter(abc.ABC):
         want_grad: bool = True,
     ) -> Output:
         """Evaluate the implementation; ``inputs`` are dtype-exact float64 values, ``targets``
-        float (sigmoid) or int64 class indices / float distributions (softmax)."""
+        float (sigmoid) or int64 class indices / float distributions (softmax).  A combination
+        ``supports`` refuses is refused here too (``require_supported``); an adapter implements
+        ``evaluate``, or overrides ``run`` as a whole."""
+        self.require_supported(variant, dtype, device, mode)
+        return self.evaluate(variant, inputs, targets, dtype, device, mode, want_grad)
+
+    def evaluate(
+        self, variant: Variant, inputs: np.ndarray, targets: np.ndarray, dtype: str, device: str, mode: str,
+        want_grad: bool,
+    ) -> Output:  # fmt: skip
+        """``run`` after ``require_supported``: what an adapter implements (or it overrides ``run``)."""
+        raise NotImplementedError(f"{self.name} implements neither evaluate nor run")
 
     def require_supported(
         self, variant: Variant, dtype: str, device: str, mode: str, input_sets: list[np.ndarray] | None = None

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from focalspec.adapters.backends.jax_backend import _CONFIGURED, jax_devices, jax_module, np_dtype
 from focalspec.adapters.base import (
     CLIP_UPPER_REASON,
     DTYPES,
@@ -24,32 +25,10 @@ from focalspec.adapters.base import (
     one_line,
     own_impl_kwargs,
 )
+from focalspec.adapters.capabilities import Capabilities
 from focalspec.spec.variant import Variant
 
-_CONFIGURED: dict[str, Any] = {}
-
-
-def _jax() -> Any:
-    """The jax module, configured once (x64 on, float32 matmuls at full precision)."""
-    import jax
-
-    if not _CONFIGURED:
-        jax.config.update("jax_enable_x64", True)
-        jax.config.update("jax_default_matmul_precision", "highest")
-        _CONFIGURED.update(
-            jax_enable_x64=bool(jax.config.jax_enable_x64),
-            jax_default_matmul_precision=str(jax.config.jax_default_matmul_precision),
-        )
-    return jax
-
-
-def _np_dtype(dtype: str) -> Any:
-    if dtype in ("bfloat16",):
-        import ml_dtypes
-
-        return ml_dtypes.bfloat16
-    return np.dtype(dtype).type
-
+_jax = jax_module  # the configured jax (tests and the Pallas adapter use this name)
 
 class _JaxAdapter(Adapter):
     """Shared plumbing: device placement, jit cache, gradient of ``loss.sum()``, timing."""
@@ -68,7 +47,7 @@ class _JaxAdapter(Adapter):
         raise NotImplementedError
 
     def _variant_reason(self, variant: Variant) -> str | None:
-        return None
+        return self.variant_reason(variant)  # the declared capabilities (the Pallas adapter overrides this)
 
     def _extra_ran(self, dtype: str) -> dict[str, Any]:
         return {}
@@ -89,12 +68,7 @@ class _JaxAdapter(Adapter):
             return None
 
     def devices(self) -> tuple[str, ...]:
-        jax = _jax()
-        try:
-            has_gpu = bool(jax.devices("gpu"))
-        except RuntimeError:  # no GPU backend in this jaxlib, or no device
-            has_gpu = False
-        return ("cpu", "cuda") if has_gpu else ("cpu",)
+        return jax_devices()
 
     def supports(self, variant: Variant, dtype: str, device: str, mode: str) -> str | None:
         reason = self.unavailable_reason()
@@ -110,17 +84,10 @@ class _JaxAdapter(Adapter):
             return CLIP_UPPER_REASON
         return self._variant_reason(variant)
 
-    def run(
-        self,
-        variant: Variant,
-        inputs: np.ndarray,
-        targets: np.ndarray,
-        dtype: str,
-        device: str = "cpu",
-        mode: str = "eager",
-        want_grad: bool = True,
-    ) -> Output:
-        self.require_supported(variant, dtype, device, mode)
+    def evaluate(
+        self, variant: Variant, inputs: np.ndarray, targets: np.ndarray, dtype: str, device: str, mode: str,
+        want_grad: bool,
+    ) -> Output:  # fmt: skip
         jax = _jax()
         with framework_errors():
             x, t = self._place(variant, inputs, targets, dtype, device)
@@ -183,12 +150,12 @@ class _JaxAdapter(Adapter):
         """Exact conversion (the values are dtype-exact) and placement on the device."""
         jax = _jax()
         dev = self._device(device)
-        x = np.asarray(inputs, dtype=np.float64).astype(_np_dtype(dtype))
+        x = np.asarray(inputs, dtype=np.float64).astype(np_dtype(dtype))
         tarr = np.asarray(targets)
         if variant.activation == "softmax" and tarr.shape == x.shape[:-1] and tarr.dtype.kind in "iub":
             t = tarr.astype(np.int32)
         else:
-            t = tarr.astype(np.float64).astype(_np_dtype(dtype))
+            t = tarr.astype(np.float64).astype(np_dtype(dtype))
         return jax.device_put(x, dev), jax.device_put(t, dev)
 
     def _function(self, variant: Variant, mode: str, want_grad: bool, x: Any, t: Any) -> Callable[..., Any]:
@@ -271,20 +238,15 @@ class OptaxAdapter(_JaxAdapter):
             return f"optax is not usable: {one_line(exc)}"
         return None
 
-    def _variant_reason(self, v: Variant) -> str | None:
-        if v.activation != "sigmoid":
-            return "optax.sigmoid_focal_loss is sigmoid-only (optax has no softmax focal loss)"
-        if v.input_kind != "logits":
-            return "optax.sigmoid_focal_loss takes logits only"
-        if v.soft_target != "canonical":
-            return f"optax.sigmoid_focal_loss implements the canonical soft-target form, not {v.soft_target!r}"
-        if v.clip_eps is not None:
-            return "optax.sigmoid_focal_loss has no probability clipping"
-        if v.label_smoothing:
-            return "optax.sigmoid_focal_loss has no label smoothing"
-        if v.reduction != "none":
-            return "optax.sigmoid_focal_loss returns the elementwise loss only (no reduction to test)"
-        return None
+    capabilities = Capabilities(
+        "optax.sigmoid_focal_loss",
+        soft_targets=("canonical",),
+        reductions=("none",),
+        reduction_notes=dict.fromkeys(
+            ("mean", "sum", "normalized"), "optax.sigmoid_focal_loss returns the elementwise loss only (no reduction)"
+        ),
+        convention="optax.sigmoid_focal_loss",
+    )
 
     def _loss_fn(self, variant: Variant) -> Callable[[Any, Any], Any]:
         import optax

@@ -228,6 +228,7 @@ class KerasFocalAdapter(Adapter):
     def __init__(self, backend: str) -> None:
         self.backend = backend
         self.name = f"keras-{self.kind}-{SHORT[backend]}"
+        self.env = "tensorflow" if backend == "tensorflow" else f"keras-{SHORT[backend]}"
         self.implementation = f"keras.losses.{self.keras_class}"
         self.framework = backend
         self.convention = self.declared_convention()
@@ -310,17 +311,10 @@ class KerasFocalAdapter(Adapter):
 
     # ------------------------------------------------------------------ running
 
-    def run(
-        self,
-        variant: Variant,
-        inputs: np.ndarray,
-        targets: np.ndarray,
-        dtype: str,
-        device: str = "cpu",
-        mode: str = "eager",
-        want_grad: bool = True,
-    ) -> Output:
-        self.require_supported(variant, dtype, device, mode)
+    def evaluate(
+        self, variant: Variant, inputs: np.ndarray, targets: np.ndarray, dtype: str, device: str, mode: str,
+        want_grad: bool,
+    ) -> Output:  # fmt: skip
         x = np.asarray(inputs, dtype=np.float64)
         if variant.activation == "softmax" and x.ndim == 0:
             raise AdapterError("softmax inputs need a class axis")

@@ -16,24 +16,30 @@ from focalspec.adapters.base import Adapter
 
 ENTRY_POINT_GROUP = "focalspec.adapters"
 
-# "module:attribute" of every built-in adapter; each module imports its framework lazily.
-BUILTIN: list[str] = [
-    "focalspec.adapters.torch_adapters:own_torch",
-    "focalspec.adapters.torch_adapters:torchvision_adapter",
-    "focalspec.adapters.jax_adapters:own_jax",
-    "focalspec.adapters.jax_adapters:optax_adapter",
-    "focalspec.adapters.thirdparty_torch:adapters",
-    "focalspec.adapters.thirdparty_tf:adapters",
-    "focalspec.adapters.tp_transformers:adapters",
-    "focalspec.adapters.tp_ultralytics:adapters",
-    "focalspec.adapters.tp_mmdet:adapters",
-    "focalspec.adapters.tp_paddle:adapters",
-    "focalspec.adapters.tp_tfmodels:adapters",
-    "focalspec.adapters.tf_adapters:focalspec_tf",
-    "focalspec.adapters.keras_adapters:keras_adapters",
-    "focalspec.adapters.triton_adapters:own_triton",
-    "focalspec.adapters.pallas_adapters:own_pallas",
-    "focalspec.adapters.sam3_adapter:adapters",
+# ("module:attribute" of a factory, the tox environment that tests its adapters) of every built-in
+# adapter; each module imports its framework lazily.  Adding a library: one module under
+# adapters/thirdparty/ and one line here (its requirement goes to that environment's installs).
+BUILTIN: list[tuple[str, str]] = [
+    ("focalspec.adapters.torch_adapters:own_torch", "torch"),
+    ("focalspec.adapters.torch_adapters:torchvision_adapter", "thirdparty"),
+    ("focalspec.adapters.jax_adapters:own_jax", "jax"),
+    ("focalspec.adapters.jax_adapters:optax_adapter", "jax"),
+    ("focalspec.adapters.thirdparty.fvcore_adapter:adapters", "thirdparty"),
+    ("focalspec.adapters.thirdparty.kornia_adapter:adapters", "thirdparty"),
+    ("focalspec.adapters.thirdparty.monai_adapter:adapters", "thirdparty"),
+    ("focalspec.adapters.thirdparty.smp_adapter:adapters", "thirdparty"),
+    ("focalspec.adapters.thirdparty.mmcv_adapter:adapters", "thirdparty"),
+    ("focalspec.adapters.thirdparty.transformers_adapter:adapters", "thirdparty"),
+    ("focalspec.adapters.thirdparty.ultralytics_adapter:adapters", "thirdparty"),
+    ("focalspec.adapters.thirdparty.mmdet_adapter:adapters", "thirdparty"),
+    ("focalspec.adapters.paddle_adapters:adapters", "paddle"),
+    ("focalspec.adapters.tf_adapters:focalspec_tf", "tensorflow"),
+    ("focalspec.adapters.keras_adapters:keras_adapters", "tensorflow"),
+    ("focalspec.adapters.thirdparty.focal_loss_adapter:adapters", "tensorflow"),
+    ("focalspec.adapters.thirdparty.tfmodels_adapter:adapters", "tensorflow"),
+    ("focalspec.adapters.triton_adapters:own_triton", "kernels"),
+    ("focalspec.adapters.pallas_adapters:own_pallas", "kernels"),
+    ("focalspec.adapters.thirdparty.sam3_adapter:adapters", "thirdparty"),
 ]
 
 
@@ -61,21 +67,25 @@ class UnavailableAdapter(Adapter):
         raise RuntimeError(self._reason)
 
 
-def _load(spec: str, name: str | None = None) -> list[Adapter]:
+def _load(spec: str, name: str | None = None, env: str = "") -> list[Adapter]:
     try:
         module_name, _, attr = spec.partition(":")
         obj: Callable[[], Adapter | list[Adapter]] = getattr(importlib.import_module(module_name), attr)
         made = obj()
-        return list(made) if isinstance(made, list | tuple) else [made]
+        found = list(made) if isinstance(made, list | tuple) else [made]
     except Exception as exc:  # a broken third-party adapter must not stop the others
-        return [UnavailableAdapter(name or spec, f"cannot load {spec}: {type(exc).__name__}: {exc}")]
+        found = [UnavailableAdapter(name or spec, f"cannot load {spec}: {type(exc).__name__}: {exc}")]
+    for adapter in found:
+        if adapter.env is None:  # the registry line's environment, unless the adapter says otherwise
+            adapter.env = env
+    return found
 
 
 def all_adapters(include_entry_points: bool = True) -> list[Adapter]:
     """Every adapter known here, built-in first, in a stable order."""
     found: list[Adapter] = []
-    for spec in BUILTIN:
-        found.extend(_load(spec))
+    for spec, env in BUILTIN:
+        found.extend(_load(spec, env=env))
     if include_entry_points:
         for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             found.extend(_load(ep.value, ep.name))
@@ -87,6 +97,12 @@ def third_party_adapters() -> list[Adapter]:
     (``package``, whose version the findings are pinned to).  A new library's module in
     ``BUILTIN`` is picked up here (and so by the project's tests) as it is."""
     return [a for a in all_adapters(include_entry_points=False) if a.package]
+
+
+def adapters_of_env(env: str) -> list[Adapter]:
+    """The built-in adapters whose conformance run is the tox environment ``env``, in registry order
+    (tox.ini's ``--focal-adapters`` lists: ``focalspec adapters --env ENV``)."""
+    return [a for a in all_adapters(include_entry_points=False) if a.env == env]
 
 
 def get_adapter(name: str) -> Adapter:

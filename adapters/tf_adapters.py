@@ -8,13 +8,21 @@ false); the flag is recorded in ``Output.ran``.  Compiled mode is
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from focalspec.adapters.backends.tf_backend import (
+    sync_tf,
+    tf_device_name,
+    tf_devices,
+    tf_exact,
+    tf_missing,
+    tf_module,
+    tf_ran,
+)
 from focalspec.adapters.base import (
     CLIP_UPPER_REASON,
     DTYPES,
@@ -26,87 +34,6 @@ from focalspec.adapters.base import (
     own_impl_kwargs,
 )
 from focalspec.spec.variant import Variant
-
-_TF: Any = None
-
-
-def tf_module() -> Any:
-    """TensorFlow, imported once, with TF32 off and its C++ log chatter quietened."""
-    global _TF
-    if _TF is None:
-        import os
-
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        import tensorflow as tf
-
-        tf.config.experimental.enable_tensor_float_32_execution(False)
-        _TF = tf
-    return _TF
-
-
-def tf_missing() -> str | None:
-    """Why TensorFlow cannot be used here, or None."""
-    if importlib.util.find_spec("tensorflow") is None:
-        return "tensorflow is not installed (pip install focalspec[tensorflow])"
-    return None
-
-
-def tf_devices() -> tuple[str, ...]:
-    tf = tf_module()
-    return ("cpu", "cuda") if tf.config.list_physical_devices("GPU") else ("cpu",)
-
-
-def tf_device_name(device: str) -> str:
-    return "/GPU:0" if device == "cuda" else "/CPU:0"
-
-
-def tf_dtype(dtype: str) -> Any:
-    return getattr(tf_module(), dtype)
-
-
-def tf_exact(values: Any, dtype: str) -> Any:
-    """A TF tensor holding exactly these dtype-exact values.  Converted in numpy: TF's own
-    float64 -> float32 cast flushes subnormals to zero on CPU, so a subnormal test input
-    would reach the implementation as 0 and its error be charged to the implementation."""
-    return tf_module().constant(np.asarray(values, dtype=np.float64).astype(tf_dtype(dtype).as_numpy_dtype))
-
-
-def tf_ran(device: str, mode: str, dtype: str, **extra: Any) -> dict[str, Any]:
-    tf = tf_module()
-    info: dict[str, Any] = {
-        "framework": "tensorflow",
-        "version": tf.__version__,
-        "device": _device_description(device),
-        "mode": mode,
-        "dtype": dtype,
-        "jit_compile": mode == "compiled",
-        "tensor_float_32": bool(tf.config.experimental.tensor_float_32_execution_enabled()),
-    }
-    info.update(extra)
-    return info
-
-
-def _device_description(device: str) -> str:
-    tf = tf_module()
-    if device == "cuda":
-        gpus = tf.config.list_physical_devices("GPU")
-        details = tf.config.experimental.get_device_details(gpus[0]) if gpus else {}
-        return f"GPU:0 {details.get('device_name', '')}".strip()
-    import platform
-
-    return f"CPU ({platform.processor() or platform.machine()})"
-
-
-def sync_tf(out: Any) -> None:
-    """Block until ``out`` is computed (eager TF dispatches GPU work asynchronously)."""
-    tf = tf_module()
-    sync = getattr(getattr(tf.test, "experimental", None), "sync_devices", None)
-    if sync is not None:
-        sync()
-        return
-    for item in tf.nest.flatten(out):
-        if item is not None:
-            item.numpy()
 
 
 def check_common(adapter: Adapter, dtype: str, device: str, mode: str) -> str | None:
@@ -200,17 +127,10 @@ class FocalspecTFAdapter(Adapter):
 
     # ------------------------------------------------------------------ interface
 
-    def run(
-        self,
-        variant: Variant,
-        inputs: np.ndarray,
-        targets: np.ndarray,
-        dtype: str,
-        device: str = "cpu",
-        mode: str = "eager",
-        want_grad: bool = True,
-    ) -> Output:
-        self.require_supported(variant, dtype, device, mode)
+    def evaluate(
+        self, variant: Variant, inputs: np.ndarray, targets: np.ndarray, dtype: str, device: str, mode: str,
+        want_grad: bool,
+    ) -> Output:  # fmt: skip
         tf = tf_module()
         with framework_errors():
             with tf.device(tf_device_name(device)):

@@ -14,6 +14,7 @@ from typing import Any
 
 from focalspec.adapters._torch_common import TorchAdapter, torch_module
 from focalspec.adapters.base import own_impl_kwargs
+from focalspec.adapters.capabilities import Capabilities
 from focalspec.spec.variant import Variant
 
 
@@ -46,6 +47,8 @@ class TorchvisionAdapter(TorchAdapter):
     implementation = "torchvision.ops.sigmoid_focal_loss"
     convention = "torchvision.ops.sigmoid_focal_loss"
 
+    capabilities = Capabilities("torchvision", soft_targets=("canonical",), convention=implementation)
+
     def extra_missing(self) -> str | None:
         if importlib.util.find_spec("torchvision") is None:
             return "torchvision is not installed in this environment (pip install torchvision)"
@@ -67,21 +70,6 @@ class TorchvisionAdapter(TorchAdapter):
         import torchvision
 
         return {"torchvision_version": torchvision.__version__}
-
-    def variant_reason(self, variant: Variant) -> str | None:
-        if variant.activation != "sigmoid":
-            return "torchvision has no softmax focal loss"
-        if variant.input_kind != "logits":
-            return "torchvision.ops.sigmoid_focal_loss takes logits only"
-        if variant.soft_target != "canonical":
-            return f"torchvision computes canonical soft targets, not {variant.soft_target}"
-        if variant.clip_eps is not None:
-            return "torchvision does not clip probabilities"
-        if variant.label_smoothing:
-            return "torchvision has no label smoothing"
-        if variant.reduction not in ("none", "sum", "mean"):
-            return f"torchvision has no reduction {variant.reduction!r}"
-        return None
 
     def make_loss(self, variant: Variant) -> Callable[[Any, Any], Any]:
         from torchvision.ops import sigmoid_focal_loss

@@ -1,7 +1,7 @@
 """Third-party focal losses agree with the reference for the variant they *declare*.
 
 On moderate inputs (|x| <= 5, gamma in {0, 2}) every available third-party adapter
-(``registry.third_party_adapters()``: thirdparty_torch, thirdparty_tf, every tp_<lib> module)
+(``registry.third_party_adapters()``: every module of adapters/thirdparty/)
 must reach the 'acceptable' grade, value and gradient, in float64 and float32, against ``reference.mp`` evaluated for
 ``adapter.declared_variant(...)``.  That is what proves the declared conventions right; the
 companion tests show they are not vacuous (the same runs graded against the *canonical*

@@ -295,13 +295,13 @@ DIRECT: dict[str, type[Direct]] = {c.name: c for c in (DirectTorchvision, Direct
 
 
 class Sam3Finding:
-    """A SAM3 Triton adapter (adapters/sam3_adapter.py) with the interface the findings need:
+    """A SAM3 Triton adapter (adapters/thirdparty/sam3_adapter.py) with the interface the findings need:
     the sam3 package pins a finding; on CPU it runs under the Triton interpreter."""
 
     package = "sam3"
 
     def __init__(self, name: str) -> None:
-        from focalspec.adapters.sam3_adapter import Sam3Adapter
+        from focalspec.adapters.thirdparty.sam3_adapter import Sam3Adapter
 
         self.adapter = Sam3Adapter(reduced=name.endswith("-sum"))
         if self.adapter.name != name:
@@ -312,7 +312,7 @@ class Sam3Finding:
         return self.adapter.unavailable_reason()
 
     def package_version(self) -> str | None:
-        from focalspec.adapters.sam3_adapter import sam3_version
+        from focalspec.adapters.thirdparty.sam3_adapter import sam3_version
 
         return sam3_version()
 
@@ -525,13 +525,21 @@ def update_findings() -> int:
     return 0
 
 
+def sweep_names() -> list[str]:
+    """The third-party adapters a CPU sweep can run, from the registry: those a conformance env tests
+    (not fvcore-star, which refuses every variant), not focalspec's own, not CUDA-only (mmcv)."""
+    from focalspec.adapters.registry import third_party_adapters
+
+    return [
+        a.name
+        for a in third_party_adapters()
+        if a.env and not a.implementation.startswith("focalspec.") and not getattr(a, "cuda_only", False)
+    ]
+
+
 def main(argv: list[str]) -> int:
     if argv[:1] == ["sweep"]:
-        names = argv[2:] or [
-            "fvcore", "kornia-binary", "kornia-multiclass", "monai-sigmoid", "monai-softmax", "smp",
-            "transformers", "ultralytics", "mmdet", "paddle", "tf-models",
-            "focal-loss-binary", "focal-loss-sparse", *DIRECT,
-        ]  # fmt: skip
+        names = argv[2:] or [*sweep_names(), *DIRECT]
         Path(argv[1]).write_text(json.dumps(sweep(names), indent=0))
         return 0
     if argv[:1] == ["findings"]:

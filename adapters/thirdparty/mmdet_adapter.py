@@ -24,7 +24,8 @@ from functools import cache
 from typing import Any
 
 from focalspec.adapters.base import Adapter
-from focalspec.adapters.thirdparty_torch import ThirdPartyTorch, _sigmoid_reason, _torch
+from focalspec.adapters.capabilities import Capabilities
+from focalspec.adapters.thirdparty.torch_base import ThirdPartyTorch, _torch
 from focalspec.spec.variant import Variant
 
 FOCAL = "mmdet/models/losses/focal_loss.py"
@@ -76,18 +77,13 @@ class Mmdet(ThirdPartyTorch):
             return f"cannot load mmdet's py_sigmoid_focal_loss from its source ({type(exc).__name__}: {exc})"
         return None
 
-    def variant_reason(self, variant: Variant) -> str | None:
-        reductions = ("none", "sum", "mean", "normalized")
-        reason = _sigmoid_reason(variant, "mmdet py_sigmoid_focal_loss", reductions)
-        if reason:
-            return reason
-        if variant.input_kind != "logits":
-            return "mmdet py_sigmoid_focal_loss takes logits only (py_focal_loss_with_prob is another function)"
-        if variant.soft_target != "canonical":
-            return "mmdet computes the canonical soft-target form only"
-        if variant.alpha is None:
-            return "mmdet always applies alpha (alpha*t + (1-alpha)*(1-t)): alpha=None is impossible"
-        return None
+    capabilities = Capabilities(
+        "mmdet py_sigmoid_focal_loss",
+        soft_targets=("canonical",),
+        reductions=("none", "sum", "mean", "normalized"),
+        alpha_off=False,
+        convention="mmdet.models.losses.focal_loss.py_sigmoid_focal_loss",
+    )
 
     def _loss(self, variant: Variant, x: Any, t: Any, n_classes: int | None) -> Any:
         fn = py_sigmoid_focal_loss()

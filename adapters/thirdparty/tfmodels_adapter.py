@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 
 from focalspec.adapters.base import Adapter, AdapterError, one_line
-from focalspec.adapters.thirdparty_tf import FocalLossTF, _tf
+from focalspec.adapters.capabilities import Capabilities
+from focalspec.adapters.thirdparty.tf_base import FocalLossTF, _tf
 from focalspec.spec.variant import Variant
 
 FILE = "official/vision/losses/focal_loss.py"
@@ -65,18 +66,12 @@ class TfModelsFocalLoss(FocalLossTF):
                 self._unavailable = f"cannot load {FILE} of tf-models-official ({one_line(exc)}; {INSTALL})"
         return self._unavailable  # type: ignore[return-value]
 
-    def variant_reason(self, v: Variant) -> str | None:
-        if v.activation != "sigmoid":
-            return "TF Model Garden's FocalLoss is a sigmoid loss"
-        if v.input_kind != "logits":
-            return "TF Model Garden's FocalLoss takes logits only"
-        if v.soft_target != "canonical" or v.clip_eps is not None or v.label_smoothing:
-            return "TF Model Garden's FocalLoss has neither soft-target forms, clipping nor label smoothing"
-        if v.alpha is None:
-            return "TF Model Garden's FocalLoss always applies alpha (where(y == 1, alpha, 1 - alpha)): None impossible"
-        if v.reduction not in ("none", "sum", "mean"):
-            return f"TF Model Garden's FocalLoss has no reduction {v.reduction!r} (tf_keras: none, sum, mean)"
-        return None
+    capabilities = Capabilities(
+        "TF Model Garden's FocalLoss",
+        soft_targets=("canonical",),
+        alpha_off=False,
+        convention="official.vision.losses.focal_loss.FocalLoss",
+    )
 
     def _loss(self, variant: Variant, x: Any, targets: np.ndarray, dtype: str) -> Any:
         import tf_keras  # type: ignore[import-not-found,import-untyped,unused-ignore]

@@ -14,7 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 from focalspec.adapters.base import Adapter
-from focalspec.adapters.thirdparty_torch import ThirdPartyTorch, _sigmoid_reason, per_element
+from focalspec.adapters.capabilities import Capabilities
+from focalspec.adapters.thirdparty.torch_base import ThirdPartyTorch, per_element
 from focalspec.spec.variant import Variant
 
 
@@ -27,15 +28,12 @@ class Transformers(ThirdPartyTorch):
     module = "transformers.loss.loss_for_object_detection"
     convention = "torchvision's formula; alpha off by alpha < 0; loss.mean(1).sum() / num_boxes ('none': per element)"
 
-    def variant_reason(self, variant: Variant) -> str | None:
-        reason = _sigmoid_reason(variant, "transformers sigmoid_focal_loss", ("none", "sum", "mean", "normalized"))
-        if reason:
-            return reason
-        if variant.input_kind != "logits":
-            return "transformers sigmoid_focal_loss takes logits only"
-        if variant.soft_target != "canonical":
-            return "transformers computes the canonical soft-target form only"
-        return None
+    capabilities = Capabilities(
+        "transformers sigmoid_focal_loss",
+        soft_targets=("canonical",),
+        reductions=("none", "sum", "mean", "normalized"),
+        convention="transformers.loss.loss_for_object_detection.sigmoid_focal_loss",
+    )
 
     def _loss(self, variant: Variant, x: Any, t: Any, n_classes: int | None) -> Any:
         from transformers.loss.loss_for_object_detection import sigmoid_focal_loss  # type: ignore[import-not-found,import-untyped,unused-ignore]

@@ -16,7 +16,8 @@ import os
 from typing import Any
 
 from focalspec.adapters.base import Adapter
-from focalspec.adapters.thirdparty_torch import ThirdPartyTorch, _sigmoid_reason, per_element
+from focalspec.adapters.capabilities import Capabilities
+from focalspec.adapters.thirdparty.torch_base import ThirdPartyTorch, per_element
 from focalspec.spec.variant import Variant
 
 
@@ -34,15 +35,9 @@ class Ultralytics(ThirdPartyTorch):
         os.environ.setdefault("YOLO_VERBOSE", "False")
         return super()._probe()
 
-    def variant_reason(self, variant: Variant) -> str | None:
-        reason = _sigmoid_reason(variant, "ultralytics FocalLoss", ("none", "sum", "mean"))
-        if reason:
-            return reason
-        if variant.input_kind != "logits":
-            return "ultralytics FocalLoss takes logits only"
-        if variant.soft_target != "canonical":
-            return "ultralytics computes the canonical soft-target form only"
-        return None
+    capabilities = Capabilities(
+        "ultralytics FocalLoss", soft_targets=("canonical",), convention="ultralytics.utils.loss.FocalLoss"
+    )
 
     def _loss(self, variant: Variant, x: Any, t: Any, n_classes: int | None) -> Any:
         from ultralytics.utils.loss import FocalLoss  # type: ignore[import-not-found,import-untyped,unused-ignore]

@@ -18,19 +18,12 @@ from typing import Any
 
 import numpy as np
 
+from focalspec.adapters.backends.paddle_backend import paddle_module
 from focalspec.adapters.base import CLIP_UPPER_REASON, Adapter, AdapterError, Output, framework_errors, one_line
+from focalspec.adapters.capabilities import Capabilities
 from focalspec.spec.variant import Variant
 
-_PADDLE: list[Any] = []
-
-
-def _paddle() -> Any:
-    if not _PADDLE:
-        import paddle  # type: ignore[import-not-found,import-untyped,unused-ignore]
-
-        paddle.set_device("cpu")
-        _PADDLE.append(paddle)
-    return _PADDLE[0]
+_paddle = paddle_module
 
 
 class _PaddleAdapter(Adapter):
@@ -60,9 +53,6 @@ class _PaddleAdapter(Adapter):
     def declared_variant(self, variant: Variant, n_classes: int | None = None) -> Variant:
         """Both compute the spec's variants as asked (no convention to declare)."""
         return variant
-
-    def variant_reason(self, variant: Variant) -> str | None:
-        raise NotImplementedError
 
     def supports(self, variant: Variant, dtype: str, device: str, mode: str) -> str | None:
         reason = self.unavailable_reason()
@@ -159,18 +149,13 @@ class PaddleSigmoid(_PaddleAdapter):
     implementation = "paddle.nn.functional.sigmoid_focal_loss"
     convention = "canonical; alpha always applied; 'normalized' = sum with normalizer = max(1, #positives)"
 
-    def variant_reason(self, v: Variant) -> str | None:
-        if v.activation != "sigmoid":
-            return "paddle.nn.functional.sigmoid_focal_loss is a sigmoid loss (paddle has no softmax focal loss)"
-        if v.input_kind != "logits":
-            return "paddle sigmoid_focal_loss takes logits only"
-        if v.soft_target != "canonical":
-            return "paddle sigmoid_focal_loss computes the canonical soft-target form only"
-        if v.clip_eps is not None or v.label_smoothing:
-            return "paddle sigmoid_focal_loss has neither clipping nor label smoothing"
-        if v.alpha is None:
-            return "paddle sigmoid_focal_loss always applies alpha (alpha*t + (1-alpha)*(1-t)): alpha=None impossible"
-        return None
+    capabilities = Capabilities(
+        "paddle sigmoid_focal_loss",
+        soft_targets=("canonical",),
+        reductions=("none", "sum", "mean", "normalized"),
+        alpha_off=False,
+        convention="paddle.nn.functional.sigmoid_focal_loss",
+    )
 
     def _loss(self, variant: Variant, x: Any, t: Any) -> Any:
         paddle = _paddle()
