@@ -154,17 +154,17 @@ class DtypeCell:
 
 
 def batch_impact(entry: dict[str, Any] | None, dtype: str) -> str:
-    """'734 NaN/Inf grads per batch (detection-late-g0.5); diverges at step 19', 'finite on every batch',
+    """'734 NaN/batch, diverges at step 19' (the worst realistic batch's NaN/Inf gradients; the first non-finite
+    step of the training run), 'batches: finite' (every realistic batch),
     or '' where the implementation was not measured in ``dtype``."""
     s = ((entry or {}).get("dtypes") or {}).get(dtype, {}).get("summary")
     if not s or not s.get("batches"):
         return ""
     if not s.get("nonfinite_grad") and s.get("first_nonfinite_step") is None:
-        return "finite on every realistic batch"
-    out = (f"{s['nonfinite_grad']:,} NaN/Inf grads per batch ({s['nonfinite_workload']})"
-           if s.get("nonfinite_grad") else "no NaN/Inf grad per batch")  # fmt: skip
+        return "batches: finite"
+    out = f"{s['nonfinite_grad']:,} NaN/batch" if s.get("nonfinite_grad") else "0 NaN/batch"
     if s.get("first_nonfinite_step") is not None:
-        out += f"; training diverges at step {s['first_nonfinite_step']}"
+        out += f", diverges at step {s['first_nonfinite_step']}"
     return out
 
 
