@@ -1,4 +1,4 @@
-"""Adapters for JAX implementations: focalspec's own (``focalspec.kernels.jax``) and ``optax``.
+"""Adapters for JAX implementations: focalspec's own (``focalspec.kernels.jax_loss``) and ``optax``.
 
 JAX is imported lazily and, the first time an adapter touches it, configured for honest
 measurements: ``jax_enable_x64`` (float64 arrays otherwise silently become float32) and
@@ -203,14 +203,14 @@ class _JaxAdapter(Adapter):
 
 
 class OwnJaxAdapter(_JaxAdapter):
-    """focalspec's own JAX implementation (``focalspec.kernels.jax``): every Variant."""
+    """focalspec's own JAX implementation (``focalspec.kernels.jax_loss``): every Variant."""
 
     name = "focalspec-jax"
-    implementation = "focalspec.kernels.jax"
+    implementation = "focalspec.kernels.jax_loss"
     convention = "focalspec"
 
     def _loss_fn(self, variant: Variant) -> Callable[[Any, Any], Any]:
-        from focalspec.kernels import jax as impl_jax
+        from focalspec.kernels import jax_loss as impl_jax
 
         fn = impl_jax.sigmoid_focal_loss if variant.activation == "sigmoid" else impl_jax.softmax_focal_loss
         kw = own_impl_kwargs(variant)

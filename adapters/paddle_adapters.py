@@ -116,24 +116,25 @@ class _PaddleAdapter(Adapter):
 
 
 class FocalspecPaddle(_PaddleAdapter):
-    """focalspec's own Paddle implementation (``focalspec.kernels.paddle``)."""
+    """focalspec's own Paddle implementation (``focalspec.kernels.paddle_loss``)."""
 
     name = "focalspec-paddle"
-    implementation = "focalspec.kernels.paddle"
+    implementation = "focalspec.kernels.paddle_loss"
     convention = "focalspec"
 
     def variant_reason(self, v: Variant) -> str | None:
         if v.clip_eps is not None:
-            return "focalspec.kernels.paddle has no probability clipping"
+            return "focalspec.kernels.paddle_loss has no probability clipping"
         if v.activation == "sigmoid" and v.soft_target != "canonical":
-            return f"focalspec.kernels.paddle implements the canonical soft-target form only, not {v.soft_target!r}"
+            return (f"focalspec.kernels.paddle_loss implements the canonical soft-target form only, "
+                    f"not {v.soft_target!r}")
         if v.activation == "softmax" and (v.input_kind != "logits" or v.renormalize):
-            return "focalspec.kernels.paddle's softmax takes logits only"
+            return "focalspec.kernels.paddle_loss's softmax takes logits only"
         return None
 
     def _loss(self, variant: Variant, x: Any, t: Any) -> Any:
         from focalspec.adapters.base import own_impl_kwargs
-        from focalspec.kernels import paddle as impl
+        from focalspec.kernels import paddle_loss as impl
 
         fn: Callable[..., Any] = impl.sigmoid_focal_loss if variant.activation == "sigmoid" else impl.softmax_focal_loss
         kw = own_impl_kwargs(variant)

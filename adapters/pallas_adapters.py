@@ -1,4 +1,4 @@
-"""Adapter for focalspec's own Pallas kernel (``focalspec.kernels.pallas``).
+"""Adapter for focalspec's own Pallas kernel (``focalspec.kernels.pallas_kernel``).
 
 On CPU the kernel runs under ``pallas_call(interpret=True)``: mode ``pallas-interpret``, the
 only mode claimed there, never reported as a GPU run.  On a GPU it runs compiled in mode
@@ -21,7 +21,7 @@ class FocalspecPallasAdapter(_JaxAdapter):
     """The fused Pallas kernel with its custom_vjp."""
 
     name = "focalspec-pallas"
-    implementation = "focalspec.kernels.pallas"
+    implementation = "focalspec.kernels.pallas_kernel"
     convention = "focalspec"
     _interpret = True
 
@@ -53,7 +53,7 @@ class FocalspecPallasAdapter(_JaxAdapter):
 
     def _variant_reason(self, v: Variant) -> str | None:
         if v.activation != "sigmoid":
-            return "the fused Pallas kernel is sigmoid focal loss only (softmax: focalspec.kernels.jax)"
+            return "the fused Pallas kernel is sigmoid focal loss only (softmax: focalspec.kernels.jax_loss)"
         if v.input_kind != "logits":
             return "the fused Pallas kernel takes logits only"
         if v.soft_target != "canonical":
@@ -69,7 +69,7 @@ class FocalspecPallasAdapter(_JaxAdapter):
         return super()._function(variant, mode, want_grad, x, t)
 
     def _loss_fn(self, variant: Variant) -> Callable[[Any, Any], Any]:
-        from focalspec.kernels import pallas as kp
+        from focalspec.kernels import pallas_kernel as kp
 
         alpha = None if variant.alpha is None else float(variant.alpha)  # type: ignore[arg-type]
         gamma, reduction, interpret = variant.gamma, variant.reduction, self._interpret
@@ -78,7 +78,7 @@ class FocalspecPallasAdapter(_JaxAdapter):
         )
 
     def _extra_ran(self, dtype: str) -> dict[str, Any]:
-        from focalspec.kernels import pallas as kp
+        from focalspec.kernels import pallas_kernel as kp
 
         extra: dict[str, Any] = {"pallas_launch": kp.last_mode()}
         if dtype in ("bfloat16", "float16"):

@@ -1,4 +1,4 @@
-"""Adapter for focalspec's own TensorFlow implementation (``focalspec.kernels.tf``).
+"""Adapter for focalspec's own TensorFlow implementation (``focalspec.kernels.tf_loss``).
 
 TensorFlow is imported on first use only: listing adapters must not cost the 5 s import.
 Float32 runs with TensorFloat-32 disabled (a float32 claim with 10-bit matmuls would be
@@ -54,7 +54,7 @@ class FocalspecTFAdapter(Adapter):
     """focalspec's own TensorFlow implementation; claims every variant of the spec."""
 
     name = "focalspec-tf"
-    implementation = "focalspec.kernels.tf"
+    implementation = "focalspec.kernels.tf_loss"
     framework = "tensorflow"
     convention = "focalspec"
     dtypes = DTYPES
@@ -81,7 +81,7 @@ class FocalspecTFAdapter(Adapter):
 
     def _function(self, variant: Variant, want_grad: bool) -> Callable[..., Any]:
         tf = tf_module()
-        from focalspec.kernels import tf as impl_tf
+        from focalspec.kernels import tf_loss as impl_tf
 
         loss_fn = impl_tf.sigmoid_focal_loss if variant.activation == "sigmoid" else impl_tf.softmax_focal_loss
         kwargs = own_impl_kwargs(variant)

@@ -1,6 +1,6 @@
 """Adapters for focalspec's own PyTorch implementation and for torchvision's sigmoid focal loss.
 
-``focalspec-torch`` claims every variant of the spec (it is ``focalspec.kernels.torch``); ``torchvision``
+``focalspec-torch`` claims every variant of the spec (it is ``focalspec.kernels.torch_loss``); ``torchvision``
 claims what ``torchvision.ops.sigmoid_focal_loss`` can express: sigmoid on logits,
 canonical soft targets, alpha as a float or switched off (alpha < 0, here -1), reductions
 none/sum/mean.  Everything else is a reason from ``supports``, never a run.
@@ -19,17 +19,17 @@ from focalspec.spec.variant import Variant
 
 
 class FocalspecTorchAdapter(TorchAdapter):
-    """focalspec's own PyTorch implementation (``focalspec.kernels.torch``)."""
+    """focalspec's own PyTorch implementation (``focalspec.kernels.torch_loss``)."""
 
     name = "focalspec-torch"
-    implementation = "focalspec.kernels.torch"
+    implementation = "focalspec.kernels.torch_loss"
     convention = "focalspec"
 
     def variant_reason(self, variant: Variant) -> str | None:
         return None
 
     def make_loss(self, variant: Variant) -> Callable[[Any, Any], Any]:
-        from focalspec.kernels import torch as impl_torch
+        from focalspec.kernels import torch_loss as impl_torch
 
         fn = impl_torch.sigmoid_focal_loss if variant.activation == "sigmoid" else impl_torch.softmax_focal_loss
         kw = own_impl_kwargs(variant)

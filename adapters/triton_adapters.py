@@ -100,15 +100,15 @@ class TritonAdapter(TorchAdapter):
 
 
 class FocalspecTritonAdapter(TritonAdapter):
-    """focalspec's own fused Triton kernel (``focalspec.kernels.triton``)."""
+    """focalspec's own fused Triton kernel (``focalspec.kernels.triton_kernel``)."""
 
     name = "focalspec-triton"
-    implementation = "focalspec.kernels.triton"
+    implementation = "focalspec.kernels.triton_kernel"
     convention = "focalspec"
 
     def variant_reason(self, variant: Variant) -> str | None:
         if variant.activation != "sigmoid":
-            return "the fused Triton kernel is sigmoid focal loss only (softmax: focalspec.kernels.torch)"
+            return "the fused Triton kernel is sigmoid focal loss only (softmax: focalspec.kernels.torch_loss)"
         if variant.input_kind != "logits":
             return "the fused Triton kernel takes logits only"
         if variant.soft_target != "canonical":
@@ -120,7 +120,7 @@ class FocalspecTritonAdapter(TritonAdapter):
         return None
 
     def make_loss(self, variant: Variant) -> Callable[[Any, Any], Any]:
-        from focalspec.kernels import triton as kt
+        from focalspec.kernels import triton_kernel as kt
 
         alpha = None if variant.alpha is None else float(variant.alpha)  # type: ignore[arg-type]
         gamma, reduction = variant.gamma, variant.reduction
@@ -133,7 +133,7 @@ class FocalspecTritonAdapter(TritonAdapter):
         return loss
 
     def launch_mode(self) -> str:
-        from focalspec.kernels import triton as kt
+        from focalspec.kernels import triton_kernel as kt
 
         return kt.last_mode()
 

@@ -312,7 +312,7 @@ class Check:
 
 
 def check_output(loss: Any, grad: Any, ref: Any, dtype: str, variant: Variant, n: int, backward: bool) -> Check:
-    """Grade the timed output against the float64 reference (``reference.np.NpResult``):
+    """Grade the timed output against the float64 reference (``reference.float64.NpResult``):
     'acceptable' or better for the reduced loss (budget of an n-element reduction) and for
     every gradient element; NaN/Inf where the reference is finite is always wrong."""
     fmt = get_format(dtype)
@@ -608,13 +608,13 @@ REFERENCE_CHUNK = 2**20  # elements per piece of a large reference evaluation
 
 
 def reference(variant: Variant, x: np.ndarray, t: np.ndarray) -> Any:
-    """``reference.np.evaluate`` of a 'sum' or 'mean' variant; above 4 chunks in row pieces
+    """``reference.float64.evaluate`` of a 'sum' or 'mean' variant; above 4 chunks in row pieces
     on every core (numpy releases the GIL), so that 2^28 elements cost seconds and a few
     GiB instead of minutes and tens of GiB.  Each piece is the reference's own unreduced
     evaluation; the reduction is the reference's: sum, or sum / n with the gradient / n."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from focalspec.reference.np import NpResult, evaluate
+    from focalspec.reference.float64 import NpResult, evaluate
 
     if x.size <= 4 * REFERENCE_CHUNK or variant.reduction not in ("sum", "mean"):
         return evaluate(variant, x, t)

@@ -1,13 +1,13 @@
 """Verdicts: expected values from the reference, errors in u, grades, failure messages, reproducers.
 
 Expected values are always computed by the reference at the *dtype-rounded* inputs, never
-taken from code under test: ``reference.mp`` (60 digits, ~0.1 ms an element) for every case
+taken from code under test: ``reference.exact`` (60 digits, ~0.1 ms an element) for every case
 except big sigmoid random batches (``NP_MIN_ELEMENTS`` and more: the deep depth) and the
-sweeps graded in float32 / bfloat16 / float16, which use ``reference.np`` (float64,
+sweeps graded in float32 / bfloat16 / float16, which use ``reference.float64`` (float64,
 vectorised), whose own error (``NP_ERROR_BOUND_U`` float64 u, under 2**-24 of a float32 u)
 cannot move a grade.  Anything graded in float64 uses mpmath on every element: a float64
 reference a few float64 u off cannot grade float64 code.  Softmax always uses mpmath
-(``reference.np`` loses -log p of a dominant class, log of a row sum next to 1, to 0).
+(``reference.float64`` loses -log p of a dominant class, log of a row sum next to 1, to 0).
 Results are memoised per (variant, rounded inputs, targets): value and gradient checks of
 every adapter share one reference evaluation.
 """
@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from focalspec.conformance import refcache
-from focalspec.reference import mp as ref_mp
-from focalspec.reference import np as ref_np
+from focalspec.reference import exact as ref_mp
+from focalspec.reference import float64 as ref_np
 from focalspec.reference.rounding import get_format, round_mpf
 from focalspec.spec.tolerance import GRADES, Budget, budget, error_in_u, rms, worst
 from focalspec.spec.variant import Variant

@@ -16,7 +16,7 @@ softmax) -- and measures per dtype:
   float64, the loss and its gradient from the implementation): the first step with a
   non-finite gradient and the final loss against the same run driven by the spec's form.
 
-The "exact" values are the vectorised reference (reference/np.py) evaluated in extended
+The "exact" values are the vectorised reference (reference/float64.py) evaluated in extended
 precision (numpy longdouble, 64-bit significand on x86), far below every floor it is compared
 with (float64's included).
 """
@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from focalspec.adapters.base import Adapter, AdapterError
-from focalspec.reference import np as ref
+from focalspec.reference import float64 as ref
 from focalspec.spec.variant import SpecError, Variant
 
 SCHEMA = "focalspec-impact"

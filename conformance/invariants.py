@@ -3,7 +3,7 @@
 Each invariant builds its evaluations from seeded inputs rounded to the dtype (so that the
 identity holds exactly between the rounded inputs: -x and 0 - x are exact), runs them all on
 the same adapter, and compares one side with the other.  The reference supplies only the
-*scale* of the error (|loss| or the gradient scale, from ``reference.np``), never a value.
+*scale* of the error (|loss| or the gradient scale, from ``reference.float64``), never a value.
 
 Grading: both sides carry the error the grade allows, so the difference may reach twice the
 budget in an implementation that passes every value check; the invariant's error is therefore

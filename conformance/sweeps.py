@@ -3,7 +3,7 @@
 For every adapter x device x dtype x mode that ran in the session: 301 logits on a
 symmetric-log grid (0 and +-10**k, k uniform in [-8, 4]), rounded to the dtype, at gamma
 0.5 and 2, y = 0 and 1, alpha 0.25 (as the adapter declares it).  Errors are in u of the
-dtype against the reference at the rounded logits (mpmath in float64, ``reference.np``
+dtype against the reference at the rounded logits (mpmath in float64, ``reference.float64``
 otherwise, see ``grading``); non-finite errors (NaN/inf where the reference is finite)
 are stored as null.
 """

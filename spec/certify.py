@@ -18,7 +18,7 @@ from typing import Any
 import mpmath
 import numpy as np
 
-from focalspec.reference import mp as ref
+from focalspec.reference import exact as ref
 from focalspec.reference.rounding import FORMATS, round_mpf
 from focalspec.spec.reductions import LibraryReduction
 from focalspec.spec.reductions import apply as apply_reduction

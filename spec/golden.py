@@ -115,13 +115,13 @@ def build(
             "digits": digits,
             "precisions_dps": [digits + GUARD, 2 * (digits + GUARD)],
             "precision_rule": (
-                "each number evaluated by focalspec.reference.mp at both precisions (doubled while they disagree); "
+                "each number evaluated by focalspec.reference.exact at both precisions (doubled while they disagree); "
                 "shown digits are those both agree on (>= 30 required); dtype values rounded once from the higher"
             ),
             "catalogue_sha256": catalogue_checksum(cases),
             "n_cases": len(cases),
             "proof_rule": (
-                "proof.status 'proven': focalspec.reference.mp re-run over mpmath intervals (inputs' decimals "
+                "proof.status 'proven': focalspec.reference.exact re-run over mpmath intervals (inputs' decimals "
                 "enclosed, endpoints rounded outward) and every stored string, gradient scale and dtype entry is "
                 "what every point of its enclosure rounds to; 'agreed': the two precisions agree, proof.why says "
                 "what the intervals could not settle"

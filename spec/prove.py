@@ -1,7 +1,7 @@
 """Proven digits: the reference's own formulas evaluated in interval arithmetic.
 
 ``certify`` shows that two precisions agree; this module proves the printed digits.  The
-reference (``focalspec.reference.mp``) is run unchanged with its mpmath context swapped for
+reference (``focalspec.reference.exact``) is run unchanged with its mpmath context swapped for
 ``IntervalContext``: every number becomes an interval ``[lo, hi]`` that encloses the exact
 value (mpmath's ``iv`` context rounds every endpoint outward), the inputs' decimal strings
 included, so the proof covers 0.95 itself and not the binary float nearest to it.  A stored
@@ -31,7 +31,7 @@ from typing import Any
 import mpmath
 from mpmath.ctx_iv import ivmpf
 
-from focalspec.reference import mp as ref
+from focalspec.reference import exact as ref
 from focalspec.reference.rounding import round_mpf
 
 iv = mpmath.iv
@@ -224,7 +224,7 @@ INTERVALS = IntervalContext()
 
 @contextlib.contextmanager
 def reference_in_intervals() -> Iterator[None]:
-    """Run focalspec.reference.mp over intervals (its ``mp`` swapped for ``IntervalContext``)."""
+    """Run focalspec.reference.exact over intervals (its ``mp`` swapped for ``IntervalContext``)."""
     saved = ref.mp
     ref.mp = INTERVALS  # type: ignore[assignment]
     try:

@@ -1,11 +1,11 @@
 """The JAX adapters against the mpmath reference.
 
-focalspec's own implementation (``focalspec.kernels.jax``) must be 'accurate' (spec.tolerance.budget) in
+focalspec's own implementation (``focalspec.kernels.jax_loss``) must be 'accurate' (spec.tolerance.budget) in
 float64 and float32, eager and jit, and in bfloat16/float16 too (it evaluates those in float32
 and rounds once).  optax must run through its adapter exactly as a direct call does, and stay
 within 'acceptable' on finite inputs; what it cannot express is a reason, never a run.
 
-Expected values come from ``reference.mp`` at the dtype-rounded inputs only.  One platform
+Expected values come from ``reference.exact`` at the dtype-rounded inputs only.  One platform
 exception is explicit: XLA on CPU flushes subnormal results to zero (``_flushes_subnormals``),
 so an element whose dtype-rounded reference is subnormal may come back as 0 there -- and only
 there, and only as 0.
@@ -23,8 +23,8 @@ import numpy as np
 import pytest
 
 from focalspec.adapters.base import AdapterError
-from focalspec.reference import mp as ref
-from focalspec.reference.mp import to_mpf_array
+from focalspec.reference import exact as ref
+from focalspec.reference.exact import to_mpf_array
 from focalspec.reference.rounding import get_format, round_array, round_mpf
 from focalspec.spec.tolerance import budget, error_in_u, worst
 from focalspec.spec.variant import Variant
@@ -32,7 +32,7 @@ from focalspec.spec.variant import Variant
 jax = pytest.importorskip("jax")
 
 from focalspec.adapters.jax_adapters import OptaxAdapter, OwnJaxAdapter, optax_adapter, own_jax  # noqa: E402
-from focalspec.kernels import jax as impl_jax  # noqa: E402
+from focalspec.kernels import jax_loss as impl_jax  # noqa: E402
 
 OWN = own_jax()
 OPTAX = optax_adapter()

@@ -16,7 +16,7 @@ pytest.importorskip("keras")
 
 from focalspec.adapters.base import AdapterError
 from focalspec.adapters.keras_adapters import KerasBinaryAdapter, KerasFocalAdapter, keras_adapters
-from focalspec.reference import mp as mpref
+from focalspec.reference import exact as mpref
 from focalspec.reference.rounding import round_array
 from focalspec.spec.tolerance import budget, error_in_u
 from focalspec.spec.variant import Variant

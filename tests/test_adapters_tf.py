@@ -1,6 +1,6 @@
 """focalspec's own TensorFlow implementation against the mpmath arbiter.
 
-Every expectation comes from ``reference.mp`` at the dtype-rounded inputs; the error is in
+Every expectation comes from ``reference.exact`` at the dtype-rounded inputs; the error is in
 units of the dtype's roundoff (``spec.tolerance``) and must stay within the 'accurate'
 budget in float64 and float32, eager and under XLA.  One exception is stated and checked on
 its own: TensorFlow's CPU runtime flushes subnormal results to zero (``ScopedFlushDenormal``
@@ -20,8 +20,8 @@ pytest.importorskip("tensorflow")
 
 from focalspec.adapters.base import AdapterError
 from focalspec.adapters.tf_adapters import FocalspecTFAdapter
-from focalspec.reference import mp as mpref
-from focalspec.reference import np as npref
+from focalspec.reference import exact as mpref
+from focalspec.reference import float64 as npref
 from focalspec.reference.rounding import get_format, round_array
 from focalspec.spec.tolerance import budget, error_in_u
 from focalspec.spec.variant import Variant
@@ -255,7 +255,7 @@ def test_empty_mean_is_nan(adapter: FocalspecTFAdapter) -> None:
 
 
 def test_bad_arguments_are_one_line_value_errors() -> None:
-    from focalspec.kernels import tf as impl_tf
+    from focalspec.kernels import tf_loss as impl_tf
 
     x, t = np.zeros(3, np.float32), np.zeros(3, np.float32)
     bad = [
@@ -309,7 +309,7 @@ def test_a_tensorflow_callable_gets_its_gradient_through_the_gate(tmp_path: Path
     from focalspec.cli_main import main
 
     out = tmp_path / "results.json"
-    args = ["check", "focalspec.kernels.tf:sigmoid_focal_loss", "--framework", "tensorflow"]
+    args = ["check", "focalspec.kernels.tf_loss:sigmoid_focal_loss", "--framework", "tensorflow"]
     args += ["--depth", "quick", "--dtype", "float32,float64", "--families", "golden,edge", "--json", str(out)]
     code = main(args)
     tests = json.loads(out.read_text())["tests"]

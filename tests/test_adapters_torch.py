@@ -3,7 +3,7 @@
 and float16 on a smaller set; torchvision runs where installed, its known defects are pinned down,
 and what it cannot express is a reason from ``supports``.
 
-Expected values come from ``reference.mp`` at the dtype-rounded inputs only.  Run the
+Expected values come from ``reference.exact`` at the dtype-rounded inputs only.  Run the
 torchvision part with ``/work/venv-tv/bin/python -m pytest tests/test_adapters_torch.py``.
 """
 
@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from focalspec.adapters.base import AdapterError
-from focalspec.reference import mp as ref
-from focalspec.reference.mp import to_mpf_array
+from focalspec.reference import exact as ref
+from focalspec.reference.exact import to_mpf_array
 from focalspec.reference.rounding import round_array, round_mpf
 from focalspec.spec.tolerance import budget, error_in_u, worst
 from focalspec.spec.variant import Variant
@@ -265,7 +265,7 @@ def test_own_edge_shapes() -> None:
         out = OWN.run(v, np.zeros(0), np.zeros(0), "float32")
         ref_value = float(ref.evaluate(v, np.zeros(0), np.zeros(0)).value)
         assert np.array_equal(out.loss, np.array(expect), equal_nan=True) and np.isnan(ref_value) == np.isnan(expect)
-    # one class: p = 1 exactly, so loss 0 and gradient 0 for every gamma (reference.mp divides by q = 0 here)
+    # one class: p = 1 exactly, so loss 0 and gradient 0 for every gamma (reference.exact divides by q = 0 here)
     for gamma in (0.0, 0.5, 2.0):
         out = OWN.run(
             Variant(activation="softmax", gamma=gamma), np.array([[3.0], [-7.0]]), np.array([0, 0]), "float64"
@@ -274,7 +274,7 @@ def test_own_edge_shapes() -> None:
 
 
 def test_own_bad_arguments_are_one_line_errors() -> None:
-    from focalspec.kernels import torch as impl_torch
+    from focalspec.kernels import torch_loss as impl_torch
 
     x, t = torch.zeros(3), torch.zeros(3)
     cases = [

@@ -19,7 +19,7 @@ import pytest
 from focalspec.adapters.base import Adapter, Output, Timed
 from focalspec.cli_main import main
 from focalspec.conformance import bench
-from focalspec.reference.np import evaluate
+from focalspec.reference.float64 import evaluate
 from focalspec.spec.variant import SpecError, Variant
 
 TOP_KEYS = {"schema", "schema_version", "suite", "run", "ceilings", "results"}

@@ -436,7 +436,7 @@ def test_each_cause_is_bisected_to_a_boundary_certified_by_the_reference(
     import numpy as np
 
     from focalspec.conformance import shrink
-    from focalspec.reference import mp as ref_mp
+    from focalspec.reference import exact as ref_mp
     from focalspec.spec.variant import Variant
 
     doc = run_of(tmp_path_factory, name)

@@ -1,6 +1,6 @@
 """The fast forms of focalspec's own kernels (issue 29) against the mpmath reference.
 
-A call of ``focalspec.kernels.torch`` takes one of three paths for the canonical loss on
+A call of ``focalspec.kernels.torch_loss`` takes one of three paths for the canonical loss on
 logits: eager with the data seen finite (``check=True``: the limit and NaN passes are
 skipped), eager without that look (``check=False``), and compiled (one fused loop, the
 ratio form of the gradient).  The TensorFlow kernel has the same eager/graph split.  Each
@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from focalspec.reference import mp as ref
-from focalspec.reference.mp import to_mpf_array
+from focalspec.reference import exact as ref
+from focalspec.reference.exact import to_mpf_array
 from focalspec.reference.rounding import round_array, round_mpf
 from focalspec.spec.tolerance import budget, error_in_u, worst
 from focalspec.spec.variant import Variant
@@ -67,7 +67,7 @@ def _assert_accurate(loss: np.ndarray, grad: np.ndarray, v: Variant, x: np.ndarr
 try:
     import torch
 
-    from focalspec.kernels import torch as K
+    from focalspec.kernels import torch_loss as K
 except ImportError:  # the TensorFlow tox env: the torch tests skip, the TensorFlow ones run
     torch = K = None
 needs_torch = pytest.mark.skipif(torch is None, reason="torch is not installed in this environment")
@@ -212,7 +212,7 @@ def test_torch_eager_passes_fewer_than_torchvision() -> None:
 @pytest.mark.parametrize("case", [CASES[0], CASES[3]], ids=lambda c: f"g{c[0]}-a{c[1]}-ls{c[2]}")
 def test_tf_eager_and_graph_paths_accurate(graph: bool, case: tuple[float, float | None, float]) -> None:
     tf = pytest.importorskip("tensorflow")
-    from focalspec.kernels import tf as ktf
+    from focalspec.kernels import tf_loss as ktf
 
     gamma, alpha, ls = case
     v = Variant(gamma=gamma, alpha=alpha, label_smoothing=ls)

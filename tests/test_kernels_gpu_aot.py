@@ -1,4 +1,4 @@
-"""What the GPU will run, proven on a CPU: focalspec.kernels.triton compiled ahead of time to PTX
+"""What the GPU will run, proven on a CPU: focalspec.kernels.triton_kernel compiled ahead of time to PTX
 for sm_80 and sm_90 (``triton.compile`` needs no GPU), every constexpr variant of the kernel.
 
 * every global load and store of the element arrays (logits, targets, loss, gradient) is
@@ -28,8 +28,8 @@ from triton.backends.compiler import GPUTarget  # noqa: E402
 from triton.compiler import ASTSource  # noqa: E402
 from triton.runtime.jit import JITFunction  # noqa: E402
 
-from focalspec.kernels import triton as kt  # noqa: E402
-from focalspec.reference import mp as ref_mp  # noqa: E402
+from focalspec.kernels import triton_kernel as kt  # noqa: E402
+from focalspec.reference import exact as ref_mp  # noqa: E402
 from focalspec.spec.tolerance import budget, error_in_u  # noqa: E402
 from focalspec.spec.variant import Variant  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""focalspec.kernels.pallas under ``pallas_call(interpret=True)`` on CPU: values and gradients
+"""focalspec.kernels.pallas_kernel under ``pallas_call(interpret=True)`` on CPU: values and gradients
 (through the custom_vjp) against the mpmath reference in units of the dtype's u, a ragged
 size, bad input, and the focalspec-pallas adapter's mode label.  Each interpreted call takes
 about a second here, so the cases are few and small."""
@@ -15,8 +15,8 @@ from focalspec.adapters.jax_adapters import _jax
 jax = _jax()
 import jax.numpy as jnp  # noqa: E402
 
-from focalspec.kernels import pallas as kp  # noqa: E402
-from focalspec.reference import mp as ref_mp  # noqa: E402
+from focalspec.kernels import pallas_kernel as kp  # noqa: E402
+from focalspec.reference import exact as ref_mp  # noqa: E402
 from focalspec.spec.tolerance import budget, error_in_u  # noqa: E402
 from focalspec.spec.variant import Variant  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""What a GPU will compile for focalspec.kernels.pallas, proven on a CPU: every variant lowered
+"""What a GPU will compile for focalspec.kernels.pallas_kernel, proven on a CPU: every variant lowered
 for CUDA (``jax.jit(f).trace(...).lower(lowering_platforms=("cuda",))`` with ShapeDtypeStruct
 inputs needs no GPU), through the Triton lowering, with every load and store of the element
 arrays masked by i < n -- at a size that is not a multiple of the block (4080, like the bench),
@@ -19,7 +19,7 @@ from focalspec.adapters.jax_adapters import _jax
 jax = _jax()
 import jax.numpy as jnp  # noqa: E402
 
-from focalspec.kernels import pallas as kp  # noqa: E402
+from focalspec.kernels import pallas_kernel as kp  # noqa: E402
 
 N = 4080  # the bench's ragged size: 3 full blocks and one of 1008
 

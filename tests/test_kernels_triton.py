@@ -1,6 +1,6 @@
-"""focalspec.kernels.triton under Triton's interpreter on CPU: values and gradients against the
+"""focalspec.kernels.triton_kernel under Triton's interpreter on CPU: values and gradients against the
 mpmath reference (errors in units of the dtype's u), masks at ragged sizes, bad input, and the
-focalspec-triton adapter's mode labels.  Expected values come from ``focalspec.reference.mp`` only."""
+focalspec-triton adapter's mode labels.  Expected values come from ``focalspec.reference.exact`` only."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 torch = pytest.importorskip("torch", reason="the Triton kernel needs torch")
 pytest.importorskip("triton", reason="triton is not installed here (it comes with torch's CUDA wheels)")
 
-from focalspec.kernels import triton as kt  # noqa: E402
-from focalspec.reference import mp as ref_mp  # noqa: E402
+from focalspec.kernels import triton_kernel as kt  # noqa: E402
+from focalspec.reference import exact as ref_mp  # noqa: E402
 from focalspec.spec.tolerance import budget, error_in_u  # noqa: E402
 from focalspec.spec.variant import Variant  # noqa: E402
 

@@ -1,7 +1,7 @@
 """focalspec's own Paddle implementation, the paddle adapters and the gate's ``--framework paddle``.
 
-``focalspec.kernels.paddle`` must reach the *accurate* grade (SPEC §10.3) against
-``reference.mp`` on moderate and saturating inputs, values and gradients, float64 and float32;
+``focalspec.kernels.paddle_loss`` must reach the *accurate* grade (SPEC §10.3) against
+``reference.exact`` on moderate and saturating inputs, values and gradients, float64 and float32;
 what it does not implement must be refused in one line.  Two behaviours of paddle 3.3.1 that
 shaped the adapter and the kernel are pinned to that version (another version is a skip): 1-D
 inputs make ``sigmoid_focal_loss`` raise, and float ``==`` has an absolute tolerance.
@@ -78,7 +78,7 @@ def test_unimplemented_variants_are_refused_in_one_line() -> None:
         reason = OWN.supports(v, "float32", "cpu", "eager")
         assert reason and "\n" not in reason
     assert "float64 and float32" in (OWN.supports(Variant(), "bfloat16", "cpu", "eager") or "")
-    from focalspec.kernels import paddle as kp
+    from focalspec.kernels import paddle_loss as kp
 
     with pytest.raises(ValueError, match="geometric"):
         kp.sigmoid_focal_loss(paddle.zeros([2]), paddle.zeros([2]), soft_target="geometric")
@@ -98,9 +98,9 @@ def test_paddle_library_raises_on_one_dimensional_inputs() -> None:
 
 
 def test_paddle_float_equality_has_a_tolerance() -> None:
-    """Why focalspec.kernels.paddle never compares floats with ==."""
+    """Why focalspec.kernels.paddle_loss never compares floats with ==."""
     _pinned()
-    from focalspec.kernels.paddle import _eq
+    from focalspec.kernels.paddle_loss import _eq
 
     tiny = paddle.to_tensor([1e-16], dtype="float64")
     assert bool((tiny == 0).all())  # paddle's equal: an absolute tolerance
@@ -109,7 +109,7 @@ def test_paddle_float_equality_has_a_tolerance() -> None:
 
 def test_gate_accepts_the_own_kernel_as_a_paddle_callable(tmp_path: Path) -> None:
     out = tmp_path / "gate.json"
-    args = ["check", "focalspec.kernels.paddle:sigmoid_focal_loss", "--framework", "paddle", "--alpha-off", "none"]
+    args = ["check", "focalspec.kernels.paddle_loss:sigmoid_focal_loss", "--framework", "paddle", "--alpha-off", "none"]
     args += ["--normalized", "normalized", "--depth", "quick", "--grade", "accurate", "--json", str(out)]
     assert main(args) == 0
     doc = json.loads(out.read_text())

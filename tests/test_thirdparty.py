@@ -2,7 +2,7 @@
 
 On moderate inputs (|x| <= 5, gamma in {0, 2}) every available third-party adapter
 (``registry.third_party_adapters()``: every module of adapters/thirdparty/)
-must reach the 'acceptable' grade, value and gradient, in float64 and float32, against ``reference.mp`` evaluated for
+must reach the 'acceptable' grade, value and gradient, in float64 and float32, against ``reference.exact`` evaluated for
 ``adapter.declared_variant(...)``.  That is what proves the declared conventions right; the
 companion tests show they are not vacuous (the same runs graded against the *canonical*
 variant fail).  Unavailable adapters must say why in one line.  fvcore's FL* is checked

@@ -1,4 +1,4 @@
-"""Grading of third-party focal losses against ``reference.mp``, shared by
+"""Grading of third-party focal losses against ``reference.exact``, shared by
 tests/test_thirdparty.py and tests/test_findings.py, and the sweep behind reports/FINDINGS.md.
 
 An input is first rounded to the dtype (inputs and soft targets: the implementation sees
@@ -33,7 +33,7 @@ import mpmath
 import numpy as np
 
 from focalspec.adapters.base import AdapterError, Output
-from focalspec.reference import mp as mpref
+from focalspec.reference import exact as mpref
 from focalspec.reference.rounding import get_format, round_array, round_mpf
 from focalspec.spec.tolerance import Budget, budget, error_in_u
 from focalspec.spec.variant import Variant
@@ -144,7 +144,7 @@ def grade(
 def margin_allowance(variant: Variant, x: np.ndarray, t: np.ndarray) -> np.ndarray:
     """Extra error (in u) that the margin convention's own conditioning allows: its
     1 - p_t = sigmoid(-x (2t - 1)) has condition number ~|x m| in m = 2t - 1, which an
-    implementation forms with a rounding (see reference/np.py margin_bound)."""
+    implementation forms with a rounding (see reference/float64.py margin_bound)."""
     if variant.soft_target != "margin" or variant.activation != "sigmoid":
         return np.zeros(np.shape(x))
     return 2 * variant.gamma * np.abs(x * (2 * t - 1)) + 2

@@ -53,7 +53,7 @@ def _fn(name: str, variant: Variant) -> Callable[[Any, Any], Any]:
 
 class OldTorch(FocalspecTorchAdapter):
     name = f"focalspec-torch-{REVISION}"
-    implementation = f"focalspec.kernels.torch@{REVISION}"
+    implementation = f"focalspec.kernels.torch_loss@{REVISION}"
 
     def make_loss(self, variant: Variant) -> Callable[[Any, Any], Any]:
         return _fn("torch", variant)
@@ -61,7 +61,7 @@ class OldTorch(FocalspecTorchAdapter):
 
 class OldJax(OwnJaxAdapter):
     name = f"focalspec-jax-{REVISION}"
-    implementation = f"focalspec.kernels.jax@{REVISION}"
+    implementation = f"focalspec.kernels.jax_loss@{REVISION}"
 
     def _loss_fn(self, variant: Variant) -> Callable[[Any, Any], Any]:
         return _fn("jax", variant)
@@ -69,7 +69,7 @@ class OldJax(OwnJaxAdapter):
 
 class OldTf(FocalspecTFAdapter):
     name = f"focalspec-tf-{REVISION}"
-    implementation = f"focalspec.kernels.tf@{REVISION}"
+    implementation = f"focalspec.kernels.tf_loss@{REVISION}"
 
     def _function(self, variant: Variant, want_grad: bool) -> Callable[..., Any]:
         tf = tf_module()

@@ -1,7 +1,7 @@
 """focalspec's own PaddlePaddle focal loss: the specification evaluated in stable form.
 
 Depends on paddle only (copy it if you like).  The same stable forms as
-``focalspec.kernels.torch``, for the part of the specification it covers:
+``focalspec.kernels.torch_loss``, for the part of the specification it covers:
 
 * ``1 - p_t`` is never ``1 - p`` of a rounded probability: on logits it is
   ``t*sigmoid(-x) + (1-t)*sigmoid(x)``, on probabilities ``1 - p`` of the exact input.
@@ -49,7 +49,9 @@ def _check_inputs(inputs: object) -> Tensor:
     if not isinstance(inputs, paddle.Tensor):
         raise ValueError(f"inputs must be a paddle.Tensor, got {type(inputs).__name__}")
     if _dtype_name(inputs) not in _FLOAT:
-        raise ValueError(f"inputs must be float64 or float32 (focalspec.kernels.paddle), got {_dtype_name(inputs)}")
+        raise ValueError(
+            f"inputs must be float64 or float32 (focalspec.kernels.paddle_loss), got {_dtype_name(inputs)}"
+        )
     return inputs
 
 
@@ -217,9 +219,11 @@ def sigmoid_focal_loss(
     _choice("input_kind", input_kind, ("logits", "probs"))
     _choice("reduction", reduction, _SIGMOID_REDUCTIONS)
     if soft_target != "canonical":
-        raise ValueError(f"soft_target {soft_target!r} is not implemented in focalspec.kernels.paddle (canonical only)")
+        raise ValueError(
+            f"soft_target {soft_target!r} is not implemented in focalspec.kernels.paddle_loss (canonical only)"
+        )
     if clip_eps is not None:
-        raise ValueError("clip_eps is not implemented in focalspec.kernels.paddle")
+        raise ValueError("clip_eps is not implemented in focalspec.kernels.paddle_loss")
     g = _real("gamma", gamma, 0.0, math.inf)
     a = None if alpha is None else _real("alpha", alpha, 0.0, 1.0)
     ls = _real("label_smoothing", label_smoothing, 0.0, 1.0)
@@ -309,9 +313,9 @@ def softmax_focal_loss(
     z = _check_inputs(inputs)
     _choice("reduction", reduction, _SOFTMAX_REDUCTIONS)
     if input_kind != "logits" or renormalize:
-        raise ValueError("focalspec.kernels.paddle's softmax takes logits only")
+        raise ValueError("focalspec.kernels.paddle_loss's softmax takes logits only")
     if clip_eps is not None:
-        raise ValueError("clip_eps is not implemented in focalspec.kernels.paddle")
+        raise ValueError("clip_eps is not implemented in focalspec.kernels.paddle_loss")
     if len(z.shape) < 1 or z.shape[-1] < 1:
         raise ValueError("softmax inputs need a class axis")
     n_classes = int(z.shape[-1])

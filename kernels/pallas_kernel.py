@@ -1,6 +1,6 @@
 """focalspec's own fused sigmoid focal loss as a Pallas kernel for JAX, with a custom_vjp.
 
-The same kernel as ``focalspec.kernels.triton``: one pass reads logits and targets and writes
+The same kernel as ``focalspec.kernels.triton_kernel``: one pass reads logits and targets and writes
 the loss (or one partial sum per block for sum / mean / normalized) and, under
 differentiation, d loss / d logits in the same pass (the custom_vjp's forward rule saves it;
 the backward rule only scales it).  Without differentiation a forward-only kernel runs.

@@ -250,7 +250,7 @@ def _sigmoid_probs_clip_ce(p: np.ndarray, t: np.ndarray, v: Variant) -> tuple[np
 
 
 def _two_term_probs(p: np.ndarray, t: np.ndarray, v: Variant) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """two_term on probabilities (SPEC §2.2), as in focalspec.reference.mp._two_term_probs."""
+    """two_term on probabilities (SPEC §2.2), as in focalspec.reference.exact._two_term_probs."""
     g = float(v.gamma)
     ap, an = (1.0, 1.0) if v.alpha is None else (v.alpha, 1.0 - v.alpha)
     wp, wn = ap * t, an * (1.0 - t)

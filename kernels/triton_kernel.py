@@ -9,9 +9,9 @@ read once, the gradient written once -- 12 B per float32 element) and scales it 
 Scope: sigmoid on logits, hard or soft targets (the canonical ``1 - p_t = t sigma(-x) +
 (1 - t) sigma(x)``), alpha a float or None, any gamma >= 0, reductions none | sum | mean |
 normalized.  For probabilities, other soft-target conventions, clipping or label smoothing
-use ``focalspec.kernels.torch``.
+use ``focalspec.kernels.torch_loss``.
 
-Numerics (the same closed forms as ``focalspec.kernels.torch``):
+Numerics (the same closed forms as ``focalspec.kernels.torch_loss``):
 
 * exp(-|x|) in float64 for every dtype (compiled, float32 ``tl.exp`` is ``ex2.approx`` of an
   unreduced x log2 e, and libdevice's expf is 2 ulp: either is amplified (gamma + 1)-fold past

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from focalspec.reference import mp as mpref
-from focalspec.reference import np as npref
+from focalspec.reference import exact as mpref
+from focalspec.reference import float64 as npref
 from focalspec.spec.tolerance import error_in_u
 from focalspec.spec.variant import Variant
 

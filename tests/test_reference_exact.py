@@ -14,7 +14,7 @@ import mpmath
 import numpy as np
 import pytest
 
-from focalspec.reference import mp as ref
+from focalspec.reference import exact as ref
 from focalspec.spec.variant import SpecError, Variant
 
 mp = mpmath.mp
