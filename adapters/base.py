@@ -31,7 +31,7 @@ MODES: tuple[str, ...] = ("eager", "compiled", "triton-interpret", "pallas-inter
 
 def cache_folder(*parts: str) -> str:
     """A folder under focalspec's cache, ``$XDG_CACHE_HOME/focalspec`` (default ``~/.cache``):
-    the mpmath references (``conformance/refcache.py``) and a JAX callable's compiles."""
+    the mpmath references (``conformance/suite/refcache.py``) and a JAX callable's compiles."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "focalspec", *parts)
 

@@ -324,7 +324,7 @@ class CallableAdapter(Adapter):
     def probe(
         self, variant: Variant, inputs: np.ndarray, targets: np.ndarray, dtype: str, device: str = "cpu"
     ) -> dict[str, Any]:
-        """One raw eager call without autodiff and what came back (``conformance/contracts.py``):
+        """One raw eager call without autodiff and what came back (``conformance/suite/contracts.py``):
         type, dtype, shape, autograd state, the value, and which arguments changed in place."""
         self.require_supported(variant, dtype, device, "eager")
         kw = self.call_kwargs(variant)

@@ -135,7 +135,7 @@ CONF=("$PY" -m pytest --pyargs focalspec.conformance -q -p no:cacheprovider --fo
       --focal-devices "$DEV" "${CONF_DTYPES[@]}")
 if ! "$PY" -c "import sys; from importlib.metadata import entry_points as e; \
 sys.exit(not any(p.value.startswith('focalspec.') for p in e(group='pytest11')))" 2>/dev/null; then
-    CONF+=(-p focalspec.conformance.plugin)
+    CONF+=(-p focalspec.conformance.suite.plugin)
 fi
 BENCH=("$PY" -m focalspec bench --device "$DEV" --sizes "$SIZES" "${BENCH_TIME[@]}")
 

@@ -19,11 +19,13 @@ from typing import NoReturn
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "golden": ("focalspec.spec.golden_cli", "print certified golden values (documentation lookup)"),
     "adapters": ("focalspec.adapters.adapters_cli", "list the adapters, their versions, devices, dtypes and modes"),
-    "bench": ("focalspec.conformance.bench_cli", "throughput of each adapter against this machine's copy ceiling"),
+    "bench": ("focalspec.benchmarks.cli", "throughput of each adapter against this machine's copy ceiling"),
     "report": ("focalspec.reports.build", "build the self-contained HTML agreement report from results JSON"),
-    "check": ("focalspec.conformance.gate", "CI gate: run the conformance suite on one implementation (exit 0/1/2)"),
+    "check": ("focalspec.conformance.gate.check",
+              "CI gate: run the conformance suite on one implementation (exit 0/1/2)"),
     "findings": ("focalspec.reports.findings_cli", "one finding per (implementation, cause) from results JSON"),
-    "impact": ("focalspec.conformance.impact", "NaN gradients, loss/gradient change against the rounding floor and a "
+    "impact": ("focalspec.conformance.diagnosis.impact",
+               "NaN gradients, loss/gradient change against the rounding floor and a "
                "training run on realistic workloads (SPEC §10.9)"),
 }
 

@@ -22,11 +22,11 @@ def test_grad(focal_check: Any, focal_suite: Any, request: pytest.FixtureRequest
 
 
 def test_invariant(focal_check: Any, focal_suite: Any, request: pytest.FixtureRequest) -> None:
-    """An identity between evaluations of the implementation itself (``conformance/invariants.py``)."""
+    """An identity between evaluations of the implementation itself (``conformance/suite/invariants.py``)."""
     focal_suite.run(focal_check, request.node)
 
 
 def test_contract(focal_check: Any, focal_suite: Any, request: pytest.FixtureRequest) -> None:
     """What the call must not do: mutate its inputs, return another type, dtype or shape, vary
-    between identical calls, attach an autograd graph of its own (``conformance/contracts.py``)."""
+    between identical calls, attach an autograd graph of its own (``conformance/suite/contracts.py``)."""
     focal_suite.run(focal_check, request.node)

@@ -437,7 +437,7 @@ def page_context(
     anchors = {name: anchor for name, anchor, _ in findings_groups or []}
     for r in answer:
         r.findings_anchor = anchors.get(r.name)
-    from focalspec.conformance.tiers import DEFAULT_REQUIRED
+    from focalspec.conformance.suite.tiers import DEFAULT_REQUIRED
 
     return {
         "title": title,
@@ -482,7 +482,7 @@ def page_context(
 
 
 def _cause_info() -> dict[str, Any]:
-    from focalspec.conformance.causes import CAUSES
+    from focalspec.conformance.diagnosis.causes import CAUSES
 
     return CAUSES
 
@@ -505,6 +505,6 @@ if __name__ == "__main__":
 
 
 def _audit_line() -> str:
-    from focalspec.conformance.causes import audit_line
+    from focalspec.conformance.diagnosis.causes import audit_line
 
     return audit_line()

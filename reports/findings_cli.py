@@ -6,7 +6,7 @@ measured impact of §10.9); findings are ordered by severity, then by count, the
 A finding gathers the checks of one implementation with one cause and shows the smallest input
 among them (|x| nearest 0: where the defect starts), its observed and expected values, the first
 dtype it breaks (float64, float32, bfloat16, float16 order) and the reproducer of that check -- or,
-where the run bisected that cause (the results' ``minimal``, conformance/shrink.py), the bisected
+where the run bisected that cause (the results' ``minimal``, conformance/diagnosis/shrink.py), the bisected
 element with its ``--point`` reproducer. Bad input -- a file of another schema or version, a folder
 without results, a file that is not JSON -- is one line naming the file, exit 2.
 """
@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from focalspec.conformance.causes import audit_line
+from focalspec.conformance.diagnosis.causes import audit_line
 from focalspec.spec.variant import SpecError
 
 SCHEMA = "focalspec-findings"
@@ -41,8 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def read_results(paths: list[str]) -> list[tuple[Path, dict[str, Any]]]:
     """Every results document named or found; SpecError naming the file for anything else."""
-    from focalspec.conformance.results import SCHEMA as RSCHEMA
-    from focalspec.conformance.results import SCHEMA_VERSION as RVERSION
+    from focalspec.conformance.suite.results import SCHEMA as RSCHEMA
+    from focalspec.conformance.suite.results import SCHEMA_VERSION as RVERSION
 
     files: list[Path] = []
     for raw in paths:
@@ -72,7 +72,7 @@ def read_results(paths: list[str]) -> list[tuple[Path, dict[str, Any]]]:
 
 
 def _size(ex: Any) -> float:
-    from focalspec.conformance.causes import example_size
+    from focalspec.conformance.diagnosis.causes import example_size
 
     return example_size(ex)
 
@@ -81,8 +81,8 @@ def derive(docs: list[tuple[Path, dict[str, Any]]], impacts: dict[str, Any] | No
     """One finding per (adapter, cause), with its severity (SPEC §10.8) from each failing check's
     cause, tier and dtype and the measured impact (``impacts``: conformance.impact.load()),
     ordered by severity, then by number of checks: the worst defect first."""
-    from focalspec.conformance import shrink
-    from focalspec.conformance.causes import CAUSES, classify_entry
+    from focalspec.conformance.diagnosis import shrink
+    from focalspec.conformance.diagnosis.causes import CAUSES, classify_entry
 
     adapters: dict[str, dict[str, Any]] = {}
     records = [m for _, doc in docs for m in doc.get("minimal") or []]
@@ -151,7 +151,7 @@ def derive(docs: list[tuple[Path, dict[str, Any]]], impacts: dict[str, Any] | No
 def _check_groups(items: list[tuple[dict[str, Any], Any, str]]) -> list[dict[str, Any]]:
     """The failing checks by (dtype, required tier or not): what a check's severity depends on
     besides its cause, kept so that new impact numbers re-grade them (``--annotate``)."""
-    from focalspec.conformance import severity
+    from focalspec.conformance.diagnosis import severity
 
     groups: dict[tuple[str, bool], int] = {}
     for t, _, _ in items:
@@ -168,7 +168,7 @@ def annotate(findings: list[dict[str, Any]], impacts: dict[str, Any] | None = No
     failure tiers and dtypes as one group), its ``severity`` (the worst of them), its ``impact``
     numbers per dtype (SPEC §10.9; ``impact_line`` in words), and the order: by severity, then by
     number of checks."""
-    from focalspec.conformance import impact, severity
+    from focalspec.conformance.diagnosis import impact, severity
 
     impacts = impact.load() if impacts is None else impacts
     for f in findings:
@@ -193,7 +193,7 @@ def annotate(findings: list[dict[str, Any]], impacts: dict[str, Any] | None = No
 
 def severity_table(findings: list[dict[str, Any]]) -> list[str]:
     """The per-implementation severity table: failing checks per level, worst implementation first."""
-    from focalspec.conformance import severity
+    from focalspec.conformance.diagnosis import severity
 
     rows = severity.table((f["adapter"], level, n) for f in findings for level, n in f["checks_by_severity"].items())
     order = sorted(rows, key=lambda a: (*(-rows[a][lv] for lv in severity.SEVERITIES), a))
@@ -231,7 +231,7 @@ def _source(path: Path, doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from focalspec.conformance import impact
+    from focalspec.conformance.diagnosis import impact
 
     if bool(args.results) == bool(args.annotate):
         raise SpecError("give --results (results JSON to derive findings from) or --annotate FINDINGS_JSON")

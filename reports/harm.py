@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from focalspec.conformance import severity as sev
+from focalspec.conformance.diagnosis import severity as sev
 from focalspec.reports import digits
 from focalspec.reports.merge import finite_or_none, to_float
 
@@ -40,7 +40,7 @@ def required_of(t: dict[str, Any]) -> bool:
     r = t.get("tier_required")
     if isinstance(r, bool):
         return r
-    from focalspec.conformance.tiers import DEFAULT_REQUIRED
+    from focalspec.conformance.suite.tiers import DEFAULT_REQUIRED
 
     return str(t.get("failure_tier") or t.get("tier") or "finite") in DEFAULT_REQUIRED
 
@@ -50,7 +50,7 @@ def cause_of(t: dict[str, Any]) -> str:
     c = t.get("cause")
     if c:
         return str(c)
-    from focalspec.conformance.causes import classify_entry
+    from focalspec.conformance.diagnosis.causes import classify_entry
 
     return classify_entry(t).cause
 
@@ -58,7 +58,7 @@ def cause_of(t: dict[str, Any]) -> str:
 @functools.cache
 def _impact() -> dict[str, Any]:
     """The committed realistic-batch measurements (reports/impact.json) by adapter name."""
-    from focalspec.conformance import impact
+    from focalspec.conformance.diagnosis import impact
 
     return impact.load()
 
@@ -75,7 +75,7 @@ def severity_of(t: dict[str, Any]) -> str:
     s = t.get("severity")
     if s in SEVERITIES:
         return str(s)
-    from focalspec.conformance.impact import exceeds_floor
+    from focalspec.conformance.diagnosis.impact import exceeds_floor
 
     beyond = exceeds_floor(impact_of(t.get("adapter")), [str(t.get("dtype") or "")])
     return sev.severity(cause_of(t), required=required_of(t), impact_exceeds_floor=beyond,
@@ -105,13 +105,13 @@ def impact_key(t: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def short(cause: str | None) -> str:
-    from focalspec.conformance.causes import SHORT
+    from focalspec.conformance.diagnosis.causes import SHORT
 
     return SHORT.get(cause or "", cause or "")
 
 
 def cause_order(cause: str) -> int:
-    from focalspec.conformance.causes import PRIORITY
+    from focalspec.conformance.diagnosis.causes import PRIORITY
 
     return PRIORITY.index(cause) if cause in PRIORITY else len(PRIORITY)
 
@@ -274,7 +274,7 @@ class CauseRow:
 def cause_rows(results: dict[str, Any]) -> dict[str, list[CauseRow]]:
     """Per implementation: its causes, most severe first, each with its fix in plain text and
     the ``focalspec golden`` command of its smallest input."""
-    from focalspec.conformance.causes import CAUSES, example_size
+    from focalspec.conformance.diagnosis.causes import CAUSES, example_size
     from focalspec.reports.model import slug
 
     out: dict[str, dict[str, dict[str, Any]]] = {}
@@ -340,7 +340,7 @@ def _in_catalogue(case_id: Any) -> bool:
 def finding_view(f: dict[str, Any]) -> dict[str, Any]:
     """One finding, in either shape (documented: ``inputs``/``expected``; ``focalspec findings``:
     ``smallest``), with its severity, its fix as text and its golden command."""
-    from focalspec.conformance.causes import CAUSES
+    from focalspec.conformance.diagnosis.causes import CAUSES
 
     sm = f.get("smallest") if isinstance(f.get("smallest"), dict) else {}
     x = sm.get("input", _first(f.get("inputs")))
@@ -390,13 +390,13 @@ def _cause_from_evidence(x: Any, y: Any, expected: Any, observed: Any, dtype: An
     if xf is not None:
         import numpy as np
 
-        from focalspec.conformance.tiers import input_tier
+        from focalspec.conformance.suite.tiers import input_tier
 
         try:
             tier = input_tier(np.array([xf]), str(variant.get("input_kind") or "logits"), str(dtype))
         except Exception:  # an unknown dtype name: the classifier goes without a tier
             tier = None
-    from focalspec.conformance.causes import classify_entry
+    from focalspec.conformance.diagnosis.causes import classify_entry
 
     entry = {"check": check, "dtype": dtype, "variant": variant, "failure_tier": tier,
              "worst": {"input": x, "target": y, "expected": expected, "got": observed, "err_u": err_u,

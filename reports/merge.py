@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from focalspec.conformance.results import tally_key
-from focalspec.conformance.tiers import UNREQUIRED_PREFIX
+from focalspec.conformance.suite.results import tally_key
+from focalspec.conformance.suite.tiers import UNREQUIRED_PREFIX
 from focalspec.spec.variant import SpecError
 
 RESULTS_SCHEMA = "focalspec-results"

@@ -158,7 +158,7 @@ class Cell:
             cause = cause_of(t)
             self.causes[cause] += 1
             self.levels[level] += 1
-            from focalspec.conformance.severity import rank
+            from focalspec.conformance.diagnosis.severity import rank
 
             if cause not in self.cause_level or rank(level) < rank(self.cause_level[cause]):
                 self.cause_level[cause] = level
@@ -172,7 +172,7 @@ class Cell:
 
     @property
     def severity(self) -> str | None:
-        from focalspec.conformance.severity import worst
+        from focalspec.conformance.diagnosis.severity import worst
 
         return worst(list(self.levels)) or ("policy" if self.policy else None)
 
@@ -183,14 +183,14 @@ class Cell:
         failures at x = ±∞."""
         if not self.causes:
             return None
-        from focalspec.conformance.severity import rank
+        from focalspec.conformance.diagnosis.severity import rank
         from focalspec.reports.harm import cause_order
 
         return min(self.causes, key=lambda c: (rank(self.cause_level.get(c, "")), cause_order(c), -self.causes[c]))
 
     @property
     def cause_label(self) -> str:
-        from focalspec.conformance.causes import SHORT
+        from focalspec.conformance.diagnosis.causes import SHORT
 
         c = self.dominant_cause
         if c:
@@ -350,7 +350,7 @@ class CellTests:
 
     @property
     def severity(self) -> str | None:
-        from focalspec.conformance.severity import worst
+        from focalspec.conformance.diagnosis.severity import worst
 
         return worst([str(t.get("severity")) for t in self.failures])
 
@@ -397,7 +397,7 @@ def _cell_key(t: dict[str, Any]) -> tuple[str, str, str, str]:
 def cell_tests(name: str, tests: list[dict[str, Any]], limit: int) -> list[CellTests]:
     """Per matrix cell of one implementation: its listed failures and the count of the rest;
     cells with the most harmful failures first, then the matrix order."""
-    from focalspec.conformance.severity import rank
+    from focalspec.conformance.diagnosis.severity import rank
 
     by_cell: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
     for t in tests:
@@ -479,7 +479,8 @@ class ImplSummary:
 
 
 def impl_summaries(results: dict[str, Any]) -> list[ImplSummary]:
-    from focalspec.conformance import causes, tiers
+    from focalspec.conformance.diagnosis import causes
+    from focalspec.conformance.suite import tiers
 
     tests = results.get("tests") or []
     failing = [dict(t, cause=cause_of(t)) if t.get("outcome") in FAILING else t for t in tests]

@@ -152,7 +152,7 @@ def test_case_variants_are_graded_against_what_keras_computes() -> None:
     """The suite maps a case onto Keras's declared convention (its clip, renormalised
     probability rows, alpha=None as 1.0) instead of skipping it; a different stated clip stays
     and is refused with the reason."""
-    from focalspec.conformance.runner import resolve_variant
+    from focalspec.conformance.suite.runner import resolve_variant
 
     keras_clip = Variant(clip_eps=1e-7, clip_scope="ce")
     assert resolve_variant(ADAPTERS["keras-binary-jax"], Variant(), "float32") == keras_clip
@@ -175,7 +175,7 @@ def test_binary_beyond_the_clip_is_graded_with_the_clip_in_the_bce_only(name: st
     there, but its factor (1 - p_t)**gamma = (1 - p)**gamma still moves with p, so the gradient
     is -gamma (1 - p)**(gamma - 1) alpha (-log 1e-7), not 0.  The declared variant (clip_scope
     'ce') says exactly that and Keras passes; clipping p everywhere would call it wrong."""
-    from focalspec.conformance.runner import resolve_variant
+    from focalspec.conformance.suite.runner import resolve_variant
 
     a = usable(name)
     p, y = np.array([0.0, 1e-9, 3e-8]), np.ones(3)

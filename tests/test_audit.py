@@ -6,7 +6,7 @@ the classifier sees only what the suite sees: inputs, targets, expected, got, dt
 Elements of one implementation, dtype, variant and check (value or gradient) are classified
 together, as the runner classifies a check's failing elements; each element's own cause is
 compared.  The offline path (one element of a results file) is measured too.  The measured
-numbers are in conformance/audit_accuracy.json, which the findings print; the test fails if the
+numbers are in conformance/diagnosis/audit_accuracy.json, which the findings print; the test fails if the
 file does not match the measurement (regenerate: FOCALSPEC_WRITE_AUDIT=1).
 """
 
@@ -18,11 +18,11 @@ import os
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from focalspec.conformance import causes
-from focalspec.conformance.causes import Element, Evidence
+from focalspec.conformance.diagnosis import causes
+from focalspec.conformance.diagnosis.causes import Element, Evidence
 
 AUDIT = Path(__file__).parent / "fixtures" / "audit" / "audit.json"
-ACCURACY = Path(__file__).resolve().parents[1] / "conformance" / "audit_accuracy.json"
+ACCURACY = Path(__file__).resolve().parents[1] / "conformance" / "diagnosis" / "audit_accuracy.json"
 U = {"float64": 2.0**-53, "float32": 2.0**-24, "bfloat16": 2.0**-8}
 
 

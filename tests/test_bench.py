@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from focalspec.adapters.base import Adapter, Output, Timed
+from focalspec.benchmarks import harness as bench
 from focalspec.cli_main import main
-from focalspec.conformance import bench
 from focalspec.reference.float64 import evaluate
 from focalspec.spec.variant import SpecError, Variant
 

@@ -1,4 +1,4 @@
-"""Each rule of the cause classifier (conformance/causes.py, SPEC §10.7) on synthetic evidence.
+"""Each rule of the cause classifier (conformance/diagnosis/causes.py, SPEC §10.7) on synthetic evidence.
 
 Expected values come from mpmath; the "got" values are what the named defect computes (built
 here in mpmath or numpy float32 arithmetic, never taken from the classifier), so each test fails
@@ -14,8 +14,8 @@ import mpmath
 import numpy as np
 import pytest
 
-from focalspec.conformance import causes
-from focalspec.conformance.causes import Element, Evidence, classify
+from focalspec.conformance.diagnosis import causes
+from focalspec.conformance.diagnosis.causes import Element, Evidence, classify
 from focalspec.spec.variant import Variant
 
 mpmath.mp.dps = 50
@@ -232,7 +232,7 @@ def test_the_gradient_on_a_dtype_rounded_clip_bound_is_not_graded() -> None:
     """SPEC §3: float64 0.9999999 is the float an implementation forms for 1 - 1e-7 (Keras' upper
     clip bound); the exact bound lies 5.8e-17 below it.  Keras clips it as inside, the exact
     reading as outside: both one-sided derivatives are accepted there, and nowhere else."""
-    from focalspec.conformance import grading
+    from focalspec.conformance.suite import grading
 
     v = Variant(input_kind="probs", gamma=2.0, alpha=0.25, clip_eps=1e-7, clip_scope="ce")
     x, t = np.array([0.9999999, 0.99999]), np.zeros(2)

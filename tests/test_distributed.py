@@ -16,7 +16,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("xdist")
 
-from focalspec.conformance.distributed import combination_of
+from focalspec.conformance.suite.distributed import combination_of
 
 TESTS = Path(__file__).resolve().parent
 # a callable that hangs at +inf (2 s, past the 1 s timeout): passes, failures in tiers required and not,

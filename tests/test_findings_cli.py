@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from focalspec.cli_main import main
-from focalspec.conformance import causes
+from focalspec.conformance.diagnosis import causes
 
 ROOT = Path(__file__).resolve().parent.parent
 FINDINGS = ROOT / "reports" / "findings_verified.json"
@@ -215,7 +215,7 @@ def test_the_float32_boundary_of_torchvisions_nan_gradient_is_where_the_verified
 
 
 def test_every_committed_finding_has_a_severity_and_the_worst_come_first() -> None:
-    from focalspec.conformance import severity
+    from focalspec.conformance.diagnosis import severity
 
     items = DERIVED["findings"]
     assert all(f["severity"] in severity.SEVERITIES and f["impact_line"].startswith("impact:") for f in items)

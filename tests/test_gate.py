@@ -94,7 +94,7 @@ def test_quick_says_the_compile_tier_did_not_run(capsys: pytest.CaptureFixture[s
 
 def test_a_compile_tier_not_run_names_why() -> None:
     """The verdict line's reason for an unrun compile tier: the adapter's modes, else quick."""
-    from focalspec.conformance import gate as gate_module
+    from focalspec.conformance.gate import check as gate_module
 
     assert gate_module._has_compiled_mode("focalspec-torch") and gate_module._has_compiled_mode(f"{IMPL}:careful")
     assert not gate_module._has_compiled_mode("kornia-binary")  # third-party torch losses: eager only
@@ -383,7 +383,7 @@ def test_each_defect_is_named_by_its_cause(tmp_path_factory: pytest.TempPathFact
     """The shared gate runs above, classified from their evidence (never the callable's name)."""
     from collections import Counter
 
-    from focalspec.conformance.causes import CAUSES
+    from focalspec.conformance.diagnosis.causes import CAUSES
 
     bad = failed(run_of(tmp_path_factory, name))
     assert all(t["cause"] in CAUSES and t["cause_detail"] for t in bad), name
@@ -435,7 +435,7 @@ def test_each_cause_is_bisected_to_a_boundary_certified_by_the_reference(
     record's expected value is the mpmath reference at that element."""
     import numpy as np
 
-    from focalspec.conformance import shrink
+    from focalspec.conformance.diagnosis import shrink
     from focalspec.reference import exact as ref_mp
     from focalspec.spec.variant import Variant
 
@@ -462,7 +462,7 @@ def test_the_bisected_reproducer_runs_as_printed(
     """Printed, it fails with the cause; at the passing neighbour the same line passes."""
     import shlex
 
-    from focalspec.conformance import shrink
+    from focalspec.conformance.diagnosis import shrink
 
     doc = run_of(tmp_path_factory, "one_minus_p")
     m = shrink.best(doc["minimal"])[(f"{IMPL}.one_minus_p", "one_minus_p_cancellation")]

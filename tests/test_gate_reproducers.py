@@ -24,8 +24,8 @@ import pytest
 
 pytest.importorskip("torch")
 
-from focalspec.conformance.results import TALLY, tally_key
-from focalspec.conformance.tiers import UNREQUIRED_PREFIX
+from focalspec.conformance.suite.results import TALLY, tally_key
+from focalspec.conformance.suite.tiers import UNREQUIRED_PREFIX
 
 TESTS = Path(__file__).resolve().parent
 SMALL = ["--framework", "torch", "--depth", "quick", "--mode", "eager",

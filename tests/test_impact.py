@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from focalspec.conformance import impact, severity
+from focalspec.conformance.diagnosis import impact, severity
 
 ROOT = Path(__file__).resolve().parent.parent
 BY_NAME = {w.name: w for w in impact.WORKLOADS}

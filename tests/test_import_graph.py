@@ -21,6 +21,7 @@ FOLDERS = {
     "focalspec.adapters": "adapters",
     "focalspec.kernels": "kernels",
     "focalspec.conformance": "conformance",
+    "focalspec.benchmarks": "benchmarks",
     "focalspec.reports": "reports",
     "focalspec": "cli",
 }

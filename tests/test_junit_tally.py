@@ -7,7 +7,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from focalspec.conformance.results import tally
+from focalspec.conformance.suite.results import tally
 from focalspec.reports.merge import write_junit
 
 

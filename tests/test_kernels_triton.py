@@ -230,7 +230,7 @@ def test_bench_reports_the_bytes_the_kernel_declares() -> None:
     """The 12 B claim is a reported number beside the measured fraction of copy bandwidth:
     float32 forward+backward of a sum reads x and t and writes the gradient, nothing else."""
     from focalspec.adapters.triton_adapters import FocalspecTritonAdapter
-    from focalspec.conformance import bench
+    from focalspec.benchmarks import harness as bench
 
     a = FocalspecTritonAdapter()
     v = Variant(gamma=2.0, alpha=0.25, reduction="sum")

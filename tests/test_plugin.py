@@ -13,8 +13,8 @@ import pytest
 pytest.importorskip("torch")
 
 from focalspec.adapters.registry import all_adapters
-from focalspec.conformance.options import Options
-from focalspec.conformance.runner import Suite
+from focalspec.conformance.suite.options import Options
+from focalspec.conformance.suite.runner import Suite
 
 IMPL = ["--focal-impl", "broken_impls.focal:careful", "--focal-framework", "torch"]
 SMALL = ["--focal-depth", "quick", "--focal-dtypes", "float64", "--focal-modes", "eager"]
@@ -247,7 +247,7 @@ def test_compiled_mode_runs_the_subset_and_cuda_only_where_reported() -> None:
 def test_quick_runs_the_compiled_mode_only_when_asked() -> None:
     """--depth quick is eager only (a process's first compile costs more than the rest of a quick
     run); naming the modes (or the dtypes) brings the compiled checks back, in float32 at quick."""
-    from focalspec.conformance.runner import QUICK_EAGER_REASON
+    from focalspec.conformance.suite.runner import QUICK_EAGER_REASON
 
     for kw, runs in (({}, set()), ({"modes": ("eager", "compiled")}, {"float32"})):
         suite = Suite(options(**kw))
@@ -313,7 +313,7 @@ def test_a_reduced_value_beyond_the_dtype_range_is_expected_to_overflow(tmp_path
 def test_the_suite_orders_and_marks_the_items_left_after_deselection(tmp_path: Path) -> None:
     """The plugin's ``pytest_collection_modifyitems`` runs last (after ``-k`` deselection): with only
     the value checks selected, no value call is made to also return a gradient for a deselected one."""
-    from focalspec.conformance.plugin import _state
+    from focalspec.conformance.suite.plugin import _state
 
     seen: dict[str, Any] = {}
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from focalspec.conformance import grading, refcache
+from focalspec.conformance.suite import grading, refcache
 from focalspec.spec.variant import Variant
 
 

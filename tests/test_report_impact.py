@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from focalspec.conformance import impact
+from focalspec.conformance.diagnosis import impact
 from focalspec.reports import harm
 
 MEASURED = impact.load()
@@ -56,7 +56,7 @@ def test_findings_and_report_print_the_classifier_accuracy_measured_by_the_audit
 
     from markupsafe import escape
 
-    from focalspec.conformance import causes
+    from focalspec.conformance.diagnosis import causes
     from focalspec.reports import build
     from focalspec.reports.merge import collect
 

@@ -165,7 +165,7 @@ def test_causes_carry_their_fix_as_text_most_severe_first(page: tuple[str, Path]
     hazard = hazard[: hazard.index("</table>")]
     order = re.findall(r"<code>([a-z_]+)</code></td>", hazard)
     assert order == ["nonfinite_at_finite", "low_precision_compute", "nonfinite_input_policy"]  # not by count
-    from focalspec.conformance.causes import CAUSES
+    from focalspec.conformance.diagnosis.causes import CAUSES
 
     for name in order:  # the fix is visible text, not a tooltip
         assert CAUSES[name].fix.replace("'", "&#39;") in hazard

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from focalspec.conformance import causes, severity
+from focalspec.conformance.diagnosis import causes, severity
 
 
 def test_every_cause_has_a_level() -> None:
@@ -71,9 +71,9 @@ def test_required_tiers_and_the_table() -> None:
 
 
 def test_the_gate_lists_a_rare_nan_before_a_frequent_cancellation_with_its_impact_numbers() -> None:
-    """The gate's cause summary (conformance/gate.py): torchvision's γ < 1 NaN gradient (a handful
+    """The gate's cause summary (conformance/gate/check.py): torchvision's γ < 1 NaN gradient (a handful
     of checks) comes before its 1 - p cancellation (many more), with the committed impact numbers."""
-    from focalspec.conformance.gate import _Tally
+    from focalspec.conformance.gate.check import _Tally
 
     tally = _Tally()
     node = "conformance/test_conformance.py::test_check[torchvision-cpu-float32-eager-case{}]"

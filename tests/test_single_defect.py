@@ -16,8 +16,8 @@ import mpmath
 import numpy as np
 import pytest
 
-from focalspec.conformance import causes
-from focalspec.conformance.causes import Element, Evidence
+from focalspec.conformance.diagnosis import causes
+from focalspec.conformance.diagnosis.causes import Element, Evidence
 from focalspec.reference.rounding import get_format
 
 XS = (-105.0, -40.0, -25.63, -17.3, -16.6355, -13.75, -10.0, -7.0, -5.3, -4.0, -2.25, -1.0, -0.3, 0.3, 1.0, 2.25,

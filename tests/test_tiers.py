@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from focalspec.conformance import tiers
+from focalspec.conformance.suite import tiers
 from focalspec.spec.variant import SpecError
 
 

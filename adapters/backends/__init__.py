@@ -93,7 +93,7 @@ RETURNED_DTYPE = "returned_dtype"  # Output.ran key: the callable broke the dtyp
 def returned_dtype(got: Any, want: Any, what: str = "the callable") -> dict[str, str]:
     """A dtype-contract breach, as a note rather than an error: the numbers that came back are
     still graded (exactly, in float64), so that "float64 computed in float32" can be said of them;
-    the breach itself is the ``dtype_shape`` contract check's failure (conformance/contracts.py)."""
+    the breach itself is the ``dtype_shape`` contract check's failure (conformance/suite/contracts.py)."""
     if str(got) == str(want):
         return {}
     return {RETURNED_DTYPE: f"{what} returned {got} for {want} inputs"}

@@ -41,7 +41,7 @@ from focalspec.spec.variant import SpecError, Variant
 
 SCHEMA = "focalspec-impact"
 SCHEMA_VERSION = 1
-DEFAULT_FILE = Path(__file__).resolve().parent.parent / "reports" / "impact.json"
+DEFAULT_FILE = Path(__file__).resolve().parents[2] / "reports" / "impact.json"
 IMPACT_DTYPES: tuple[str, ...] = ("float64", "float32", "bfloat16", "float16")
 # the reductions tried in this order: relative measures do not depend on the normaliser
 REDUCTIONS: tuple[str, ...] = ("mean", "normalized", "sum", "none")
@@ -232,7 +232,7 @@ def request(adapter: Adapter, v: Variant, dtype: str, x: np.ndarray) -> tuple[Va
     variant, or the adapter's declared form of it where it refuses the plain one (Keras'
     categorical loss only runs with its clip), or the variant without α where it has none --
     or the reason it runs none of them."""
-    from focalspec.conformance.runner import resolve_variant
+    from focalspec.conformance.suite.runner import resolve_variant
 
     try:
         declared = resolve_variant(adapter, v, dtype, x)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from focalspec.adapters.base import DEVICES, MODES
-from focalspec.conformance import bench
+from focalspec.benchmarks import harness as bench
 from focalspec.spec.variant import SpecError
 
 

@@ -10,7 +10,7 @@ softmax rows, non-finite inputs) go through a few fallback rules.  One defect, o
 takes the cause most of its elements carry (a NaN/Inf at a finite input first) and names the
 smallest input (|x| nearest 0: where the error starts) that shows it.  What nothing reproduces
 is ``unclassified``, and counted as such.  Accuracy on the labelled audit set:
-conformance/audit_accuracy.json (tests/test_audit.py).
+conformance/diagnosis/audit_accuracy.json (tests/test_audit.py).
 
 Evidence comes either from the full arrays of a check while it runs (``from_arrays``, used by
 the runner) or, offline, from a results-JSON entry's worst element (``from_entry``: coarser,
@@ -26,10 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from focalspec.conformance import cause_evidence as cev
-from focalspec.conformance import mechanisms as mech
-from focalspec.conformance import severity
-from focalspec.conformance.cause_evidence import Element, Evidence, from_arrays, from_entry
+from focalspec.conformance.diagnosis import cause_evidence as cev
+from focalspec.conformance.diagnosis import mechanisms as mech
+from focalspec.conformance.diagnosis import severity
+from focalspec.conformance.diagnosis.cause_evidence import Element, Evidence, from_arrays, from_entry
 from focalspec.reference.rounding import get_format
 
 __all__ = ["CAUSES", "PRIORITY", "Element", "Evidence", "Verdict", "classify", "classify_entry", "from_arrays",
@@ -412,7 +412,7 @@ def summary_lines(entries: Any) -> list[str]:
 
 
 def audit_line() -> str:
-    """The classifier's measured accuracy on the hand-labelled audit set (conformance/audit_accuracy.json,
+    """The classifier's measured accuracy on the hand-labelled audit set (conformance/diagnosis/audit_accuracy.json,
     kept current by tests/test_audit.py): what a reader of any cause should know about its reliability."""
     import json
     from pathlib import Path
@@ -423,4 +423,4 @@ def audit_line() -> str:
                 f"elements whose cause was derived by hand from {a['implementations']} implementations' source; "
                 f"{a['unclassified']} unclassified)")
     except (OSError, ValueError, KeyError, TypeError):
-        return "cause classifier accuracy: not measured (conformance/audit_accuracy.json missing)"
+        return "cause classifier accuracy: not measured (conformance/diagnosis/audit_accuracy.json missing)"

@@ -81,7 +81,7 @@ def worker_output(
 
 def plain(data: Any) -> Any:
     """``data`` as JSON types only (execnet refuses e.g. torch's TorchVersion, a str subclass)."""
-    from focalspec.conformance.results import jsonable
+    from focalspec.conformance.suite.results import jsonable
 
     return json.loads(json.dumps(jsonable(data), allow_nan=False))
 

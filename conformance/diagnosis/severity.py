@@ -13,7 +13,7 @@ one of four levels, most harmful first:
 
 Without measured impact (``impact_exceeds_floor`` is None) the level follows the harm order of
 the cause alone: non-finite at a finite input > large error > below the rounding floor > ±∞
-policy.  The impact measurement (conformance/impact.py, SPEC §10.9) refines ``major`` against
+policy.  The impact measurement (conformance/diagnosis/impact.py, SPEC §10.9) refines ``major`` against
 ``minor`` per implementation and dtype: a precision cause whose implementation moves no
 realistic batch of that dtype beyond its rounding floor is ``minor``.
 """
@@ -77,7 +77,7 @@ def worst(levels: list[str] | tuple[str, ...] | set[str]) -> str | None:
 
 def required_tiers(tiers: Iterable[str], required: Iterable[str] | None = None) -> bool:
     """Whether any of a failure's ``tiers`` is required (default: SPEC §10.5's finite, saturation, compile)."""
-    from focalspec.conformance.tiers import DEFAULT_REQUIRED
+    from focalspec.conformance.suite.tiers import DEFAULT_REQUIRED
 
     need = set(DEFAULT_REQUIRED if required is None else required)
     return any(t in need for t in tiers)

@@ -1,7 +1,7 @@
 """pytest plugin of the focalspec conformance suite (entry point ``pytest11``: ``focalspec``).
 
 Run the suite with ``pytest --pyargs focalspec.conformance [--focal-... options]``; every
-option is also an environment variable ``FOCAL_<NAME>`` (``conformance/options.py``).  The
+option is also an environment variable ``FOCAL_<NAME>`` (``conformance/suite/options.py``).  The
 plugin is loaded in every pytest session of an environment where focalspec is installed,
 so it does nothing -- loads no adapter, imports no framework -- until a test that asks for
 the ``focal_check`` parameter is collected.
@@ -28,8 +28,9 @@ from typing import Any
 
 import pytest
 
-from focalspec.conformance import causes, distributed, results, tiers
-from focalspec.conformance.options import Options, add_options
+from focalspec.conformance.diagnosis import causes
+from focalspec.conformance.suite import distributed, results, tiers
+from focalspec.conformance.suite.options import Options, add_options
 from focalspec.spec.variant import SpecError
 
 CHECKS = {"test_value": "value", "test_grad": "grad", "test_invariant": "invariant", "test_contract": "contract"}
@@ -108,7 +109,7 @@ class State:
     def get_suite(self) -> Any:
         """The session's suite, built on first use; SpecError for an unusable option."""
         if self.suite is None:
-            from focalspec.conformance.runner import Suite
+            from focalspec.conformance.suite.runner import Suite
 
             self.suite = Suite(self.options)
             self.suite.on_slow_call = lambda: self.snapshot(force=True)
@@ -367,7 +368,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     others: list[pytest.Item] = []
     order_adapter = {a.name: i for i, a in enumerate(state.suite.adapters)}
     order_case = {c.id: i for i, c in enumerate([*state.suite.cases, *state.suite.invariants])}
-    from focalspec.conformance.runner import CHECK_ORDER
+    from focalspec.conformance.suite.runner import CHECK_ORDER
 
     empty: list[pytest.Item] = []
     for item in items:
@@ -539,7 +540,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
 
 def _sweeps(state: State) -> list[dict[str, Any]]:
-    from focalspec.conformance import sweeps
+    from focalspec.conformance.suite import sweeps
 
     try:
         return sweeps.all_sweeps(state.suite)
@@ -620,7 +621,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
 
 def _rank(grade: str) -> int:
-    from focalspec.conformance.grading import RANK
+    from focalspec.conformance.suite.grading import RANK
 
     return RANK.get(grade, 0)
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from focalspec.conformance import refcache
+from focalspec.conformance.suite import refcache
 from focalspec.reference import exact as ref_mp
 from focalspec.reference import float64 as ref_np
 from focalspec.reference.rounding import get_format, round_mpf

@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from focalspec.adapters.base import DTYPES, Output
-from focalspec.conformance import causes, grading, tiers
+from focalspec.conformance.diagnosis import causes
+from focalspec.conformance.suite import grading, tiers
 from focalspec.reference.rounding import get_format
 from focalspec.spec.variant import SpecError, Variant, variant_text
 
@@ -186,7 +187,7 @@ class Shrinker:
 
     def probe(self, c: Candidate, x: float) -> tuple[bool, causes.Verdict | None]:
         """Whether the one element (x, c.t) fails with ``c.cause``, and its verdict when it fails."""
-        from focalspec.conformance.runner import measure_output, resolve_variant
+        from focalspec.conformance.suite.runner import measure_output, resolve_variant
 
         xs, ts = np.array([x]), np.array([c.t])
         try:

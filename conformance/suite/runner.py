@@ -28,10 +28,9 @@ import numpy as np
 import pytest
 
 from focalspec.adapters.base import DTYPES, MODES, Adapter, AdapterError, Output
-from focalspec.conformance import causes, contracts, grading, invariants, isolation, severity, shrink, tiers
-from focalspec.conformance import families as fam
-from focalspec.conformance.families import Evaluation, InvariantCase, SuiteCase
-from focalspec.conformance.isolation import (
+from focalspec.conformance.diagnosis import causes, severity, shrink
+from focalspec.conformance.gate import isolation
+from focalspec.conformance.gate.isolation import (
     FaultBudget,
     ImplementationFault,
     ProcessCaller,
@@ -39,7 +38,10 @@ from focalspec.conformance.isolation import (
     ThreadCaller,
     describe_exception,
 )
-from focalspec.conformance.options import Options, compiled_dtypes, compiled_runs
+from focalspec.conformance.suite import contracts, grading, invariants, tiers
+from focalspec.conformance.suite import families as fam
+from focalspec.conformance.suite.families import Evaluation, InvariantCase, SuiteCase
+from focalspec.conformance.suite.options import Options, compiled_dtypes, compiled_runs
 from focalspec.spec.variant import SpecError, Variant
 
 RETURNED_DTYPE = "returned_dtype"  # callable_adapter.RETURNED_DTYPE: the Output.ran note of a dtype breach
@@ -507,7 +509,7 @@ class Suite:
 
     def _failure_tier(self, p: Param, bad: list[grading.Measure]) -> str:
         """The tier of a graded failure from its failing elements (``tiers.failure_tier``)."""
-        from focalspec.conformance import tiers
+        from focalspec.conformance.suite import tiers
 
         v = p.variant or p.case.variant
         x = tiers.param_inputs(p)

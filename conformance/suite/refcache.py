@@ -28,13 +28,13 @@ from focalspec.adapters.base import cache_folder
 MIN_ELEMENTS = 256
 SMALL_FILE = "small.npz"
 _FIELDS = ("value", "grad", "scale")
-_SOURCES = ("reference/exact.py", "reference/float64.py", "reference/rounding.py", "conformance/grading.py")
+_SOURCES = ("reference/exact.py", "reference/float64.py", "reference/rounding.py", "conformance/suite/grading.py")
 
 
 @functools.cache
 def _code_digest() -> str:
     """Digest of the code that produces a reference (the focalspec package sources)."""
-    root = Path(__file__).resolve().parent.parent  # the repository, or the installed focalspec package
+    root = Path(__file__).resolve().parents[2]  # the repository, or the installed focalspec package
     h = hashlib.sha256()
     for rel in _SOURCES:
         p = root / rel

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from focalspec.conformance.families import SuiteCase
+from focalspec.conformance.suite.families import SuiteCase
 from focalspec.spec.variant import Variant
 
 KINDS: tuple[str, ...] = ("returns_tensor", "dtype_shape", "inputs_unchanged", "deterministic", "no_grad_leak")

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from focalspec.adapters.base import DEVICES, DTYPES, MODES
-from focalspec.conformance.families import DEPTHS, FAMILIES
-from focalspec.conformance.tiers import parse_require
+from focalspec.conformance.suite.families import DEPTHS, FAMILIES
+from focalspec.conformance.suite.tiers import parse_require
 from focalspec.spec.tolerance import GRADES
 from focalspec.spec.variant import SOFT_TARGETS, SpecError
 

@@ -32,7 +32,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from focalspec.adapters.base import Adapter
-from focalspec.conformance import roofline
+from focalspec.benchmarks import roofline
 from focalspec.reference.rounding import get_format
 from focalspec.spec.tolerance import budget, error_in_u, worst
 from focalspec.spec.variant import SOFT_TARGETS, SpecError, Variant

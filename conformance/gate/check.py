@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from focalspec.conformance.tiers import UNREQUIRED_PREFIX, parse_require
+from focalspec.conformance.suite.tiers import UNREQUIRED_PREFIX, parse_require
 from focalspec.spec.variant import CLIP_SCOPES, SpecError
 
 DTYPE_CHOICES = ("float64", "float32", "bfloat16", "float16")
@@ -149,7 +149,7 @@ def validate(args: argparse.Namespace) -> list[str]:
         # this process imports neither the framework nor the callable (and survives a crash at import)
         conv = convention_from_options(args, args.kwarg)
         if _prespawns(args):
-            from focalspec.conformance import isolation
+            from focalspec.conformance.gate import isolation
 
             isolation.worker_facts(isolation.Recipe.of_callable(target, conv), callable_name(target))
         else:
@@ -261,7 +261,7 @@ class _Tally:
         self.not_applicable: dict[str, int] = {}
 
     def pytest_unconfigure(self, config: Any) -> None:
-        from focalspec.conformance.plugin import minimal_of, not_applicable_of, required_not_run, tally_of
+        from focalspec.conformance.suite.plugin import minimal_of, not_applicable_of, required_not_run, tally_of
 
         self.minimal = minimal_of(config)  # after the plugin's sessionfinish has shrunk them
         self.not_run = required_not_run(config)
@@ -305,8 +305,8 @@ class _Tally:
     def cause_lines(self, target: str = "") -> list[str]:
         """The causes by severity, then count (SPEC §10.8), each with its impact numbers (§10.9,
         the committed reports/impact.json for a built-in adapter)."""
-        from focalspec.conformance import impact, severity, shrink
-        from focalspec.conformance.causes import CAUSES, PRIORITY
+        from focalspec.conformance.diagnosis import impact, severity, shrink
+        from focalspec.conformance.diagnosis.causes import CAUSES, PRIORITY
 
         smallest = {cause: m for (_, cause), m in shrink.best(self.minimal).items()}
         by_dtype = shrink.best_by_dtype(self.minimal)
@@ -346,7 +346,7 @@ def check_values(args: argparse.Namespace) -> None:
     imported: one SpecError line (exit 2) in a fraction of a second instead of a pytest error
     after the imports (``--timeout -1``, a missing ``--xfails`` file, ``--families nonsense``)."""
     from focalspec.adapters.base import DEVICES, MODES
-    from focalspec.conformance.families import FAMILIES
+    from focalspec.conformance.suite.families import FAMILIES
 
     for name, value, integer in (
         ("timeout", args.timeout, False),
@@ -378,7 +378,7 @@ def check_values(args: argparse.Namespace) -> None:
     if args.variant and not args.point:
         raise SpecError("--variant names the variant of --point; give --point X:T too")
     if args.point:
-        from focalspec.conformance.families import point_case
+        from focalspec.conformance.suite.families import point_case
 
         point_case(args.point, args.variant)
     if ":" not in args.target and "." in args.target:
@@ -403,7 +403,7 @@ def run(args: argparse.Namespace) -> int:
         opts = validate(args)
         return _run_pytest(args, opts, Path(pkg.__file__).resolve().parent.parent, pytest)
     finally:
-        from focalspec.conformance import isolation
+        from focalspec.conformance.gate import isolation
 
         isolation.discard_prespawned()
 
@@ -432,13 +432,13 @@ def _prespawn(args: argparse.Namespace) -> None:
     if not _prespawns(args):
         return
     from focalspec.adapters.callable_adapter import callable_name, convention_from_options
-    from focalspec.conformance import isolation
+    from focalspec.conformance.gate import isolation
 
     try:
         conv = convention_from_options(args, args.kwarg)
     except Exception:
         return
-    from focalspec.conformance.options import compiled_dtypes
+    from focalspec.conformance.suite.options import compiled_dtypes
 
     recipe = isolation.Recipe.of_callable(args.target, conv)
     name = callable_name(args.target)
@@ -453,7 +453,7 @@ def _prespawn(args: argparse.Namespace) -> None:
 def _summary(tally: _Tally) -> tuple[str, int]:
     """The verdict line's counts in the one tally of the run (``results.TALLY``, SPEC §10.5): the
     words and numbers of pytest's own line; and how many checks ran."""
-    from focalspec.conformance.results import TALLY
+    from focalspec.conformance.suite.results import TALLY
 
     c = tally.tally or {}
     if not c:  # no focalspec session (pytest stopped before configuring it): the reports' counts
