@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from focalspec.reference.rounding import FORMATS, round_mpf
 from focalspec.spec.case import TAGS, Case
+from focalspec.spec.rounding import FORMATS, round_mpf
 from focalspec.spec.variant import SOFT_TARGETS, SpecError, Variant
 
 # Topic -> SPEC.md section; one place to keep in step with the specification text.

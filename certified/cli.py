@@ -33,11 +33,11 @@ from dataclasses import asdict
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from focalspec.reference.rounding import FORMATS
+from focalspec.certified.api import Request, answer, request
 from focalspec.spec.case import TAGS
 from focalspec.spec.catalogue import all_cases, cases_with_tag, get_case
-from focalspec.spec.golden_api import Request, answer, request
 from focalspec.spec.reductions import LIBRARY_REDUCTIONS
+from focalspec.spec.rounding import FORMATS
 from focalspec.spec.variant import CLIP_SCOPES, REDUCTIONS, SOFT_TARGETS, SpecError
 
 MAX_DIGITS = 1000
@@ -239,7 +239,7 @@ def _repr_nested(v: Any) -> Any:
 
 def compute_case(case_id: str, digits: int) -> dict:
     """A catalogue case at other digits than the stored ones: certified and proven afresh."""
-    from focalspec.spec.golden import golden_entry_data
+    from focalspec.certified.generate import golden_entry_data
 
     case = get_case(case_id)
     d = golden_entry_data(case, digits)
@@ -370,7 +370,7 @@ def _errata(args: argparse.Namespace) -> int:
 
 
 def _peer_errata(args: argparse.Namespace) -> int:
-    from focalspec.spec.peer_errata import VERDICTS, peer_errata
+    from focalspec.certified.peer_errata import VERDICTS, peer_errata
 
     rows = peer_errata()
     if args.json:
@@ -436,8 +436,8 @@ def run(args: argparse.Namespace) -> int:
 def check_printed_numbers(text: str, res: dict, dtype: str | None) -> list[dict[str, str]]:
     """Each printed number against the certified value (or its dtype rounding) it stands for:
     the errata's verdicts (correct / rounding/truncation / wrong) with the explanation."""
+    from focalspec.certified.prove import flatten
     from focalspec.spec.golden import _judge, parse_printed
-    from focalspec.spec.prove import flatten
 
     field = "value" if res["value"] is not None else "losses"
     targets = flatten(res["rounded"][dtype][field]) if dtype else flatten(res[field])
