@@ -29,6 +29,7 @@ import argparse
 import json
 import re
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -354,34 +355,35 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _errata(args: argparse.Namespace) -> int:
-    from focalspec.spec.golden import errata
-
-    rows = errata()
-    if args.json:
-        print(json.dumps([asdict(e) for e in rows], indent=1))
+def _verdicts(rows: Sequence[Any], as_json: bool, lines: Callable[[Any], str], verdicts: Sequence[str]) -> int:
+    """Print judged rows (errata of either kind): JSON, or each row's lines and a count per verdict."""
+    if as_json:
+        print(json.dumps([asdict(r) for r in rows], indent=1))
         return 0
-    for e in rows:
-        print(f"{e.case_id}  printed {e.printed}  certified {e.certified_at_printed}  [{e.verdict}]")
-        print(f"    {e.explanation}")
-    counts = {v: sum(e.verdict == v for e in rows) for v in ("correct", "rounding/truncation", "wrong")}
-    print(", ".join(f"{n} {v}" for v, n in counts.items()))
+    for r in rows:
+        print(lines(r))
+    print(", ".join(f"{sum(r.verdict == k for r in rows)} {k}" for k in verdicts))
     return 0
+
+
+def _errata(args: argparse.Namespace) -> int:
+    from focalspec.spec.golden import VERDICTS, errata
+
+    def lines(e: Any) -> str:
+        head = f"{e.case_id}  printed {e.printed}  certified {e.certified_at_printed}  [{e.verdict}]"
+        return f"{head}\n    {e.explanation}"
+
+    return _verdicts(errata(), args.json, lines, VERDICTS)
 
 
 def _peer_errata(args: argparse.Namespace) -> int:
     from focalspec.certified.peer_errata import VERDICTS, peer_errata
 
-    rows = peer_errata()
-    if args.json:
-        print(json.dumps([asdict(v) for v in rows], indent=1))
-        return 0
-    for v in rows:
-        print(f"{v.example}  printed {v.printed}  [{v.verdict}]  ({v.library}: {v.call})")
-        print(f"    {v.explanation}; certified {v.certified} ({v.status})")
-        print(f"    $ {v.command}")
-    print(", ".join(f"{sum(v.verdict == k for v in rows)} {k}" for k in VERDICTS))
-    return 0
+    def lines(v: Any) -> str:
+        return (f"{v.example}  printed {v.printed}  [{v.verdict}]  ({v.library}: {v.call})\n"
+                f"    {v.explanation}; certified {v.certified} ({v.status})\n    $ {v.command}")  # fmt: skip
+
+    return _verdicts(peer_errata(), args.json, lines, VERDICTS)
 
 
 def run(args: argparse.Namespace) -> int:
