@@ -17,7 +17,7 @@ from typing import NoReturn
 
 # name -> (module, help); each module provides add_arguments(parser) and run(args) -> int
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "golden": ("focalspec.spec.golden_cli", "print certified golden values (documentation lookup)"),
+    "golden": ("focalspec.certified.cli", "print certified golden values (documentation lookup)"),
     "adapters": ("focalspec.adapters.adapters_cli", "list the adapters, their versions, devices, dtypes and modes"),
     "bench": ("focalspec.benchmarks.cli", "throughput of each adapter against this machine's copy ceiling"),
     "report": ("focalspec.reports.build", "build the self-contained HTML agreement report from results JSON"),

@@ -75,6 +75,14 @@ def clip_interval(v: Variant) -> tuple[MPF, MPF]:
     return lo, (mp.mpf(v.clip_upper) if v.clip_upper is not None else 1 - lo)
 
 
+def clipped(p: MPF, v: Variant) -> tuple[MPF, MPF]:
+    """(p clipped to the variant's interval, 1 inside it else 0: the clip's gradient factor)."""
+    if v.clip_eps is None:
+        return p, mp.one
+    lo, hi = clip_interval(v)
+    return min(max(p, lo), hi), (mp.zero if p < lo or p > hi else mp.one)
+
+
 # ----------------------------------------------------------------------------- sigmoid
 
 
@@ -261,12 +269,7 @@ def sigmoid_probs_element(p: MPF, t: MPF, v: Variant) -> tuple[MPF, MPF, MPF]:
         return _sigmoid_probs_clip_ce(p, t, v)
     if v.soft_target == "two_term":
         return _two_term_probs(p, t, v)
-    inside = mp.one
-    if v.clip_eps is not None:
-        lo, hi = clip_interval(v)
-        if p < lo or p > hi:
-            inside = mp.zero
-        p = min(max(p, lo), hi)
+    p, inside = clipped(p, v)
     g = mp.mpf(v.gamma)
     a = alpha_weight(t, v.alpha)
     if a == 0:
@@ -362,12 +365,7 @@ def _softmax_probs_terms(p: list[MPF], w: list[MPF], g: MPF, v: Variant) -> tupl
     """sum_j -w_j (1-p_j)^g log p_j and its partials in each p_j (clipping applied)."""
     value, grads = mp.zero, []
     for pj, wj in zip(p, w, strict=True):
-        inside = mp.one
-        if v.clip_eps is not None:
-            lo, hi = clip_interval(v)
-            if pj < lo or pj > hi:
-                inside = mp.zero
-            pj = min(max(pj, lo), hi)
+        pj, inside = clipped(pj, v)
         if wj == 0:
             grads.append(mp.zero)
             continue

@@ -7,10 +7,25 @@ decimals (worked examples of the articles), floats are exact binary values.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from focalspec.spec.variant import Variant
+
+# Topic -> SPEC.md section; one place to keep in step with the specification text.
+SECTIONS: dict[str, str] = {
+    "sigmoid": "§1",
+    "limits": "§1.1",  # infinite and NaN inputs, alpha_t = 0, gamma = 0, underflow
+    "symmetry": "§1.2",
+    "soft": "§2.1",
+    "soft_conventions": "§2.2",
+    "probs": "§3",
+    "clip": "§3",
+    "alpha_gamma": "§4",
+    "softmax": "§5",
+    "label_smoothing": "§6",
+    "reduction": "§7",
+}
 
 TAGS: tuple[str, ...] = (
     "worked-example",  # from a seed article; carries the printed number
@@ -59,3 +74,14 @@ class Case:
         unknown = set(self.tags) - set(TAGS)
         if unknown:
             raise ValueError(f"case {self.id}: unknown tag(s) {sorted(unknown)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The definition as JSON data (what the golden file stores and its checksum covers)."""
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        return dict(d, variant=self.variant.to_dict(), tags=list(self.tags))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Case:
+        """The case back from :meth:`to_dict`'s data (extra keys, a golden entry's results, ignored)."""
+        kw = {f.name: d[f.name] for f in fields(cls)}
+        return cls(**dict(kw, variant=Variant.from_dict(d["variant"]), tags=tuple(d["tags"])))

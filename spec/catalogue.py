@@ -1,8 +1,8 @@
 """The case catalogue: every input the specification pins down, as data.
 
 The catalogue is the one list that the golden file, the conformance suite, the pytest ids
-and the report all iterate over.  It holds the worked examples of the seed articles
-(with the number each article printed, so that ``focalspec golden --errata`` can check
+and the report all iterate over.  It holds the worked examples of the seed articles (``seed_cases``,
+each with the number its article printed, so that ``focalspec golden --errata`` can check
 them), the numerically hard points of each dtype (saturation, exp overflow, underflow),
 the parameter grids, every soft-target convention, probabilities with clipping, label
 smoothing, softmax (C = 2 up to C = 1000), the reductions and empty inputs.
@@ -27,209 +27,12 @@ from typing import Any
 
 import numpy as np
 
-from focalspec.reference.rounding import FORMATS, round_mpf
-from focalspec.spec.case import TAGS, Case
+from focalspec.spec.case import SECTIONS, TAGS, Case
+from focalspec.spec.rounding import FORMATS, round_mpf
+from focalspec.spec.seed_cases import FL, seed_cases
 from focalspec.spec.variant import SOFT_TARGETS, SpecError, Variant
 
-# Topic -> SPEC.md section; one place to keep in step with the specification text.
-SECTIONS: dict[str, str] = {
-    "sigmoid": "§1",
-    "limits": "§1.1",  # infinite and NaN inputs, alpha_t = 0, gamma = 0, underflow
-    "symmetry": "§1.2",
-    "soft": "§2.1",
-    "soft_conventions": "§2.2",
-    "probs": "§3",
-    "clip": "§3",
-    "alpha_gamma": "§4",
-    "softmax": "§5",
-    "label_smoothing": "§6",
-    "reduction": "§7",
-}
-
-SEED000 = "seed 000 (Anwla, 'Focal loss in object detection')"
-SEED001 = "seed 001 (Chadrick blog, 'Focal Loss (a.k.a RetinaNet) paper review')"
-SEED002 = "seed 002 (Marovi AI, 'Focal Loss')"
-
-CE = Variant(input_kind="probs", gamma=0.0, alpha=None)  # plain cross-entropy
-BCE = Variant(input_kind="probs", gamma=0.0, alpha=0.25)  # alpha-balanced cross-entropy
-FL = Variant(input_kind="probs", gamma=2.0, alpha=0.25)  # RetinaNet focal loss
-FL_NOALPHA = Variant(input_kind="probs", gamma=2.0, alpha=None)  # focal loss without balancing
 LOGITS = Variant()  # sigmoid on logits, gamma 2, alpha 0.25
-
-
-def _ratio(numerator: Variant | str, denominator: Variant | str, definition: str) -> dict[str, Any]:
-    """``extra`` entry for a derived quantity: loss(numerator) / loss(denominator), same inputs."""
-
-    def enc(v: Variant | str) -> Any:
-        return v if isinstance(v, str) else v.to_dict()
-
-    return {"quantity": {"numerator": enc(numerator), "denominator": enc(denominator), "definition": definition}}
-
-
-# ----------------------------------------------------------------------------- seed articles
-
-
-def _seed000() -> Iterator[Case]:
-    sec = SECTIONS["probs"]
-    # (scenario, class, p, y): the article's BG rows use y = 0 with p the probability of class 1.
-    scen = {
-        "easy": {"fg": ("0.95", 1), "bg": ("0.05", 0)},
-        "miscls": {"fg": ("0.05", 1), "bg": ("0.95", 0)},
-        "veryeasy": {"fg": ("0.99", 1), "bg": ("0.01", 0)},
-    }
-    # CE examples of the 'Problem with Cross-Entropy' section (two decimals).
-    for cls, expr in (("fg", "-ln(0.95)"), ("bg", "-ln(1-0.05)")):
-        p, y = scen["easy"][cls]
-        yield Case(
-            f"seed000_ce_{cls}_easy_short", CE, p, y, ("worked-example", "probs"),
-            f"CE of the easily classified {cls.upper()} (p={p}, y={y}), printed to two decimals.",
-            sec, "0.05", f"{SEED000}: 'CE({cls.upper()}) = {expr} = 0.05'",
-            {"printed_expression": expr, "what": f"CE({cls.upper()}), easy"},
-        )  # fmt: skip
-    # Balanced CE examples.
-    for cls, expr, printed in (("fg", "-0.25*ln(0.95)", "0.0128"), ("bg", "-(1-0.25)*ln(1-0.05)", "0.038")):
-        p, y = scen["easy"][cls]
-        yield Case(
-            f"seed000_bce_{cls}_easy", BCE, p, y, ("worked-example", "probs"),
-            f"alpha-balanced CE (alpha=0.25) of the easily classified {cls.upper()} (p={p}, y={y}).",
-            sec, printed, f"{SEED000}: 'CE({cls.upper()}) = {expr} = {printed}'",
-            {"printed_expression": expr, "what": f"balanced CE({cls.upper()}), easy"},
-        )  # fmt: skip
-    for sc in ("miscls", "veryeasy"):
-        for cls in ("fg", "bg"):
-            p, y = scen[sc][cls]
-            yield Case(
-                f"seed000_bce_{cls}_{sc}", BCE, p, y, ("worked-example", "probs"),
-                f"alpha-balanced CE (alpha=0.25) of the {sc} {cls.upper()} (p={p}, y={y}); the article prints "
-                "balanced CE for the easy scenario only, this completes the table.",
-                sec, None, SEED000,
-            )  # fmt: skip
-    # Modulating factors (1 - p_t)^2 of the 'Focal loss explanation' examples.
-    factor_def = "modulating factor (1-p_t)^gamma = FL(gamma=2, alpha=None) / CE on the same input"
-    for cls, p, y, expr, printed in (
-        ("fg", "0.99", 1, "(1-0.99)^2", "0.0001"),
-        ("bg", "0.01", 0, "(1-(1-0.01))^2", "0.0001"),
-        ("fg", "0.01", 1, "(1-0.01)^2", "0.9801"),
-        ("bg", "0.99", 0, "(1-(1-0.99))^2", "0.9801"),
-    ):
-        sc = "veryeasy" if printed == "0.0001" else "miscls"
-        yield Case(
-            f"seed000_factor_{cls}_{sc}", FL_NOALPHA, p, y, ("worked-example", "probs"),
-            f"(1-p_t)^2 for the {cls.upper()} with p={p}, y={y}.",
-            sec, printed, f"{SEED000}: 'Modulating factor ({cls.upper()}) = {expr} = {printed}'",
-            {**_ratio("self", CE, factor_def), "printed_expression": expr,
-             "what": f"modulating factor ({cls.upper()}), {sc}"},
-        )  # fmt: skip
-    # 'Cross-Entropy vs Focal Loss': CE and FL (alpha 0.25, gamma 2) for the three scenarios.
-    table = {
-        ("ce", "fg", "easy"): ("-ln(0.95)", "0.0512932943875505"),
-        ("ce", "bg", "easy"): ("-ln(1-0.05)", "0.051293294387550"),
-        ("fl", "fg", "easy"): ("-0.25*(1-0.95)^2*ln(0.95)", "3.2058308992219E-5"),
-        ("fl", "bg", "easy"): ("-0.75*(1-(1-0.05))^2*ln(1-0.05)", "9.61E-5"),
-        ("ce", "fg", "miscls"): ("-ln(0.05)", "2.995732273553991"),
-        ("ce", "bg", "miscls"): ("-ln(1-0.95)", "2.995732273553992"),
-        ("fl", "fg", "miscls"): ("-0.25*(1-0.05)^2*ln(0.05)", "0.675912094220619"),
-        ("fl", "bg", "miscls"): ("-0.75*(1-(1-0.95))^2*ln(1-0.95)", "2.027736282661858"),
-        ("ce", "fg", "veryeasy"): ("-ln(0.99)", "0.0100503358535014"),
-        ("ce", "bg", "veryeasy"): ("-ln(1-0.01)", "0.0100503358535014"),
-        ("fl", "fg", "veryeasy"): ("-0.25*(1-0.01)^2*ln(0.99)", "2.51*10^-7"),
-        ("fl", "bg", "veryeasy"): ("-0.75*(1-(1-0.01))^2*ln(1-0.01)", "7.5377518901261E-7"),
-    }
-    for (kind, cls, sc), (expr, printed) in table.items():
-        p, y = scen[sc][cls]
-        v = CE if kind == "ce" else FL
-        what = "CE" if kind == "ce" else "FL (alpha=0.25, gamma=2)"
-        yield Case(
-            f"seed000_{kind}_{cls}_{sc}", v, p, y, ("worked-example", "probs"),
-            f"{what} of the {sc} {cls.upper()} (p={p}, y={y}), section 'Cross-Entropy vs Focal Loss'.",
-            sec, printed, f"{SEED000}: '{kind.upper()}({cls.upper()}) = {expr} = {printed}'",
-            {"printed_expression": expr, "what": f"{kind.upper()}({cls.upper()}), {sc}"},
-        )  # fmt: skip
-    # 'Final Thoughts': CE/FL ratios of the FG rows.
-    ratio_def = "CE(p_t) / FL(p_t) for the FG row: -ln p_t / (-0.25 (1-p_t)^2 ln p_t) = 1 / (0.25 (1-p_t)^2)"
-    for sc, p, expr, printed in (
-        ("easy", "0.95", "0.05129/(3.2058*10^-7)", "1600"),
-        ("miscls", "0.05", "2.3/0.667", "4.5"),
-        ("veryeasy", "0.99", "0.01/0.00000025", "40,000"),
-    ):
-        n = {"easy": 1, "miscls": 2, "veryeasy": 3}[sc]
-        yield Case(
-            f"seed000_ratio_{sc}", FL, p, 1, ("worked-example", "ratio", "probs"),
-            f"'times smaller' ratio CE/FL of scenario {n} (FG, p={p}, y=1).",
-            sec, printed, f"{SEED000}: 'scenario-{n}: {expr} = {printed} times smaller number'",
-            {**_ratio(CE, "self", ratio_def), "printed_expression": expr, "what": f"ratio CE/FL, scenario {n}"},
-        )  # fmt: skip
-
-
-def _seed001() -> Iterator[Case]:
-    sec = SECTIONS["reduction"]
-    pos_note = (
-        "positives predicted with p = 0.02 (y = 1): CE = -ln 0.02 = 3.91; the article says 'a loss of 5' "
-        "(read off the CE curve of the paper's Figure 1, whose axis ends at 5)."
-    )
-    neg_note = (
-        "negatives 'correctly predicted with 0.6 confidence': the prediction is right (background) with "
-        "confidence 0.6, so p_t = 0.6, i.e. y = 0 and p(class 1) = 0.4; CE = -ln 0.6 = 0.51, which the "
-        "article calls 'approximately 1'. The other reading (a negative scored 0.6 as object) is "
-        "seed001_neg_ce_alt."
-    )
-    src_pos = f"{SEED001}: 'the probability of these positives boxes are somewhere near 0.02 so that each of "
-    yield Case(
-        "seed001_pos_ce", CE, "0.02", 1, ("worked-example", "probs"), pos_note, SECTIONS["probs"], "5",
-        src_pos + "the positive boxes generate a loss of 5'", {"what": "CE of a positive at p = 0.02"},
-    )  # fmt: skip
-    yield Case(
-        "seed001_neg_ce", CE, "0.4", 0, ("worked-example", "probs"), neg_note, SECTIONS["probs"], "1",
-        f"{SEED001}: 'its probability has been correctly predicted with 0.6 confidence. That means that each "
-        "negative box created a loss approximately 1'", {"what": "CE of a negative at p_t = 0.6"},
-    )  # fmt: skip
-    yield Case(
-        "seed001_neg_ce_alt", CE, "0.6", 0, ("worked-example", "probs"),
-        "alternative reading of the negatives: a background box scored p(object) = 0.6 (the 'object if "
-        "confidence over 0.6' threshold), y = 0, CE = -ln 0.4 = 0.92. Not what the text says ('correctly "
-        "predicted'), kept to show that 'approximately 1' fits this reading better.",
-        SECTIONS["probs"], "1", f"{SEED001}: 'a loss approximately 1'",
-        {"what": "CE of a negative at p(object) = 0.6 (alternative reading)"},
-    )  # fmt: skip
-    ce_sum, fl_sum = CE.with_(reduction="sum"), FL_NOALPHA.with_(reduction="sum")
-    yield Case(
-        "seed001_lpos_sum_ce", ce_sum, ["0.02"] * 10, [1] * 10, ("worked-example", "probs", "reduction"),
-        "L_pos: sum of the CE of 10 positives with p = 0.02. " + pos_note, sec, "50",
-        f"{SEED001}: 'L_pos = 5 x 10 = 50'", {"printed_expression": "5*10", "what": "L_pos (CE sum, 10 positives)"},
-    )  # fmt: skip
-    yield Case(
-        "seed001_lneg_sum_ce", ce_sum, ["0.4"] * 235, [0] * 235, ("worked-example", "probs", "reduction"),
-        "L_hn + L_en: sum of the CE of 235 negatives with p_t = 0.6. " + neg_note, sec, "235",
-        f"{SEED001}: 'L_hn + L_en = 235 x 1 = 235'",
-        {"printed_expression": "235*1", "what": "L_hn + L_en (CE sum, 235 negatives)"},
-    )  # fmt: skip
-    yield Case(
-        "seed001_lpos_sum_fl", fl_sum, ["0.02"] * 10, [1] * 10, ("worked-example", "probs", "reduction"),
-        "focal-loss counterpart (gamma = 2, no alpha, as the article writes FL) of L_pos; not printed.",
-        sec, None, SEED001,
-    )  # fmt: skip
-    yield Case(
-        "seed001_lneg_sum_fl", fl_sum, ["0.4"] * 235, [0] * 235, ("worked-example", "probs", "reduction"),
-        "focal-loss counterpart (gamma = 2, no alpha) of L_hn + L_en: 'the loss of 235 negatives would reduce "
-        "drastically'; not printed.",
-        sec, None, SEED001,
-    )  # fmt: skip
-
-
-def _seed002() -> Iterator[Case]:
-    src = f"{SEED002}: 'with gamma = 2 and p_t = 0.9, the modulating factor is 0.01, giving a 100x reduction'"
-    yield Case(
-        "seed002_factor_pt0.9", FL_NOALPHA, "0.9", 1, ("worked-example", "probs"),
-        "(1-p_t)^2 at p_t = 0.9 (y = 1, p = 0.9).", SECTIONS["probs"], "0.01", src,
-        {**_ratio("self", CE, "modulating factor (1-p_t)^2 = FL(gamma=2, alpha=None) / CE"),
-         "printed_expression": "(1-0.9)^2", "what": "modulating factor at p_t = 0.9"},
-    )  # fmt: skip
-    yield Case(
-        "seed002_reduction_pt0.9", FL_NOALPHA, "0.9", 1, ("worked-example", "ratio", "probs"),
-        "the '100x reduction' relative to cross-entropy: CE / FL at p_t = 0.9, gamma = 2.", SECTIONS["probs"],
-        "100", src, {**_ratio(CE, "self", "reduction factor CE / FL(gamma=2, alpha=None) = (1-p_t)^-2"),
-         "what": "reduction CE/FL at p_t = 0.9"},
-    )  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- dtype edges
@@ -585,7 +388,7 @@ def _reductions() -> Iterator[Case]:
 @lru_cache(maxsize=1)
 def _catalogue() -> tuple[Case, ...]:
     cases = (
-        *_seed000(), *_seed001(), *_seed002(), *_edges(), *_grids(), *_soft(), *_probs(), *_label_smoothing(),
+        *seed_cases(), *_edges(), *_grids(), *_soft(), *_probs(), *_label_smoothing(),
         *_softmax(), *_reductions(),
     )  # fmt: skip
     seen: set[str] = set()

@@ -7,7 +7,7 @@ Each entry says how an implementation spells the spec's parameters, read from it
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,19 @@ class Convention:
     notes: str = ""
 
 
+# torchvision's conventions, which fvcore's sigmoid_focal_loss shares except its default alpha of -1
+# (spec/research/implementations.md §2)
+TORCHVISION = Convention(
+    "torchvision.ops.sigmoid_focal_loss",
+    "logits",
+    "alpha < 0 (-1)",
+    "alpha pos / 1-alpha neg",
+    "canonical",
+    "none",
+    "all elements",
+    "one-hot floats",
+)
+
 CONVENTIONS: dict[str, Convention] = {
     c.implementation: c
     for c in [
@@ -38,26 +51,8 @@ CONVENTIONS: dict[str, Convention] = {
             "all elements (rows for softmax)",
             "floats / int",
         ),
-        Convention(
-            "torchvision.ops.sigmoid_focal_loss",
-            "logits",
-            "alpha < 0 (-1)",
-            "alpha pos / 1-alpha neg",
-            "canonical",
-            "none",
-            "all elements",
-            "one-hot floats",
-        ),
-        Convention(
-            "fvcore.nn.sigmoid_focal_loss",
-            "logits",
-            "alpha < 0 (default -1)",
-            "alpha pos / 1-alpha neg",
-            "canonical",
-            "none",
-            "all elements",
-            "one-hot floats",
-        ),
+        TORCHVISION,
+        replace(TORCHVISION, implementation="fvcore.nn.sigmoid_focal_loss", alpha_off="alpha < 0 (default -1)"),
         Convention(
             "fvcore.nn.sigmoid_focal_loss_star",
             "logits",

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from focalspec.reference.rounding import get_format
+from focalspec.spec.rounding import get_format
 
 GRADES: tuple[str, ...] = ("exact", "faithful", "accurate", "acceptable", "fail")
 # float64 gradings compare against a float64 copy of the certified value (0.5 u away at most)

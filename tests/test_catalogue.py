@@ -11,9 +11,9 @@ import mpmath
 import numpy as np
 import pytest
 
-from focalspec.reference.rounding import round_mpf
 from focalspec.spec.case import TAGS
 from focalspec.spec.catalogue import all_cases, as_dtype, cases_with_tag, get_case, seeded_logits
+from focalspec.spec.rounding import round_mpf
 from focalspec.spec.variant import SpecError
 
 CASES = all_cases()

@@ -12,9 +12,10 @@ import mpmath
 import numpy as np
 import pytest
 
+from focalspec.certified import generate
+from focalspec.certified.certify import format_sig, sig_digits
 from focalspec.spec import golden
 from focalspec.spec.catalogue import all_cases
-from focalspec.spec.certify import format_sig, sig_digits
 from focalspec.spec.variant import SpecError
 
 mp = mpmath.mp
@@ -33,19 +34,19 @@ def agree(certified: str, exact, digits: int = 30) -> bool:
 
 def test_regeneration_is_byte_identical(capsys) -> None:
     """Values regenerated; the proofs (~25 s for all 149) are re-run on a sample below and in
-    full by ``python -m focalspec.spec.golden --check``."""
-    assert golden.main(["--check", "--keep-proofs"]) == 0, capsys.readouterr().err
+    full by ``python -m focalspec.certified.generate --check``."""
+    assert generate.main(["--check", "--keep-proofs"]) == 0, capsys.readouterr().err
 
 
 def test_check_detects_a_change(tmp_path: Path, capsys, monkeypatch) -> None:
     text = golden.GOLDEN_PATH.read_text(encoding="utf-8")
     doc = json.loads(text)
-    assert golden.render(doc) == text  # the writer is a pure function of the data
-    monkeypatch.setattr(golden, "build", lambda **_: doc)  # skip a second regeneration
+    assert generate.render(doc) == text  # the writer is a pure function of the data
+    monkeypatch.setattr(generate, "build", lambda **_: doc)  # skip a second regeneration
     bad = tmp_path / "golden.json"
     bad.write_text(text.replace("3.205830899221908339137259015917952e-05", "3.205830899221908339137259015917953e-05"))
     assert bad.read_text() != text
-    assert golden.main(["--check", "--path", str(bad)]) == 1
+    assert generate.main(["--check", "--path", str(bad)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "golden check failed" in err
 
@@ -55,8 +56,8 @@ def test_file_covers_the_catalogue_in_order() -> None:
     assert list(ENTRIES) == [c.id for c in cases]
     assert all(ENTRIES[c.id].case == c for c in cases)  # definitions round-trip through the file
     prov = golden.provenance()
-    assert prov["catalogue_sha256"] == golden.catalogue_checksum(cases)
-    assert prov["generator"] == "python -m focalspec.spec.golden --write"
+    assert prov["catalogue_sha256"] == generate.catalogue_checksum(cases)
+    assert prov["generator"] == golden.GENERATOR == "python -m focalspec.certified.generate --write"
     assert prov["mpmath"] == mpmath.__version__
     json.loads(golden.golden_text())  # strict JSON (no NaN/Infinity literals)
 

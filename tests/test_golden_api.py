@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import focalspec
-from focalspec.spec import golden_api
+from focalspec.certified import api as golden_api
 from focalspec.spec.variant import SpecError
 
 mp = mpmath.mp

@@ -9,8 +9,8 @@ import json
 
 import pytest
 
+from focalspec.certified.peer_errata import ARITH_U, judge, load_examples, peer_errata
 from focalspec.cli_main import main
-from focalspec.spec.peer_errata import ARITH_U, judge, load_examples, peer_errata
 
 ROWS = peer_errata()
 

@@ -1,4 +1,4 @@
-"""Proven digits (focalspec.spec.prove): a sample of golden entries proven afresh, a changed digit
+"""Proven digits (focalspec.certified.prove): a sample of golden entries proven afresh, a changed digit
 or dtype entry refused, a tie or an undecided branch reported as 'agreed' with its reason, and the
 interval log1p/expm1 enclosing the exact value where mpmath's iv drops the series remainder."""
 
@@ -12,8 +12,9 @@ from decimal import Decimal, localcontext
 import mpmath
 import pytest
 
+from focalspec.certified import generate
+from focalspec.certified.prove import INTERVALS, Disproved, flatten, prove_fn, reference_in_intervals, round_sig
 from focalspec.spec import golden
-from focalspec.spec.prove import INTERVALS, Disproved, flatten, prove_fn, reference_in_intervals, round_sig
 
 iv = mpmath.iv
 DOC = json.loads(golden.golden_text())
@@ -31,9 +32,9 @@ SAMPLE = [i for n, i in enumerate(CASES) if n % 7 == 0 and _size(CASES[i]) < 200
 @pytest.mark.parametrize("case_id", SAMPLE)
 def test_sample_is_proven_afresh(case_id: str) -> None:
     d = CASES[case_id]
-    p = golden.prove_entry_data(d)
+    p = generate.prove_entry_data(d)
     assert p.proven, p.why
-    assert golden.proof_record(p)["status"] == d["proof"]["status"] == "proven"
+    assert generate.proof_record(p)["status"] == d["proof"]["status"] == "proven"
     assert p.counts["float32:losses"] == p.counts["losses"] == len(flatten(d["losses"]))
 
 
@@ -49,7 +50,7 @@ def test_a_changed_last_digit_is_disproved() -> None:
     s = d["losses"]
     d["losses"] = s[:-5] + str((int(s[-5]) + 1) % 10) + s[-4:]
     with pytest.raises(Disproved, match="losses"):
-        golden.prove_entry_data(d)
+        generate.prove_entry_data(d)
 
 
 def test_a_float32_neighbour_is_disproved() -> None:
@@ -59,7 +60,7 @@ def test_a_float32_neighbour_is_disproved() -> None:
     f = np.float32(d["rounded"]["float32"]["losses"])
     d["rounded"]["float32"]["losses"] = repr(float(np.nextafter(f, np.float32(1))))
     with pytest.raises(Disproved, match="float32"):
-        golden.prove_entry_data(d)
+        generate.prove_entry_data(d)
 
 
 def test_a_tie_is_agreed_not_proven() -> None:
@@ -121,7 +122,7 @@ def test_round_sig_is_exact() -> None:
 def test_equal_inputs_compare_equal_but_unequal_spellings_do_not() -> None:
     """Equal decimal inputs share one interval, so the reference's choice of the largest logit is
     decided; '0.1' and '0.10' are two enclosures of one number that no interval test can order."""
-    from focalspec.spec.golden_api import golden
+    from focalspec.certified.api import golden
 
     assert golden([["0.1", "0.1", "0"]], [0], softmax=True).status == "proven"
     g = golden([["0.1", "0.10", "0"]], [0], softmax=True)

@@ -9,7 +9,7 @@ import mpmath
 import numpy as np
 import pytest
 
-from focalspec.reference.rounding import FORMATS, round_mpf
+from focalspec.spec.rounding import FORMATS, round_mpf
 
 mp = mpmath.mp
 

@@ -17,9 +17,9 @@ if os.environ.get("FOCAL_REQUIRE_SPHINX") != "1":
     pytest.importorskip("sphinx", reason="Sphinx is installed by the tests-docs tox env")
 from sphinx.cmd.build import build_main
 
-from focalspec.spec.golden_api import golden
+from focalspec.certified.api import golden
 
-CONF = 'extensions = ["focalspec.spec.sphinx_ext"]\nproject = "t"\n'
+CONF = 'extensions = ["focalspec.certified.sphinx_ext"]\nproject = "t"\n'
 PAGE = """\
 Focal loss numbers
 ==================

@@ -1,5 +1,5 @@
 """Certified values named by a one-line query, and numbers checked against them: the shared
-core of the Sphinx extension (``focalspec.spec.sphinx_ext``) and of the peer errata
+core of the Sphinx extension (``focalspec.certified.sphinx_ext``) and of the peer errata
 (``focalspec golden --peer-errata``).
 
 A query is ``key=value`` words: a catalogue case id (first word, or ``case=ID``) or ``x=`` and
@@ -66,7 +66,7 @@ def resolve(query: str) -> dict[str, Any]:
         certified = (e.certified() if field == "value" and not index and not every
                      else _pick(data, field, index, case, every))  # fmt: skip
     else:
-        from focalspec.spec.golden_api import golden
+        from focalspec.certified.api import golden
 
         kwargs: dict[str, Any] = {}
         for k, v in opts.items():
@@ -94,7 +94,7 @@ def resolve(query: str) -> dict[str, Any]:
         if r is None:
             raise SpecError(f"no {dtype} value for field {field!r}")
         if every:
-            from focalspec.spec.prove import flatten
+            from focalspec.certified.prove import flatten
 
             return {"compare": [_exact_decimal(v) for v in flatten(r)], "status": status, "command": command}
         text = _exact_decimal(_index(r, index, query))
@@ -132,7 +132,7 @@ def _pick(data: dict[str, Any], field: str, index: tuple[int, ...], what: str, e
     if d is None and field == "value":
         d = data["loss"]
     if every:
-        from focalspec.spec.prove import flatten
+        from focalspec.certified.prove import flatten
 
         return flatten(d)
     return _index(d, index, what)
@@ -143,7 +143,7 @@ def _exact_decimal(v: Any) -> str:
 
 
 def _round(certified: str, digits: int) -> str:
-    from focalspec.spec.golden_api import _plain
+    from focalspec.certified.api import _plain
 
     return _plain(certified, digits)
 

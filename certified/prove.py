@@ -32,7 +32,7 @@ import mpmath
 from mpmath.ctx_iv import ivmpf
 
 from focalspec.reference import exact as ref
-from focalspec.reference.rounding import round_mpf
+from focalspec.spec.rounding import round_mpf
 
 iv = mpmath.iv
 MAX_DOUBLINGS = 2  # precisions tried: dps, 2 dps, 4 dps
@@ -273,7 +273,7 @@ def round_sig(v: Any, k: int) -> str:
 
 
 def _sig_digits(s: str) -> int:
-    from focalspec.spec.certify import sig_digits
+    from focalspec.certified.certify import sig_digits
 
     return sig_digits(s)
 

@@ -29,15 +29,16 @@ import argparse
 import json
 import re
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from focalspec.reference.rounding import FORMATS
+from focalspec.certified.api import Request, answer, request
 from focalspec.spec.case import TAGS
 from focalspec.spec.catalogue import all_cases, cases_with_tag, get_case
-from focalspec.spec.golden_api import Request, answer, request
 from focalspec.spec.reductions import LIBRARY_REDUCTIONS
+from focalspec.spec.rounding import FORMATS
 from focalspec.spec.variant import CLIP_SCOPES, REDUCTIONS, SOFT_TARGETS, SpecError
 
 MAX_DIGITS = 1000
@@ -239,7 +240,7 @@ def _repr_nested(v: Any) -> Any:
 
 def compute_case(case_id: str, digits: int) -> dict:
     """A catalogue case at other digits than the stored ones: certified and proven afresh."""
-    from focalspec.spec.golden import golden_entry_data
+    from focalspec.certified.generate import golden_entry_data
 
     case = get_case(case_id)
     d = golden_entry_data(case, digits)
@@ -354,34 +355,35 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _errata(args: argparse.Namespace) -> int:
-    from focalspec.spec.golden import errata
-
-    rows = errata()
-    if args.json:
-        print(json.dumps([asdict(e) for e in rows], indent=1))
+def _verdicts(rows: Sequence[Any], as_json: bool, lines: Callable[[Any], str], verdicts: Sequence[str]) -> int:
+    """Print judged rows (errata of either kind): JSON, or each row's lines and a count per verdict."""
+    if as_json:
+        print(json.dumps([asdict(r) for r in rows], indent=1))
         return 0
-    for e in rows:
-        print(f"{e.case_id}  printed {e.printed}  certified {e.certified_at_printed}  [{e.verdict}]")
-        print(f"    {e.explanation}")
-    counts = {v: sum(e.verdict == v for e in rows) for v in ("correct", "rounding/truncation", "wrong")}
-    print(", ".join(f"{n} {v}" for v, n in counts.items()))
+    for r in rows:
+        print(lines(r))
+    print(", ".join(f"{sum(r.verdict == k for r in rows)} {k}" for k in verdicts))
     return 0
+
+
+def _errata(args: argparse.Namespace) -> int:
+    from focalspec.spec.golden import VERDICTS, errata
+
+    def lines(e: Any) -> str:
+        head = f"{e.case_id}  printed {e.printed}  certified {e.certified_at_printed}  [{e.verdict}]"
+        return f"{head}\n    {e.explanation}"
+
+    return _verdicts(errata(), args.json, lines, VERDICTS)
 
 
 def _peer_errata(args: argparse.Namespace) -> int:
-    from focalspec.spec.peer_errata import VERDICTS, peer_errata
+    from focalspec.certified.peer_errata import VERDICTS, peer_errata
 
-    rows = peer_errata()
-    if args.json:
-        print(json.dumps([asdict(v) for v in rows], indent=1))
-        return 0
-    for v in rows:
-        print(f"{v.example}  printed {v.printed}  [{v.verdict}]  ({v.library}: {v.call})")
-        print(f"    {v.explanation}; certified {v.certified} ({v.status})")
-        print(f"    $ {v.command}")
-    print(", ".join(f"{sum(v.verdict == k for v in rows)} {k}" for k in VERDICTS))
-    return 0
+    def lines(v: Any) -> str:
+        return (f"{v.example}  printed {v.printed}  [{v.verdict}]  ({v.library}: {v.call})\n"
+                f"    {v.explanation}; certified {v.certified} ({v.status})\n    $ {v.command}")  # fmt: skip
+
+    return _verdicts(peer_errata(), args.json, lines, VERDICTS)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -436,8 +438,8 @@ def run(args: argparse.Namespace) -> int:
 def check_printed_numbers(text: str, res: dict, dtype: str | None) -> list[dict[str, str]]:
     """Each printed number against the certified value (or its dtype rounding) it stands for:
     the errata's verdicts (correct / rounding/truncation / wrong) with the explanation."""
+    from focalspec.certified.prove import flatten
     from focalspec.spec.golden import _judge, parse_printed
-    from focalspec.spec.prove import flatten
 
     field = "value" if res["value"] is not None else "losses"
     targets = flatten(res["rounded"][dtype][field]) if dtype else flatten(res[field])

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from focalspec.reference.rounding import FORMATS
-from focalspec.spec.golden_query import check_cited, resolve
+from focalspec.certified.query import check_cited, resolve
+from focalspec.spec.rounding import FORMATS
 from focalspec.spec.variant import SpecError
 
 ARITH_U = 64  # |printed / exact - 1| <= ARITH_U * 2**-precision: the library's dtype arithmetic

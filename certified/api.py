@@ -41,10 +41,10 @@ from typing import Any
 import mpmath
 import numpy as np
 
-from focalspec.reference.rounding import FORMATS, round_mpf
-from focalspec.spec.certify import GUARD, _evaluator, certify
-from focalspec.spec.prove import Disproved, flatten, prove_fn
+from focalspec.certified.certify import GUARD, _evaluator, certify
+from focalspec.certified.prove import Disproved, flatten, prove_fn
 from focalspec.spec.reductions import LIBRARY_REDUCTIONS, LibraryReduction
+from focalspec.spec.rounding import FORMATS, round_mpf
 from focalspec.spec.variant import REDUCTIONS, SpecError, Variant
 
 Number = str | float | int

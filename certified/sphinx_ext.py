@@ -1,6 +1,6 @@
 """Sphinx extension: certified focal-loss values in documentation, and a check on hand-written ones.
 
-In ``conf.py``: ``extensions = ["focalspec.spec.sphinx_ext"]``.  Then, in a page:
+In ``conf.py``: ``extensions = ["focalspec.certified.sphinx_ext"]``.  Then, in a page:
 
 ``:focal:`QUERY``` inserts the certified value, e.g. ``:focal:`seed000_fl_fg_easy digits=6```
 or ``:focal:`x=0.95 kind=probs y=1 digits=6```.
@@ -31,7 +31,7 @@ from sphinx.application import Sphinx
 from sphinx.util import logging
 from sphinx.util.docutils import ReferenceRole, SphinxRole
 
-from focalspec.spec.golden_query import check_cited, resolve
+from focalspec.certified.query import check_cited, resolve
 from focalspec.spec.variant import SpecError
 
 logger = logging.getLogger(__name__)

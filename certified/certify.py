@@ -19,9 +19,9 @@ import mpmath
 import numpy as np
 
 from focalspec.reference import exact as ref
-from focalspec.reference.rounding import FORMATS, round_mpf
 from focalspec.spec.reductions import LibraryReduction
 from focalspec.spec.reductions import apply as apply_reduction
+from focalspec.spec.rounding import FORMATS, round_mpf
 from focalspec.spec.variant import SpecError, Variant
 
 mp = mpmath.mp
@@ -189,7 +189,7 @@ def _evaluator(
     variant: Variant, inputs: Any, targets: Any, reduction: LibraryReduction | None = None
 ) -> tuple[Callable[[int], dict[str, list[Any]]], dict]:
     """fn(dps) -> the flat numbers of a case, in whatever arithmetic ``ref.mp`` is at the call
-    (mpmath here; intervals in focalspec.spec.prove); ``reduction``: a library's named one,
+    (mpmath here; intervals in focalspec.certified.prove); ``reduction``: a library's named one,
     applied to the variant's per-element losses (the variant's own reduction must be 'none')."""
     if reduction is not None and variant.reduction != "none":
         raise SpecError(f"a library reduction ({reduction.name}) replaces the reduction {variant.reduction!r}")
