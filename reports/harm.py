@@ -154,17 +154,18 @@ class DtypeCell:
 
 
 def batch_impact(entry: dict[str, Any] | None, dtype: str) -> str:
-    """'734 NaN/batch, diverges at step 19' (the worst realistic batch's NaN/Inf gradients; the first non-finite
-    step of the training run), 'batches: finite' (every realistic batch),
-    or '' where the implementation was not measured in ``dtype``."""
+    """'734/batch, step 19' (the worst realistic batch's NaN/Inf gradients; the step at which the training
+    run goes non-finite: short, so four dtype columns fit a 1400 px screen; the page's key spells it out),
+    'batches finite' (every realistic batch and the training run), or '' where the implementation was not
+    measured in ``dtype``."""
     s = ((entry or {}).get("dtypes") or {}).get(dtype, {}).get("summary")
     if not s or not s.get("batches"):
         return ""
     if not s.get("nonfinite_grad") and s.get("first_nonfinite_step") is None:
-        return "batches: finite"
-    out = f"{s['nonfinite_grad']:,} NaN/batch" if s.get("nonfinite_grad") else "0 NaN/batch"
+        return "batches finite"
+    out = f"{s.get('nonfinite_grad') or 0:,}/batch"
     if s.get("first_nonfinite_step") is not None:
-        out += f", diverges at step {s['first_nonfinite_step']}"
+        out += f", step {s['first_nonfinite_step']}"
     return out
 
 

@@ -126,9 +126,9 @@ def test_first_screen_ranks_harm_not_counts(page: tuple[str, Path]) -> None:
     hazard = first[first.index('data-v="hazard"'):]
     hazard = hazard[: hazard.index("</tr>")]
     assert "unsafe to train with" in hazard and "6 NaN grads" in hazard  # float16: the 6 NaN gradients
-    assert re.search(r'class="dt safe-no"[^>]*>no <span class="ev">· 6 NaN grads', hazard)
+    assert re.search(r'class="dt safe-no"[^>]*><span class="nw">no <span class="ev">· <span>6 NaN grads', hazard)
     assert re.search(r'<td class="num" data-v="[^"]+">NaN/Inf</td>', hazard)  # the worst error of a required failure
-    assert re.search(r'class="dt safe-caution"[^>]*>caution', hazard)  # float64: low precision, major
+    assert re.search(r'class="dt safe-caution"[^>]*><span class="nw">caution', hazard)  # float64: low precision, major
     policy_row = first[first.index('data-v="policy-only"'):]
     policy_row = policy_row[: policy_row.index("</tr>")]
     assert "conforms (±∞ only)" in policy_row and "safe-no\"" not in policy_row
