@@ -17,7 +17,7 @@ import mpmath
 import pytest
 
 from focalspec.cli_main import main as cli_main
-from focalspec.reports import build, digits, harm, model, palette, plots
+from focalspec.reports import build, digits, findings_view, harm, model, palette, plots
 from focalspec.reports.merge import Loaded, collect, merge_results
 
 FIX = Path(__file__).parent / "fixtures" / "report"
@@ -188,14 +188,14 @@ def test_finding_shapes_documented_and_generated() -> None:
     documented = {"id": "F-1", "adapter": "a", "variant": {**VARIANT, "gamma": 0.5}, "inputs": [16.64],
                   "targets": [1.0], "dtype": "float32", "check": "grad", "expected": [-5.4e-12], "observed": ["nan"],
                   "err_u": "inf", "cause": "prose: the power's gradient is NaN"}  # fmt: skip
-    v = harm.finding_view(documented)
+    v = findings_view.finding_view(documented)
     assert v["severity"] == "critical" and v["cause"] == "nonfinite_at_finite" and v["fix"]
     assert v["golden"] == "focalspec golden --x=16.64 --y=1 --alpha=0.25 --gamma=0.5 --dtype=float32 --grad"
     generated = {"id": "a:clip_epsilon", "adapter": "a", "cause": "clip_epsilon", "fix": "Work on logits.",
                  "tiers": ["extended"], "smallest": {"variant": VARIANT, "input": 3.0, "target": 0.0,
                                                      "dtype": "float64", "check": "value", "expected": 1.0,
                                                      "observed": 2.0}}  # fmt: skip
-    g = harm.finding_view(generated)
+    g = findings_view.finding_view(generated)
     assert g["severity"] == "policy" and g["fix"] == "Work on logits." and "--dtype=float64" in g["golden"]
 
 
