@@ -197,18 +197,27 @@ window.addEventListener("load", function () {
     for (var i = 0; i < rows.length; i++) { if (rows[i].style.display !== "none") { shown += 1; } }
     d.setAttribute("data-shown", String(shown));
   }
+  var select = %s;
+  if (select) {
+    var found = document.querySelectorAll(select[0]), out = [];
+    for (var j = 0; j < found.length; j++) {
+      var r = found[j].getBoundingClientRect(), label = found[j].getAttribute(select[1]) || found[j].id || "";
+      out.push(label + ":" + [r.left, r.right, r.top, r.bottom].map(Math.round).join(","));
+    }
+    d.setAttribute("data-boxes", out.join(";"));
+  }
 });
 </script>"""
 
 
 def _probe_copy(html: Path, fragment: str, folder: Path, query: str = "",
-                sort: tuple[str, int] | None = None) -> Path:
+                sort: tuple[str, int] | None = None, select: tuple[str, str] | None = None) -> Path:
     """A copy of the page with the probe appended (the page itself is not touched)."""
     import json
 
     text = html.read_text(encoding="utf-8")
     probe = _PROBE % (json.dumps(fragment), json.dumps(fragment), json.dumps(list(sort) if sort else None),
-                      json.dumps(query))  # fmt: skip
+                      json.dumps(query), json.dumps(list(select) if select else None))  # fmt: skip
     copy = folder / html.name
     cut = text.rfind("</body>")
     copy.write_text(text[:cut] + probe + text[cut:] if cut >= 0 else text + probe, encoding="utf-8")
@@ -245,20 +254,45 @@ class Probe:
     shown_rows: float | None
     console: list[str]
     first_row: str | None = None  # after a sort: the id of the sorted table's first row
+    boxes: list[Box] = field(default_factory=list)  # with ``select``: the boxes of the matching elements
+
+
+@dataclass(frozen=True)
+class Box:
+    """One element's box after load, in CSS px from the window's top left, and its label attribute."""
+
+    label: str
+    left: float
+    right: float
+    top: float
+    bottom: float
+
+
+def _boxes(dom: str) -> list[Box]:
+    m = re.search(r'<html[^>]*\bdata-boxes="([^"]*)"', dom)
+    out = []
+    for item in (m.group(1).split(";") if m and m.group(1) else []):
+        label, _, nums = item.rpartition(":")
+        left, right, top, bottom = (float(v) for v in nums.split(","))
+        out.append(Box(label, left, right, top, bottom))
+    return out
 
 
 def probe(html: Path, fragment: str = "", query: str = "", width: int = 1400, height: int = 900,
-          browser: str | None = None, timeout: float = 120.0, sort: tuple[str, int] | None = None) -> Probe:
+          browser: str | None = None, timeout: float = 120.0, sort: tuple[str, int] | None = None,
+          select: tuple[str, str] | None = None) -> Probe:
     """Load the page once: the box of element ``fragment``; with ``sort`` (table id, column) a
     click on that column's header and the id of the first row after it; with ``query`` typed
-    into the filter box, how many table rows stay visible; the console lines of that load."""
+    into the filter box, how many table rows stay visible; with ``select`` (a CSS selector, an
+    attribute) the box of every matching element in document order, labelled by that attribute
+    (else by its id, else ""); the console lines of that load."""
     browser = browser or ensure_chromium()
     with tempfile.TemporaryDirectory(prefix="focalspec-probe-") as folder:
-        copy = _probe_copy(html, fragment, Path(folder), query, sort)
+        copy = _probe_copy(html, fragment, Path(folder), query, sort, select)
         dom = _run(browser, [f"--window-size={width},{height}", "--dump-dom", copy.resolve().as_uri()], timeout)
     m = re.search(r'<html[^>]*\bdata-first="([^"]*)"', dom.stdout)
     return Probe(_attr(dom.stdout, "data-top"), _attr(dom.stdout, "data-bottom"), _attr(dom.stdout, "data-shown"),
-                 console_lines(dom.stderr), m.group(1) if m else None)  # fmt: skip
+                 console_lines(dom.stderr), m.group(1) if m else None, _boxes(dom.stdout))  # fmt: skip
 
 
 def screenshot_at(html: Path, fragment: str, png: Path, width: int = 1400, height: int = 900,

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from focalspec.reports import digits, harm, model, palette, plots
+from focalspec.reports import digits, findings_view, harm, model, palette, plots
 from focalspec.reports.merge import (
     MERGED_SCHEMA,
     Inputs,
@@ -433,8 +433,9 @@ def page_context(
     if matrix:  # the matrix in the first screen's order, most harmful first (a stable sort keeps rows together)
         rank = {n: i for i, n in enumerate(order)}
         matrix.rows.sort(key=lambda r: rank.get(r.adapter["name"], len(rank)))
-    findings_groups = harm.findings_by_adapter(findings, order) if findings is not None else None
-    anchors = {name: anchor for name, anchor, _ in findings_groups or []}
+    adapters = (results or {}).get("adapters") or [{"name": n} for n in order]
+    findings_groups = findings_view.findings_by_adapter(findings, order, adapters) if findings is not None else None
+    anchors = {g.name: g.anchor for g in findings_groups or []}
     for r in answer:
         r.findings_anchor = anchors.get(r.name)
     from focalspec.conformance.suite.tiers import DEFAULT_REQUIRED

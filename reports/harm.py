@@ -18,9 +18,8 @@ from typing import Any
 
 from focalspec.conformance.diagnosis import severity as sev
 from focalspec.reports import digits
-from focalspec.reports.merge import finite_or_none, to_float
+from focalspec.reports.entry import FAILING, max_err, slug
 
-FAILING = ("failed", "error", "xfailed")
 SEVERITIES = sev.SEVERITIES
 # what each level means for training, in the words of the first screen
 VERDICT = {
@@ -92,8 +91,6 @@ def annotate(results: dict[str, Any]) -> None:
 
 
 def err_of(t: dict[str, Any]) -> float | None:
-    from focalspec.reports.model import max_err
-
     return max_err(t)
 
 
@@ -154,17 +151,18 @@ class DtypeCell:
 
 
 def batch_impact(entry: dict[str, Any] | None, dtype: str) -> str:
-    """'734 NaN/batch, diverges at step 19' (the worst realistic batch's NaN/Inf gradients; the first non-finite
-    step of the training run), 'batches: finite' (every realistic batch),
-    or '' where the implementation was not measured in ``dtype``."""
+    """'734/batch, step 19' (the worst realistic batch's NaN/Inf gradients; the step at which the training
+    run goes non-finite: short, so four dtype columns fit a 1400 px screen; the page's key spells it out),
+    'batches finite' (every realistic batch and the training run), or '' where the implementation was not
+    measured in ``dtype``."""
     s = ((entry or {}).get("dtypes") or {}).get(dtype, {}).get("summary")
     if not s or not s.get("batches"):
         return ""
     if not s.get("nonfinite_grad") and s.get("first_nonfinite_step") is None:
-        return "batches: finite"
-    out = f"{s['nonfinite_grad']:,} NaN/batch" if s.get("nonfinite_grad") else "0 NaN/batch"
+        return "batches finite"
+    out = f"{s.get('nonfinite_grad') or 0:,}/batch"
     if s.get("first_nonfinite_step") is not None:
-        out += f", diverges at step {s['first_nonfinite_step']}"
+        out += f", step {s['first_nonfinite_step']}"
     return out
 
 
@@ -200,8 +198,6 @@ class AnswerRow:
 
 def answer_rows(results: dict[str, Any], dtypes: list[str], findings_anchors: dict[str, str]) -> list[AnswerRow]:
     """One row per implementation, most harmful first (SPEC §10.8)."""
-    from focalspec.reports.model import slug
-
     tests = results.get("tests") or []
     adapters = {a["name"]: a for a in results.get("adapters") or []}
     for t in tests:
@@ -275,8 +271,6 @@ def cause_rows(results: dict[str, Any]) -> dict[str, list[CauseRow]]:
     """Per implementation: its causes, most severe first, each with its fix in plain text and
     the ``focalspec golden`` command of its smallest input."""
     from focalspec.conformance.diagnosis.causes import CAUSES, example_size
-    from focalspec.reports.model import slug
-
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for t in results.get("tests") or []:
         if t.get("outcome") not in FAILING:
@@ -332,93 +326,3 @@ def _in_catalogue(case_id: Any) -> bool:
         return True
     except Exception:  # not a catalogue case (or no catalogue): no command
         return False
-
-
-# ----------------------------------------------------------------------------- findings
-
-
-def finding_view(f: dict[str, Any]) -> dict[str, Any]:
-    """One finding, in either shape (documented: ``inputs``/``expected``; ``focalspec findings``:
-    ``smallest``), with its severity, its fix as text and its golden command."""
-    from focalspec.conformance.diagnosis.causes import CAUSES
-
-    sm = f.get("smallest") if isinstance(f.get("smallest"), dict) else {}
-    x = sm.get("input", _first(f.get("inputs")))
-    y = sm.get("target", _first(f.get("targets")))
-    expected = sm.get("expected", _first(f.get("expected")))
-    observed = sm.get("observed", _first(f.get("observed")))
-    dtype = sm.get("dtype") or f.get("dtype") or f.get("first_dtype")
-    check = sm.get("check") or f.get("check")
-    variant = sm.get("variant") or f.get("variant") or {}
-    cause = f.get("cause") if f.get("cause") in CAUSES else _cause_from_evidence(
-        x, y, expected, observed, dtype, check, variant, f.get("err_u"))
-    tiers = f.get("tiers") or []
-    required = f.get("tier_required")
-    if not isinstance(required, bool):
-        required = not tiers or any(tt != "extended" for tt in tiers)
-    nonfinite = sev.nonfinite_example({"input": x, "expected": expected, "got": observed})
-    level = (f.get("severity") if f.get("severity") in SEVERITIES
-             else sev.severity(cause, required=bool(required), nonfinite=nonfinite))  # fmt: skip
-    info = CAUSES.get(cause or "")
-    fix = f.get("fix") or (info.fix if info else "")
-    prose = f.get("cause") if f.get("cause") not in CAUSES else None  # a documented finding's own words
-    return {
-        "id": f.get("id"), "adapter": f.get("adapter"), "implementation": f.get("implementation"),
-        "version": f.get("version") or f.get("framework_version"), "cause": cause,
-        "cause_text": f.get("title") or prose or (info.title if info else ""),
-        "severity": level, "fix": fix, "dtype": dtype, "check": check, "variant": variant, "input": x, "target": y,
-        "pair": digits.pair(expected, observed), "err_u": sm.get("err_u", f.get("err_u")),
-        "golden": digits.golden_command(variant, x, y, dtype, grad=str(check).startswith("grad")),
-        "reproducer": sm.get("reproducer") or f.get("reproducer"), "reproducer_output": f.get("reproducer_output"),
-        "spec_section": f.get("spec_section"), "note": f.get("note") or sm.get("detail"), "checks": f.get("checks"),
-        "dtypes": f.get("dtypes"),
-    }  # fmt: skip
-
-
-def _first(v: Any) -> Any:
-    return v[0] if isinstance(v, list | tuple) and v else (None if isinstance(v, list | tuple) else v)
-
-
-def _cause_from_evidence(x: Any, y: Any, expected: Any, observed: Any, dtype: Any, check: Any,
-                         variant: dict[str, Any], err_u: Any) -> str | None:
-    """A documented finding states its cause in prose; its numbers go through the suite's own
-    classifier (SPEC §10.7), as a failing check's worst element would."""
-    xf = to_float(x)
-    if xf is not None and not math.isfinite(xf):
-        return "nonfinite_input_policy"
-    tier = None
-    if xf is not None:
-        import numpy as np
-
-        from focalspec.conformance.suite.tiers import input_tier
-
-        try:
-            tier = input_tier(np.array([xf]), str(variant.get("input_kind") or "logits"), str(dtype))
-        except Exception:  # an unknown dtype name: the classifier goes without a tier
-            tier = None
-    from focalspec.conformance.diagnosis.causes import classify_entry
-
-    entry = {"check": check, "dtype": dtype, "variant": variant, "failure_tier": tier,
-             "worst": {"input": x, "target": y, "expected": expected, "got": observed, "err_u": err_u,
-                       "which": check}}  # fmt: skip
-    cause = classify_entry(entry).cause
-    if cause != "unclassified":
-        return cause
-    ef, of = finite_or_none(expected), to_float(observed)
-    return "nonfinite_at_finite" if ef is not None and of is not None and not math.isfinite(of) else None
-
-
-def findings_by_adapter(findings: list[dict[str, Any]], order: list[str]) -> list[tuple[str, str, list[dict]]]:
-    """(adapter, anchor, findings most severe first), adapters in the first screen's order."""
-    from focalspec.reports.model import slug
-
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for f in findings:
-        v = finding_view(f)
-        groups.setdefault(str(v["adapter"] or v["implementation"] or "?"), []).append(v)
-    rank = {n: i for i, n in enumerate(order)}
-    out = []
-    for name, items in sorted(groups.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0])):
-        items.sort(key=lambda v: (sev.rank(v["severity"]), -(finite_or_none(v["err_u"]) or math.inf), str(v["id"])))
-        out.append((name, slug("findings", name), items))
-    return out

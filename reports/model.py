@@ -11,27 +11,20 @@ result.
 
 from __future__ import annotations
 
-import hashlib
 import math
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from focalspec.conformance.diagnosis import severity as sev
+from focalspec.reports import harm
+from focalspec.reports.entry import FAILING, max_err, slug
 from focalspec.reports.merge import FAMILIES, to_float
 
 DTYPE_ORDER: tuple[str, ...] = ("float64", "float32", "bfloat16", "float16")
 # cell categories, best first; "pass" = passed without a numeric grade
 CATEGORIES: tuple[str, ...] = ("pass", "exact", "faithful", "accurate", "acceptable", "fail")
 RANK = {c: i for i, c in enumerate(CATEGORIES)}
-FAILING = ("failed", "error", "xfailed")
-
-
-def slug(*parts: Any) -> str:
-    """An HTML id from arbitrary text (stable, short, unique enough with a hash)."""
-    text = "-".join(str(p) for p in parts)
-    clean = re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")[:60]
-    return f"{clean}-{hashlib.sha1(text.encode()).hexdigest()[:6]}"
 
 
 def short_nodeid(nodeid: str) -> str:
@@ -55,31 +48,7 @@ def category(t: dict[str, Any]) -> str:
 
 def cause_of(t: dict[str, Any]) -> str:
     """A failing test's cause: its own (the suite writes it), else classified from its entry."""
-    from focalspec.reports.harm import cause_of as _cause
-
-    return _cause(t)
-
-
-def max_err(t: dict[str, Any]) -> float | None:
-    """The largest error (u) of a test over value and gradient; inf for a non-finite result.
-
-    The suite writes an infinite error as null (strict JSON), so a value/gradient summary
-    whose ``max_err_u`` is null, or a worst element of a value/gradient check without
-    ``err_u``, means NaN/Inf where the reference is finite.  Invariant checks have no error."""
-    errs: list[float] = []
-    for key in ("value", "grad"):
-        summary = t.get(key)
-        if isinstance(summary, dict):
-            errs.append(_err(summary.get("max_err_u")))
-    w = t.get("worst")
-    if isinstance(w, dict) and t.get("check") != "invariant" and ("err_u" in w):
-        errs.append(_err(w.get("err_u")))
-    return max(errs) if errs else None
-
-
-def _err(v: Any) -> float:
-    f = to_float(v)
-    return math.inf if f is None or math.isnan(f) else f
+    return harm.cause_of(t)
 
 
 def fmt_u(v: Any) -> str:
@@ -145,9 +114,7 @@ class Cell:
         self.passed += t["outcome"] in ("passed", "xpassed")
         self.xfailed += t["outcome"] == "xfailed"
         if cat == "fail":
-            from focalspec.reports.harm import severity_of
-
-            level = str(t.get("severity") or severity_of(t))
+            level = str(t.get("severity") or harm.severity_of(t))
             if level == "policy":
                 self.policy += 1
                 self.policy_causes[cause_of(t)] += 1
@@ -158,9 +125,7 @@ class Cell:
             cause = cause_of(t)
             self.causes[cause] += 1
             self.levels[level] += 1
-            from focalspec.conformance.diagnosis.severity import rank
-
-            if cause not in self.cause_level or rank(level) < rank(self.cause_level[cause]):
+            if cause not in self.cause_level or sev.rank(level) < sev.rank(self.cause_level[cause]):
                 self.cause_level[cause] = level
         if self.category in ("none", "skipped", "policy") or RANK[cat] > RANK[self.category]:
             self.category = cat
@@ -172,9 +137,7 @@ class Cell:
 
     @property
     def severity(self) -> str | None:
-        from focalspec.conformance.diagnosis.severity import worst
-
-        return worst(list(self.levels)) or ("policy" if self.policy else None)
+        return sev.worst(list(self.levels)) or ("policy" if self.policy else None)
 
     @property
     def dominant_cause(self) -> str | None:
@@ -183,10 +146,8 @@ class Cell:
         failures at x = ±∞."""
         if not self.causes:
             return None
-        from focalspec.conformance.diagnosis.severity import rank
-        from focalspec.reports.harm import cause_order
-
-        return min(self.causes, key=lambda c: (rank(self.cause_level.get(c, "")), cause_order(c), -self.causes[c]))
+        return min(self.causes, key=lambda c: (sev.rank(self.cause_level.get(c, "")), harm.cause_order(c),
+                                               -self.causes[c]))
 
     @property
     def cause_label(self) -> str:
@@ -325,9 +286,7 @@ def build_matrix(results: dict[str, Any]) -> Matrix:
 def sort_key_failures(t: dict[str, Any]) -> tuple[Any, ...]:
     """Most harmful first: severity (SPEC §10.8), then the error, not the error alone -- a
     9e15 u error at an exact value of 1e-48 is not the first thing to fix."""
-    from focalspec.reports.harm import impact_key
-
-    return impact_key(t)
+    return harm.impact_key(t)
 
 
 @dataclass
@@ -350,9 +309,7 @@ class CellTests:
 
     @property
     def severity(self) -> str | None:
-        from focalspec.conformance.diagnosis.severity import worst
-
-        return worst([str(t.get("severity")) for t in self.failures])
+        return sev.worst([str(t.get("severity")) for t in self.failures])
 
 
 @dataclass
@@ -397,8 +354,6 @@ def _cell_key(t: dict[str, Any]) -> tuple[str, str, str, str]:
 def cell_tests(name: str, tests: list[dict[str, Any]], limit: int) -> list[CellTests]:
     """Per matrix cell of one implementation: its listed failures and the count of the rest;
     cells with the most harmful failures first, then the matrix order."""
-    from focalspec.conformance.diagnosis.severity import rank
-
     by_cell: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
     for t in tests:
         by_cell.setdefault(_cell_key(t), []).append(t)
@@ -413,7 +368,7 @@ def cell_tests(name: str, tests: list[dict[str, Any]], limit: int) -> list[CellT
         out.append(CellTests("t-" + cell_anchor(name, device, mode, family, dtype), device, mode, family, dtype,
                              kept, hidden, len(fails), sum(t["outcome"] != "skipped" for t in ts), len(passes),
                              sum(t["outcome"] == "skipped" for t in ts), worst_pass))  # fmt: skip
-    return sorted(out, key=lambda c: (rank(c.severity) if c.severity else 9, -c.n_failed, c.device != "cpu",
+    return sorted(out, key=lambda c: (sev.rank(c.severity) if c.severity else 9, -c.n_failed, c.device != "cpu",
                                       c.device, c.mode != "eager", forder.get(c.family, 99), c.family,
                                       dorder.get(c.dtype, 9)))  # fmt: skip
 
@@ -458,9 +413,6 @@ def drilldown(results: dict[str, Any], max_passed_rows: int, max_failures_per_ca
             )
         )
     return groups
-
-
-# ----------------------------------------------------------------------------- findings
 
 
 # ----------------------------------------------------------------------------- summaries

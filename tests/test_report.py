@@ -522,3 +522,24 @@ def test_summary_line_per_implementation_and_the_unclassified_count(tmp_path: Pa
     assert "convention at x=1" in causes and "finite 1/3*" in causes and "extended 0/1" in causes
     # most severe first: convention (major) and unclassified (major) before the ±inf policy row
     assert causes.index("<code>convention</code>") < causes.index("<code>nonfinite_input_policy</code>")
+
+
+# ----------------------------------------------------------------------------- the package's own shape
+
+
+def test_no_import_cycle_between_the_report_modules() -> None:
+    """reports/harm.py and reports/model.py imported each other (lazily, inside functions); the shared facts now
+    live in reports/entry.py, which imports no other report module."""
+    from test_import_graph import ROOT, cycles, graph, rel
+
+    files = sorted((ROOT / "reports").glob("*.py"))
+    assert ROOT / "reports" / "harm.py" in graph(files)[ROOT / "reports" / "model.py"]  # the graph sees the edge
+    found = cycles(graph(files))
+    assert not found, "import cycles in reports/: " + "; ".join(" <-> ".join(map(rel, c)) for c in found)
+
+
+def test_no_report_module_over_600_lines() -> None:
+    from test_import_graph import ROOT
+
+    long = {p.name: n for p in (ROOT / "reports").glob("*.py") if (n := len(p.read_text().splitlines())) > 600}
+    assert not long

@@ -4,7 +4,9 @@ that must fail it (a script error, a blank page), so a silent checker cannot pas
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -75,6 +77,82 @@ def test_the_first_screen_holds_the_answer(browser: str, report: Path) -> None:
     assert box.top is not None and box.bottom is not None
     assert 0 < box.top < box.bottom <= 900
     assert box.console == []
+
+
+# the widest first screen the main job makes: its longest names with "tests findings" links, three-digit counts of
+# every severity with several causes each ("199 convention +4"), impact lines in all four dtypes (the names are
+# measured in reports/impact.json)
+WIDE = ("keras-categorical-torch", "keras-binary-jax", "kornia-multiclass", "monai-softmax", "torchvision", "smp")
+DTYPES = ("float64", "float32", "bfloat16", "float16")
+LEVELS = {"critical": ("nonfinite_at_finite", "underflow_flush"),
+          "major": ("convention", "low_precision_compute", "clip_epsilon", "bce_cancellation", "underflow_flush"),
+          "minor": ("low_precision_compute", "one_minus_p_cancellation", "clip_epsilon", "bce_cancellation",
+                    "underflow_flush"),
+          "policy": ("nonfinite_input_policy",)}  # fmt: skip
+
+
+def _wide_entry(adapter: str, dtype: str, level: str, cause: str, i: int) -> dict[str, Any]:
+    err = None if cause == "nonfinite_at_finite" else 1.2e15
+    return {"nodeid": f"test_conformance.py::t[{adapter}-{dtype}-{level}-{cause}-{i}]", "adapter": adapter,
+            "device": "cpu", "dtype": dtype, "mode": "eager", "case_id": f"c{i}", "family": "golden",
+            "outcome": "failed", "check": "grad" if cause == "nonfinite_at_finite" else "value", "spec_section": "§1",
+            "variant": {}, "grade": "fail", "required_grade": "acceptable", "cause": cause, "severity": level,
+            "failure_tier": "extended" if level == "policy" else "finite", "tier_required": level != "policy",
+            "value": {"max_err_u": err, "rms_err_u": err, "n_bad": 1, "n": 1}, "grad": None, "worst": None,
+            "message": "", "reproducer": None, "duration_s": 0.01, "skip_reason": None, "tier": "finite"}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def wide_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("wide")
+    tests = [_wide_entry(a, d, level, cause, i) for a in WIDE for d in DTYPES for level, causes in LEVELS.items()
+             for k, cause in enumerate(causes) for i in range(1 if k else 30)]  # fmt: skip
+    doc = {"schema": "focalspec-results", "schema_version": 1, "suite": {"version": "0.1.0", "git_revision": "abc"},
+           "run": {"started": "2025-01-01T00:00:00", "finished": "2025-01-01T00:00:00", "env": "wide"},
+           "adapters": [{"name": a, "unavailable": None} for a in WIDE], "tests": tests, "sweeps": [],
+           "stale": {"xfails": [], "skips": []}}  # fmt: skip
+    (root / "results-wide.json").write_text(json.dumps(doc))
+    one = json.loads((FIX / "findings.json").read_text())[0]
+    (root / "findings-wide.json").write_text(json.dumps([dict(one, id=f"F-{a}", adapter=a) for a in WIDE]))
+    inputs = collect([str(root / "results-wide.json")])
+    return build.build(inputs, root / "out", "wide", root / "findings-wide.json").html
+
+
+def _dtype_boxes(html: Path, browser: str, width: int) -> tuple[browser_check.Box, dict[str, list[browser_check.Box]]]:
+    """The box of the first screen's scroll container (what lies beyond its right edge is cut off) and the boxes
+    of the dtype headers and cells, and of everything inside them, by dtype."""
+    found = browser_check.probe(html, width=width, browser=browser, select=(
+        "#answer-scroll, #answer-table [data-dtype], #answer-table [data-dtype] *", "data-dtype"))
+    assert found.console == []
+    assert found.boxes and found.boxes[0].label == "answer-scroll", found.boxes[:1]
+    out: dict[str, list[browser_check.Box]] = {}
+    last = ""
+    for b in found.boxes[1:]:  # document order: a cell's contents follow it and carry no label of their own
+        last = b.label or last
+        out.setdefault(last, []).append(b)
+    return found.boxes[0], out
+
+
+def test_every_dtype_column_of_the_first_screen_fits_1400_px(browser: str, wide_report: Path) -> None:
+    """The float16 column used to end off screen once the impact lines widened the cells: every dtype header and
+    cell, and all they hold, lies inside the table's scroll box, and that inside the 1400 px window."""
+    frame, boxes = _dtype_boxes(wide_report, browser, 1400)
+    assert 0 <= frame.left < frame.right <= 1400
+    assert sorted(boxes) == sorted(DTYPES)
+    for dtype, bs in boxes.items():
+        assert len(bs) >= 1 + len(WIDE), (dtype, len(bs))  # the header and one cell per implementation at least
+        assert any(b.label == "" for b in bs), dtype  # their contents were measured too
+        widest = max(bs, key=lambda b: b.right)
+        assert frame.left <= min(b.left for b in bs) and widest.right <= frame.right, (dtype, widest, frame)
+    html = wide_report.read_text(encoding="utf-8")
+    assert "/batch, step " in html and "+4</td>" in html, "the page must carry what widened the cells"
+    assert html.count(">findings</a>") >= len(WIDE)
+
+
+def test_the_column_check_fails_where_the_grid_does_not_fit(browser: str, wide_report: Path) -> None:
+    """The same page in a window too narrow for it: the last dtype column ends beyond the scroll box."""
+    frame, boxes = _dtype_boxes(wide_report, browser, 900)
+    assert max(b.right for b in boxes["float16"]) > frame.right
 
 
 def test_the_page_loads_within_two_seconds(browser: str, report: Path) -> None:

@@ -17,7 +17,7 @@ import mpmath
 import pytest
 
 from focalspec.cli_main import main as cli_main
-from focalspec.reports import build, digits, harm, model, palette, plots
+from focalspec.reports import build, digits, findings_view, harm, model, palette, plots
 from focalspec.reports.merge import Loaded, collect, merge_results
 
 FIX = Path(__file__).parent / "fixtures" / "report"
@@ -126,9 +126,9 @@ def test_first_screen_ranks_harm_not_counts(page: tuple[str, Path]) -> None:
     hazard = first[first.index('data-v="hazard"'):]
     hazard = hazard[: hazard.index("</tr>")]
     assert "unsafe to train with" in hazard and "6 NaN grads" in hazard  # float16: the 6 NaN gradients
-    assert re.search(r'class="dt safe-no"[^>]*>no <span class="ev">· 6 NaN grads', hazard)
+    assert re.search(r'class="dt safe-no"[^>]*><span class="nw">no <span class="ev">· <span>6 NaN grads', hazard)
     assert re.search(r'<td class="num" data-v="[^"]+">NaN/Inf</td>', hazard)  # the worst error of a required failure
-    assert re.search(r'class="dt safe-caution"[^>]*>caution', hazard)  # float64: low precision, major
+    assert re.search(r'class="dt safe-caution"[^>]*><span class="nw">caution', hazard)  # float64: low precision, major
     policy_row = first[first.index('data-v="policy-only"'):]
     policy_row = policy_row[: policy_row.index("</tr>")]
     assert "conforms (±∞ only)" in policy_row and "safe-no\"" not in policy_row
@@ -188,14 +188,14 @@ def test_finding_shapes_documented_and_generated() -> None:
     documented = {"id": "F-1", "adapter": "a", "variant": {**VARIANT, "gamma": 0.5}, "inputs": [16.64],
                   "targets": [1.0], "dtype": "float32", "check": "grad", "expected": [-5.4e-12], "observed": ["nan"],
                   "err_u": "inf", "cause": "prose: the power's gradient is NaN"}  # fmt: skip
-    v = harm.finding_view(documented)
+    v = findings_view.finding_view(documented)
     assert v["severity"] == "critical" and v["cause"] == "nonfinite_at_finite" and v["fix"]
     assert v["golden"] == "focalspec golden --x=16.64 --y=1 --alpha=0.25 --gamma=0.5 --dtype=float32 --grad"
     generated = {"id": "a:clip_epsilon", "adapter": "a", "cause": "clip_epsilon", "fix": "Work on logits.",
                  "tiers": ["extended"], "smallest": {"variant": VARIANT, "input": 3.0, "target": 0.0,
                                                      "dtype": "float64", "check": "value", "expected": 1.0,
                                                      "observed": 2.0}}  # fmt: skip
-    g = harm.finding_view(generated)
+    g = findings_view.finding_view(generated)
     assert g["severity"] == "policy" and g["fix"] == "Work on logits." and "--dtype=float64" in g["golden"]
 
 
