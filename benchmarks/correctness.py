@@ -31,8 +31,9 @@ class Check:
     reason: str | None
 
 
-def _grade(what: str, got: np.ndarray, exact: np.ndarray, scale: np.ndarray, dtype: str, gamma: float,
-           n: int) -> tuple[float, str | None]:
+def _grade(
+    what: str, got: np.ndarray, exact: np.ndarray, scale: np.ndarray, dtype: str, gamma: float, n: int
+) -> tuple[float, str | None]:
     """Worst error in u and, if it fails 'acceptable', the one-line reason naming the element."""
     m = grading.measure(what, got, exact, scale, dtype, budget(dtype, gamma, n), REQUIRED)
     if m.passed:

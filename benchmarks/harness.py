@@ -376,7 +376,6 @@ def _release_memory(device: str) -> None:
             pass
 
 
-
 def measure_job(
     job: Job, batch: InputBatch, ceiling: dict[str, Any] | None, refs: References, config: BenchConfig
 ) -> dict[str, Any]:

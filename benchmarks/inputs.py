@@ -133,4 +133,3 @@ def reference(variant: Variant, x: np.ndarray, t: np.ndarray) -> Any:
     if variant.reduction == "sum":
         return NpResult(losses, total, grad, scale)
     return NpResult(losses, total / x.size, grad / x.size, scale / x.size)
-

@@ -123,5 +123,3 @@ def ratio_lines(results: Sequence[dict[str, Any]], largest_only: bool = True) ->
             f"fastest {_peer_text(e['any_mode_any'], True)}"
         )
     return lines
-
-

@@ -101,4 +101,3 @@ def markdown(doc: dict[str, Any], notes: Sequence[str] = ()) -> str:
     if untimed:
         out += ["", "## Not timed (no native timing path here; not an error)", "", *[f"- {e}" for e in untimed]]
     return "\n".join(out) + "\n"
-

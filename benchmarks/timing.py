@@ -99,4 +99,3 @@ def time_timed(timed: Any, k: int, config: TimingConfig) -> Timing:
         enough = len(times) >= config.min_reps and total >= config.min_time
         if enough or len(times) >= config.max_reps:
             return Timing(times, compile_s, out, i)
-

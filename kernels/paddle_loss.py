@@ -29,6 +29,8 @@ from fractions import Fraction
 import paddle
 from paddle.autograd import PyLayer
 
+from focalspec.kernels import params
+
 Tensor = paddle.Tensor
 
 __all__ = ["sigmoid_focal_loss", "softmax_focal_loss"]
@@ -53,19 +55,6 @@ def _check_inputs(inputs: object) -> Tensor:
             f"inputs must be float64 or float32 (focalspec.kernels.paddle_loss), got {_dtype_name(inputs)}"
         )
     return inputs
-
-
-def _real(name: str, value: object, lo: float, hi: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite real number, got {value!r}")
-    if not lo <= value <= hi:
-        raise ValueError(f"{name} must be in [{lo:g}, {hi:g}], got {value!r}")
-    return float(value)
-
-
-def _choice(name: str, value: object, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"unknown {name} {value!r}; expected one of {', '.join(choices)}")
 
 
 def _check_range(name: str, values: Tensor, lo: float, hi: float) -> None:
@@ -216,17 +205,17 @@ def sigmoid_focal_loss(
 ) -> Tensor:
     """Sigmoid focal loss of SPEC.md §2-§4 (logits or probabilities, targets in [0, 1])."""
     x = _check_inputs(inputs)
-    _choice("input_kind", input_kind, ("logits", "probs"))
-    _choice("reduction", reduction, _SIGMOID_REDUCTIONS)
+    params.choice("input_kind", input_kind, ("logits", "probs"))
+    params.choice("reduction", reduction, _SIGMOID_REDUCTIONS)
     if soft_target != "canonical":
         raise ValueError(
             f"soft_target {soft_target!r} is not implemented in focalspec.kernels.paddle_loss (canonical only)"
         )
     if clip_eps is not None:
         raise ValueError("clip_eps is not implemented in focalspec.kernels.paddle_loss")
-    g = _real("gamma", gamma, 0.0, math.inf)
-    a = None if alpha is None else _real("alpha", alpha, 0.0, 1.0)
-    ls = _real("label_smoothing", label_smoothing, 0.0, 1.0)
+    g = params.real("gamma", gamma, 0.0)
+    a = params.real_or_none("alpha", alpha, 0.0, 1.0)
+    ls = params.real("label_smoothing", label_smoothing, 0.0, 1.0)
     if not isinstance(targets, paddle.Tensor) or list(targets.shape) != list(x.shape):
         raise ValueError("targets must be a paddle.Tensor of the shape of inputs")
     t0 = targets.astype(x.dtype)
@@ -311,7 +300,7 @@ def softmax_focal_loss(
     """Softmax focal loss of SPEC.md §5 on logits (..., C); targets are class indices (...)
     or distributions (..., C).  A scalar alpha multiplies every class, a sequence is per class."""
     z = _check_inputs(inputs)
-    _choice("reduction", reduction, _SOFTMAX_REDUCTIONS)
+    params.choice("reduction", reduction, _SOFTMAX_REDUCTIONS)
     if input_kind != "logits" or renormalize:
         raise ValueError("focalspec.kernels.paddle_loss's softmax takes logits only")
     if clip_eps is not None:
@@ -319,8 +308,8 @@ def softmax_focal_loss(
     if len(z.shape) < 1 or z.shape[-1] < 1:
         raise ValueError("softmax inputs need a class axis")
     n_classes = int(z.shape[-1])
-    g = _real("gamma", gamma, 0.0, math.inf)
-    ls = _real("label_smoothing", label_smoothing, 0.0, 1.0)
+    g = params.real("gamma", gamma, 0.0)
+    ls = params.real("label_smoothing", label_smoothing, 0.0, 1.0)
     if not isinstance(targets, paddle.Tensor):
         raise ValueError(f"targets must be a paddle.Tensor, got {type(targets).__name__}")
     if _dtype_name(targets).startswith("int"):
@@ -338,9 +327,9 @@ def softmax_focal_loss(
     if alpha is None:
         w = t
     elif isinstance(alpha, int | float):
-        w = _real("alpha", alpha, 0.0, 1.0) * t
+        w = params.real("alpha", alpha, 0.0, 1.0) * t
     else:
-        vec = [_real("alpha", a, 0.0, 1.0) for a in alpha]
+        vec = [params.real("alpha", a, 0.0, 1.0) for a in alpha]
         if len(vec) != n_classes:
             raise ValueError(f"alpha has {len(vec)} entries for {n_classes} classes")
         w = paddle.to_tensor(vec, dtype=z.dtype) * t

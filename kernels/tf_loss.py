@@ -32,6 +32,8 @@ from typing import Any
 
 import tensorflow as tf
 
+from focalspec.kernels import params
+
 REDUCTIONS: tuple[str, ...] = ("none", "sum", "mean", "normalized")
 SOFT_TARGETS: tuple[str, ...] = ("canonical", "geometric", "margin", "two_term")
 INPUT_KINDS: tuple[str, ...] = ("logits", "probs")
@@ -40,38 +42,12 @@ INPUT_KINDS: tuple[str, ...] = ("logits", "probs")
 # ----------------------------------------------------------------------------- argument checks
 
 
-def _real(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{name} must be a real number, got {value!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return float(value)
-
-
-def _choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise ValueError(f"unknown {name} {value!r}; expected one of {', '.join(choices)}")
-    return value
-
-
-def _unit(name: str, value: Any) -> float:
-    v = _real(name, value)
-    if not 0.0 <= v <= 1.0:
-        raise ValueError(f"{name} must be in [0, 1], got {value!r}")
-    return v
-
-
 def _common(gamma: Any, input_kind: Any, clip_eps: Any, label_smoothing: Any, reduction: Any) -> float:
-    g = _real("gamma", gamma)
-    if g < 0:
-        raise ValueError(f"gamma must be >= 0, got {gamma!r}")
-    _choice("input_kind", input_kind, INPUT_KINDS)
-    if clip_eps is not None:
-        eps = _real("clip_eps", clip_eps)
-        if not 0.0 < eps < 0.5:
-            raise ValueError(f"clip_eps must be in (0, 0.5), got {clip_eps!r}")
-    _unit("label_smoothing", label_smoothing)
-    _choice("reduction", reduction, REDUCTIONS)
+    g = params.real("gamma", gamma, 0.0)
+    params.choice("input_kind", input_kind, INPUT_KINDS)
+    params.real_or_none("clip_eps", clip_eps, 0.0, 0.5, lo_open=True, hi_open=True)
+    params.real("label_smoothing", label_smoothing, 0.0, 1.0)
+    params.choice("reduction", reduction, REDUCTIONS)
     return g
 
 
@@ -173,8 +149,8 @@ def sigmoid_focal_loss(
     'normalized' (sum / max(1, number of targets equal to 1)).
     """
     g = _common(gamma, input_kind, clip_eps, label_smoothing, reduction)
-    _choice("soft_target", soft_target, SOFT_TARGETS)
-    a = None if alpha is None else _unit("alpha", alpha)
+    params.choice("soft_target", soft_target, SOFT_TARGETS)
+    a = params.real_or_none("alpha", alpha, 0.0, 1.0)
     if soft_target != "canonical" and (input_kind != "logits" or clip_eps is not None):
         raise ValueError(f"soft_target={soft_target!r} is defined for logits without clipping only")
     x, work = _float_input(inputs)
@@ -436,9 +412,9 @@ def _alpha_vector(alpha: Any, c: int) -> list[float] | None:
     if alpha is None:
         return None
     if isinstance(alpha, int | float) and not isinstance(alpha, bool):
-        return [_unit("alpha", alpha)] * c
+        return [params.real("alpha", alpha, 0.0, 1.0)] * c
     if isinstance(alpha, Sequence) and not isinstance(alpha, str):
-        vals = [_unit("alpha", v) for v in alpha]
+        vals = [params.real("alpha", v, 0.0, 1.0) for v in alpha]
         if len(vals) != c:
             raise ValueError(f"alpha has {len(vals)} entries but the inputs have {c} classes")
         return vals
