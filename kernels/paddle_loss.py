@@ -25,6 +25,7 @@ import math
 import struct
 from collections.abc import Sequence
 from fractions import Fraction
+from typing import Any
 
 import paddle
 from paddle.autograd import PyLayer
@@ -102,9 +103,11 @@ def _div0(c: Tensor, d: Tensor) -> Tensor:
 
 
 def _pow(m: Tensor, gamma: float) -> Tensor:
-    """m ** gamma with gamma taken exactly."""
+    """m ** gamma with gamma taken exactly (gamma = 2: one correctly rounded product, as pow)."""
     if gamma == 0:
         return paddle.ones_like(m)
+    if gamma == 2:
+        return m * m
     g_hi, g_lo = _split_const(gamma, _dtype_name(m))
     r = paddle.pow(m, g_hi)
     if g_lo:
@@ -112,41 +115,51 @@ def _pow(m: Tensor, gamma: float) -> Tensor:
     return r
 
 
-def _sigmoid(x: Tensor) -> Tensor:
-    """sigmoid without overflow or cancellation on either side."""
+def _sigmoid_pair(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """(sigmoid(x), sigmoid(-x), log1p(e^-|x|)) without overflow or cancellation on either side,
+    from one exp and one log1p (each pass over the data costs as much as the arithmetic)."""
     e = paddle.exp(-paddle.abs(x))
-    return _where(x >= 0, 1 / (1 + e), e / (1 + e), x)
-
-
-def _softplus(x: Tensor) -> Tensor:
-    """log(1 + e^x) = max(x, 0) + log1p(e^-|x|)."""
-    return paddle.maximum(x, paddle.zeros_like(x)) + paddle.log1p(paddle.exp(-paddle.abs(x)))
+    d = 1 + e
+    inv, small = 1 / d, e / d
+    pos = x >= 0
+    return paddle.where(pos, inv, small), paddle.where(pos, small, inv), paddle.log1p(e)
 
 
 # ----------------------------------------------------------------------------- sigmoid
 
 
-def _sigmoid_logits(x: Tensor, t: Tensor, tn: Tensor, gamma: float) -> tuple[Tensor, Tensor]:
-    """Unweighted canonical loss and d/dx; infinite x take the limits of SPEC.md §1.4."""
-    fin = paddle.isfinite(x) | paddle.isnan(x)
-    xf = _where(fin, x, 0.0, x)
-    s_pos, s_neg = _sigmoid(xf), _sigmoid(-xf)
-    ce = _mul0(t, _softplus(-xf)) + _mul0(tn, _softplus(xf))
+def _sigmoid_logits(x: Tensor, t: Tensor, tn: Tensor, gamma: float, want_grad: bool) -> tuple[Tensor, Any]:
+    """Unweighted canonical loss and d/dx (None unless ``want_grad``); infinite x take the limits
+    of SPEC.md §1.4.  One look at the data (a host synchronisation) skips the limit passes
+    when no logit is infinite, the common case."""
+    inf = bool(paddle.isinf(x).any())
+    fin = paddle.logical_not(paddle.isinf(x)) if inf else None
+    xf = _where(fin, x, 0.0, x) if inf else x
+    s_pos, s_neg, tail = _sigmoid_pair(xf)
+    zero = paddle.zeros_like(xf)
+    # softplus(+-x) = max(+-x, 0) + log1p(e^-|x|) is finite for finite x: t * it needs no 0 * inf guard
+    ce = t * (paddle.maximum(-xf, zero) + tail) + tn * (paddle.maximum(xf, zero) + tail)
     m = t * s_neg + tn * s_pos  # 1 - p_t, no cancellation
     mg = _pow(m, gamma)
-    dce = tn * s_pos - t * s_neg
-    grad = mg * dce
-    if gamma != 0:
-        # r = sigmoid(x) sigmoid(-x) / (1 - p_t), exact for hard targets
-        r = _where(_eq(tn, 0), s_pos, _where(_eq(t, 0), s_neg, s_pos * s_neg / m, x), x)
-        grad = grad + gamma * mg * (tn - t) * _where(_eq(r, 0), 0.0, r * ce, x)
     value = mg * ce
+    grad = None
+    if want_grad:
+        dce = tn * s_pos - t * s_neg
+        grad = mg * dce
+        if gamma != 0:
+            # r = sigmoid(x) sigmoid(-x) / (1 - p_t), exact for hard targets
+            r = _where(_eq(tn, 0), s_pos, _where(_eq(t, 0), s_neg, s_pos * s_neg / m, x), x)
+            grad = grad + gamma * mg * (tn - t) * _where(_eq(r, 0), 0.0, r * ce, x)
+    if not inf:
+        return value, grad
     # limits at x = +-inf: u is the target mass on the wrong side
     pos = x > 0
     u = _where(pos, tn, t, x)
     lim_v = _where(u > 0, math.inf, 0.0, x)
-    lim_g = _where(pos, 1.0, -1.0, x) * paddle.pow(u, gamma + 1)
-    return _where(fin, value, lim_v, x), _where(fin, grad, lim_g, x)
+    value = _where(fin, value, lim_v, x)
+    if grad is not None:
+        grad = _where(fin, grad, _where(pos, 1.0, -1.0, x) * paddle.pow(u, gamma + 1), x)
+    return value, grad
 
 
 def _sigmoid_probs(p: Tensor, t: Tensor, tn: Tensor, gamma: float) -> tuple[Tensor, Tensor]:
@@ -167,10 +180,14 @@ class _SigmoidFL(PyLayer):
     @staticmethod
     def forward(ctx, x, t0, gamma, alpha, probs, ls):  # type: ignore[no-untyped-def]
         t, tn = (t0, 1 - t0) if not ls else (t0 * (1 - ls) + ls / 2, (1 - t0) * (1 - ls) + ls / 2)
-        value, grad = (_sigmoid_probs if probs else _sigmoid_logits)(x, t, tn, gamma)
+        want_grad = not x.stop_gradient  # forward only: no gradient passes
+        if probs:
+            value, grad = _sigmoid_probs(x, t, tn, gamma)
+        else:
+            value, grad = _sigmoid_logits(x, t, tn, gamma, want_grad)
         if alpha is not None:
             w = alpha * t + (1 - alpha) * tn
-            value, grad = w * value, w * grad
+            value, grad = w * value, None if grad is None else w * grad
         ctx.save_for_backward(grad)
         return value
 

@@ -69,6 +69,10 @@ def _mul0(c: tf.Tensor, v: tf.Tensor) -> tf.Tensor:
 
 
 def _pow(m: tf.Tensor, g: float) -> tf.Tensor:
+    """m ** g; g = 2 as one correctly rounded product (what XLA makes of pow(m, 2) anyway, and
+    eagerly one cheap pass instead of a pow)."""
+    if g == 2:
+        return m * m
     return tf.ones_like(m) if g == 0 else tf.pow(m, g)
 
 
@@ -162,14 +166,16 @@ def sigmoid_focal_loss(
     # smoothed target and its complement, each formed directly (1 - t would lose t's bits)
     tp = t_raw * (1.0 - ls) + ls / 2 if ls else t_raw
     tn = (1.0 - t_raw) * (1.0 - ls) + ls / 2 if ls else 1.0 - t_raw
-    dt = (1.0 - 2.0 * t_raw) * (1.0 - ls) if ls else 1.0 - 2.0 * t_raw  # 1 - 2t, exact for t in [1/4, 1]
+
+    def dt_of() -> tf.Tensor:  # 1 - 2t, exact for t in [1/4, 1]; eagerly formed only where it is read
+        return (1.0 - 2.0 * t_raw) * (1.0 - ls) if ls else 1.0 - 2.0 * t_raw
 
     if input_kind == "probs":
-        loss = _sigmoid_probs(xw, tp, tn, dt, g, a, clip_eps)
+        loss = _sigmoid_probs(xw, tp, tn, dt_of(), g, a, clip_eps)
     elif clip_eps is not None:
-        loss = _sigmoid_logits_clipped(xw, tp, tn, dt, g, a, clip_eps)
+        loss = _sigmoid_logits_clipped(xw, tp, tn, dt_of(), g, a, clip_eps)
     else:
-        loss = _sigmoid_logits(xw, tp, tn, dt, g, a, soft_target)
+        loss = _sigmoid_logits(xw, tp, tn, dt_of, g, a, soft_target)
     npos = tf.reduce_sum(tf.cast(t_raw == 1, work)) if reduction == "normalized" else None
     return tf.cast(_reduce(loss, reduction, npos), x.dtype)
 
@@ -179,8 +185,11 @@ def _alpha_t(tp: tf.Tensor, tn: tf.Tensor, a: float | None) -> tf.Tensor:
 
 
 def _sigmoid_logits(
-    x: tf.Tensor, tp: tf.Tensor, tn: tf.Tensor, dt: tf.Tensor, g: float, a: float | None, soft: str
+    x: tf.Tensor, tp: tf.Tensor, tn: tf.Tensor, dt_of: Any, g: float, a: float | None, soft: str
 ) -> tf.Tensor:
+    """Eagerly every operation is a pass over memory, so what only the gradient reads (p - t,
+    1 - 2t) is formed in ``grad``; in a graph XLA fuses it all and drops what is not read."""
+
     @tf.custom_gradient
     def f(xv: tf.Tensor) -> Any:
         # Eagerly every operation is a pass over memory: one look at the data (a host
@@ -196,7 +205,6 @@ def _sigmoid_logits(
         s_pos, s_neg, e = _sigmoid_pair(xs)
         sp_pos, sp_neg = _softplus_pair(xs, e)  # -log(1 - p), -log p
         ce = tp * sp_neg + tn * sp_pos
-        dce = tn * s_pos - tp * s_neg  # p - t without cancellation at hard targets
         if soft == "two_term":
             ap, an = (1.0, 1.0) if a is None else (a, 1.0 - a)
             gp, gn = _pow(s_neg, g), _pow(s_pos, g)
@@ -208,12 +216,14 @@ def _sigmoid_logits(
             elif soft == "geometric":
                 m = -tf.math.expm1(-ce)
             else:  # margin: 1 - p_t = sigmoid(-x (2t - 1))
-                mm = -dt
+                mm = -dt_of()
                 _, m, _ = _sigmoid_pair(xs * mm)
             mg = _pow(m, g)
             val = w * mg * ce
 
         def grad(up: tf.Tensor) -> tf.Tensor:
+            dce = tn * s_pos - tp * s_neg  # p - t without cancellation at hard targets
+            dt = dt_of() if soft == "canonical" else None
             if soft == "two_term":
                 dpos = -ap * tp * gp * (g * s_pos * sp_neg + s_neg)
                 dneg = an * tn * gn * (g * s_neg * sp_pos + s_pos)
@@ -537,7 +547,11 @@ def _reduce(loss: tf.Tensor, reduction: str, npos: tf.Tensor | None) -> tf.Tenso
         return loss
     # XLA's CPU reduction of float32 is a plain running sum (2.7e3 u off at 4M elements, where
     # eager TF is within 1 u): accumulate in float64, which costs one conversion per element
-    total = tf.cast(tf.reduce_sum(tf.cast(loss, tf.float64)), loss.dtype)
+    # (eagerly TF sums float32 pairwise, within 1 u: no conversion there)
+    if tf.executing_eagerly():
+        total = tf.reduce_sum(loss)
+    else:
+        total = tf.cast(tf.reduce_sum(tf.cast(loss, tf.float64)), loss.dtype)
     if reduction == "sum":
         return total
     if reduction == "mean":  # mean of nothing is 0 / 0 = NaN
