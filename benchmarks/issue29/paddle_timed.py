@@ -83,18 +83,19 @@ class TimedFocalspecPaddleBefore(TimedFocalspecPaddle):
     def _loss(self, variant: Variant, x: Any, t: Any) -> Any:
         from focalspec.adapters.base import own_impl_kwargs
 
-        return old_kernel().sigmoid_focal_loss(x, t, **own_impl_kwargs(variant))
+        return kernel_at("paddle_loss").sigmoid_focal_loss(x, t, **own_impl_kwargs(variant))
 
 
-def old_kernel() -> types.ModuleType:
-    key = f"paddle_loss_{BEFORE}"
+def kernel_at(name: str, revision: str = BEFORE) -> types.ModuleType:
+    """kernels/<name>.py at ``revision`` (``git show`` of this checkout), imported once."""
+    key = f"{name}_{revision}"
     if key not in sys.modules:
         root = Path(__file__).resolve().parents[2]
-        show = ["git", "-C", str(root), "show", f"{BEFORE}:kernels/paddle_loss.py"]
+        show = ["git", "-C", str(root), "show", f"{revision}:kernels/{name}.py"]
         source = subprocess.run(show, capture_output=True, text=True, check=True).stdout
         module = types.ModuleType(key)
         sys.modules[key] = module
-        exec(compile(source, f"{BEFORE}:kernels/paddle_loss.py", "exec"), module.__dict__)
+        exec(compile(source, f"{revision}:kernels/{name}.py", "exec"), module.__dict__)
     return sys.modules[key]
 
 
