@@ -13,13 +13,10 @@ for; ``to_numpy`` reads the loss (and gradient) of the last repetition for the c
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import types
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+from old_adapters import old_kernel
 
 from focalspec.adapters.base import Adapter, Timed
 from focalspec.adapters.paddle_adapters import FocalspecPaddle, PaddleSigmoid, paddle_module
@@ -27,16 +24,10 @@ from focalspec.spec.variant import Variant
 
 
 def paddle_timed(
-    adapter: Any,
-    variant: Variant,
-    input_sets: list[np.ndarray],
-    targets: np.ndarray,
-    dtype: str,
-    device: str,
-    mode: str,
-    backward: bool,
+    adapter: Any, variant: Variant, input_sets: list[np.ndarray], targets: np.ndarray, *rest: Any
 ) -> Timed:
     """Inputs placed once as paddle tensors of ``dtype``; one step = loss (+ paddle.grad of its sum)."""
+    dtype, device, mode, backward = rest  # as Adapter.prepare_timed
     adapter.require_supported(variant, dtype, device, mode, input_sets)
     paddle = paddle_module()
     xs = []
@@ -83,20 +74,7 @@ class TimedFocalspecPaddleBefore(TimedFocalspecPaddle):
     def _loss(self, variant: Variant, x: Any, t: Any) -> Any:
         from focalspec.adapters.base import own_impl_kwargs
 
-        return kernel_at("paddle_loss").sigmoid_focal_loss(x, t, **own_impl_kwargs(variant))
-
-
-def kernel_at(name: str, revision: str = BEFORE) -> types.ModuleType:
-    """kernels/<name>.py at ``revision`` (``git show`` of this checkout), imported once."""
-    key = f"{name}_{revision}"
-    if key not in sys.modules:
-        root = Path(__file__).resolve().parents[2]
-        show = ["git", "-C", str(root), "show", f"{revision}:kernels/{name}.py"]
-        source = subprocess.run(show, capture_output=True, text=True, check=True).stdout
-        module = types.ModuleType(key)
-        sys.modules[key] = module
-        exec(compile(source, f"{revision}:kernels/{name}.py", "exec"), module.__dict__)
-    return sys.modules[key]
+        return old_kernel("paddle_loss", BEFORE).sigmoid_focal_loss(x, t, **own_impl_kwargs(variant))
 
 
 def adapters() -> list[Adapter]:
