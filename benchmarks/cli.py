@@ -116,7 +116,7 @@ def command_line(args: argparse.Namespace) -> str:
 
 def _describe(r: dict[str, Any]) -> str:
     if r["median_s"] is None:
-        return f"error: {r['error']}"
+        return r.get("not_timed") or f"error: {r['error']}"
     text = (
         f"{r['median_s'] * 1e3:.3f} ms (IQR {r['iqr_s'] * 1e3:.3f}, {r['reps']} reps) "
         f"{r['GBps']:.2f} GB/s"
@@ -239,7 +239,7 @@ def summary_table(doc: dict[str, Any]) -> str:
     lines.append(head)
     for r in sorted(bench.largest_size_rows(doc["results"]), key=lambda r: (r["device"], r["dtype"], r["pass"])):
         if r["median_s"] is None:
-            tail = f"error: {r['error']}"
+            tail = r.get("not_timed") or f"error: {r['error']}"
             nums = f"{'':>10} {'':>8} {'':>8} {'':>9}"
         else:
             roof = f"{100 * r['roofline_fraction']:.1f}%" if r["roofline_fraction"] is not None else "–"

@@ -41,6 +41,8 @@ import jax.numpy as jnp
 from jax import lax
 from jax.custom_derivatives import SymbolicZero
 
+from focalspec.kernels import params
+
 __all__ = ["sigmoid_focal_loss", "softmax_focal_loss"]
 
 INPUT_KINDS = ("logits", "probs")
@@ -76,21 +78,22 @@ def sigmoid_focal_loss(
     reduction: none | sum | mean | normalized (sum / max(1, number of targets equal to 1)).
     """
     cfg = _SigCfg(
-        gamma=_check_gamma(gamma),
-        alpha=_check_unit_or_none("alpha", alpha),
-        input_kind=_check_choice("input_kind", input_kind, INPUT_KINDS),
-        soft_target=_check_choice("soft_target", soft_target, SOFT_TARGETS),
-        clip_eps=_check_clip(clip_eps),
-        label_smoothing=_check_smoothing(label_smoothing),
+        gamma=params.real("gamma", gamma, 0.0),
+        alpha=params.real_or_none("alpha", alpha, 0.0, 1.0),
+        input_kind=params.choice("input_kind", input_kind, INPUT_KINDS),
+        soft_target=params.choice("soft_target", soft_target, SOFT_TARGETS),
+        clip_eps=params.real_or_none("clip_eps", clip_eps, 0.0, 0.5, lo_open=True, hi_open=True),
+        label_smoothing=params.real("label_smoothing", label_smoothing, 0.0, 1.0),
     )
-    _check_choice("reduction", reduction, SIGMOID_REDUCTIONS)
+    params.choice("reduction", reduction, SIGMOID_REDUCTIONS)
     if cfg.soft_target != "canonical" and (cfg.input_kind != "logits" or cfg.clip_eps is not None):
         raise ValueError(f"soft_target={soft_target!r} is defined for logits without clip_eps only")
     x = _float_input(inputs)
     t_raw = jnp.asarray(targets)
     if t_raw.shape != x.shape:
         raise ValueError(f"targets have shape {t_raw.shape} but inputs have shape {x.shape}")
-    _check_numeric("targets", t_raw)
+    if not (jnp.issubdtype(t_raw.dtype, jnp.number) or t_raw.dtype == jnp.bool_):
+        raise ValueError(f"targets must be numeric, got dtype {t_raw.dtype}")
     cdt = _compute_dtype(x.dtype)
     loss = _sigmoid_core(x.astype(cdt), t_raw.astype(cdt), cfg)
     if reduction == "normalized":
@@ -120,28 +123,28 @@ def softmax_focal_loss(
     renormalize (probabilities only) divides each row by its sum first (Keras).
     label_smoothing maps t to ``t (1 - ls) + ls / C``.  reduction: none | sum | mean.
     """
-    gamma = _check_gamma(gamma)
+    gamma = params.real("gamma", gamma, 0.0)
     if alpha is not None and not isinstance(alpha, numbers.Real):
         if isinstance(alpha, str) or not isinstance(alpha, Sequence):
             raise ValueError(f"alpha must be None, a number or a sequence of numbers, got {alpha!r}")
-        alpha = tuple(_check_unit_or_none("alpha", a) for a in alpha)
+        alpha = tuple(params.real_or_none("alpha", a, 0.0, 1.0) for a in alpha)
         if not alpha:
             raise ValueError("alpha sequence is empty")
     else:
-        alpha = _check_unit_or_none("alpha", alpha)
+        alpha = params.real_or_none("alpha", alpha, 0.0, 1.0)
     if not isinstance(renormalize, bool):
         raise ValueError(f"renormalize must be True or False, got {renormalize!r}")
     cfg = _SoftCfg(
         gamma=gamma,
         alpha=alpha,
-        input_kind=_check_choice("input_kind", input_kind, INPUT_KINDS),
-        clip_eps=_check_clip(clip_eps),
+        input_kind=params.choice("input_kind", input_kind, INPUT_KINDS),
+        clip_eps=params.real_or_none("clip_eps", clip_eps, 0.0, 0.5, lo_open=True, hi_open=True),
         renormalize=renormalize,
     )
     if renormalize and cfg.input_kind != "probs":
         raise ValueError("renormalize applies to input_kind='probs' only")
-    ls = _check_smoothing(label_smoothing)
-    _check_choice("reduction", reduction, SOFTMAX_REDUCTIONS)
+    ls = params.real("label_smoothing", label_smoothing, 0.0, 1.0)
+    params.choice("reduction", reduction, SOFTMAX_REDUCTIONS)
     z = _float_input(inputs)
     if z.ndim < 1 or z.shape[-1] < 1:
         raise ValueError(f"inputs need a class axis with at least one class, got shape {z.shape}")
@@ -150,7 +153,8 @@ def softmax_focal_loss(
         raise ValueError(f"alpha has {len(alpha)} entries but the inputs have {n_classes} classes")
     cdt = _compute_dtype(z.dtype)
     t_raw = jnp.asarray(targets)
-    _check_numeric("targets", t_raw)
+    if not (jnp.issubdtype(t_raw.dtype, jnp.number) or t_raw.dtype == jnp.bool_):
+        raise ValueError(f"targets must be numeric, got dtype {t_raw.dtype}")
     if t_raw.shape == z.shape[:-1]:
         if not jnp.issubdtype(t_raw.dtype, jnp.integer):
             raise ValueError(f"class-index targets must be integers, got {t_raw.dtype}")
@@ -185,58 +189,6 @@ class _SoftCfg(NamedTuple):
     input_kind: str
     clip_eps: float | None
     renormalize: bool
-
-
-def _real(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a real Python number, got {value!r}")
-    v = float(value)
-    if not math.isfinite(v):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return v
-
-
-def _check_gamma(gamma: object) -> float:
-    g = _real("gamma", gamma)
-    if g < 0:
-        raise ValueError(f"gamma must be >= 0, got {gamma!r}")
-    return g
-
-
-def _check_unit_or_none(name: str, value: object) -> float | None:
-    if value is None:
-        return None
-    v = _real(name, value)
-    if not 0 <= v <= 1:
-        raise ValueError(f"{name} must be in [0, 1], got {value!r}")
-    return v
-
-
-def _check_clip(clip_eps: object) -> float | None:
-    if clip_eps is None:
-        return None
-    v = _real("clip_eps", clip_eps)
-    if not 0 < v < 0.5:
-        raise ValueError(f"clip_eps must be in (0, 0.5), got {clip_eps!r}")
-    return v
-
-
-def _check_smoothing(ls: object) -> float:
-    v = _real("label_smoothing", ls)
-    if not 0 <= v <= 1:
-        raise ValueError(f"label_smoothing must be in [0, 1], got {ls!r}")
-    return v
-
-
-def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"unknown {name} {value!r}; expected one of {', '.join(choices)}")
-    return value
-
-
-def _check_numeric(name: str, a: jax.Array) -> None:
-    if not (jnp.issubdtype(a.dtype, jnp.number) or a.dtype == jnp.bool_):
-        raise ValueError(f"{name} must be numeric, got dtype {a.dtype}")
 
 
 def _float_input(inputs: Array) -> jax.Array:
@@ -320,8 +272,6 @@ def _pow(m: jax.Array, g: float) -> jax.Array:
 
 
 def _round_significand(v: float, bits: int) -> float:
-    if v == 0:
-        return 0.0
     mant, exp = math.frexp(v)
     return math.ldexp(round(mant * 2**bits), exp - bits)
 
@@ -367,12 +317,8 @@ def _two_sum(a: jax.Array, b: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 def _split(a: jax.Array) -> tuple[jax.Array, jax.Array]:
     """a = hi + lo with hi the leading 26 (float64) / 12 (float32) significand bits, cut by bit mask."""
-    if a.dtype == jnp.float64:
-        mask = jnp.int64(-(1 << 27))
-        hi = lax.bitcast_convert_type(lax.bitcast_convert_type(a, jnp.int64) & mask, jnp.float64)
-    else:
-        mask = jnp.int32(-(1 << 12))
-        hi = lax.bitcast_convert_type(lax.bitcast_convert_type(a, jnp.int32) & mask, jnp.float32)
+    bits, cut = (jnp.int64, 27) if a.dtype == jnp.float64 else (jnp.int32, 12)
+    hi = lax.bitcast_convert_type(lax.bitcast_convert_type(a, bits) & bits(-(1 << cut)), a.dtype)
     return hi, a - hi
 
 

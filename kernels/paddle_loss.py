@@ -25,9 +25,12 @@ import math
 import struct
 from collections.abc import Sequence
 from fractions import Fraction
+from typing import Any
 
 import paddle
 from paddle.autograd import PyLayer
+
+from focalspec.kernels import params
 
 Tensor = paddle.Tensor
 
@@ -53,19 +56,6 @@ def _check_inputs(inputs: object) -> Tensor:
             f"inputs must be float64 or float32 (focalspec.kernels.paddle_loss), got {_dtype_name(inputs)}"
         )
     return inputs
-
-
-def _real(name: str, value: object, lo: float, hi: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite real number, got {value!r}")
-    if not lo <= value <= hi:
-        raise ValueError(f"{name} must be in [{lo:g}, {hi:g}], got {value!r}")
-    return float(value)
-
-
-def _choice(name: str, value: object, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"unknown {name} {value!r}; expected one of {', '.join(choices)}")
 
 
 def _check_range(name: str, values: Tensor, lo: float, hi: float) -> None:
@@ -113,9 +103,11 @@ def _div0(c: Tensor, d: Tensor) -> Tensor:
 
 
 def _pow(m: Tensor, gamma: float) -> Tensor:
-    """m ** gamma with gamma taken exactly."""
+    """m ** gamma with gamma taken exactly (gamma = 2: one correctly rounded product, as pow)."""
     if gamma == 0:
         return paddle.ones_like(m)
+    if gamma == 2:
+        return m * m
     g_hi, g_lo = _split_const(gamma, _dtype_name(m))
     r = paddle.pow(m, g_hi)
     if g_lo:
@@ -123,41 +115,51 @@ def _pow(m: Tensor, gamma: float) -> Tensor:
     return r
 
 
-def _sigmoid(x: Tensor) -> Tensor:
-    """sigmoid without overflow or cancellation on either side."""
+def _sigmoid_pair(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """(sigmoid(x), sigmoid(-x), log1p(e^-|x|)) without overflow or cancellation on either side,
+    from one exp and one log1p (each pass over the data costs as much as the arithmetic)."""
     e = paddle.exp(-paddle.abs(x))
-    return _where(x >= 0, 1 / (1 + e), e / (1 + e), x)
-
-
-def _softplus(x: Tensor) -> Tensor:
-    """log(1 + e^x) = max(x, 0) + log1p(e^-|x|)."""
-    return paddle.maximum(x, paddle.zeros_like(x)) + paddle.log1p(paddle.exp(-paddle.abs(x)))
+    d = 1 + e
+    inv, small = 1 / d, e / d
+    pos = x >= 0
+    return paddle.where(pos, inv, small), paddle.where(pos, small, inv), paddle.log1p(e)
 
 
 # ----------------------------------------------------------------------------- sigmoid
 
 
-def _sigmoid_logits(x: Tensor, t: Tensor, tn: Tensor, gamma: float) -> tuple[Tensor, Tensor]:
-    """Unweighted canonical loss and d/dx; infinite x take the limits of SPEC.md §1.4."""
-    fin = paddle.isfinite(x) | paddle.isnan(x)
-    xf = _where(fin, x, 0.0, x)
-    s_pos, s_neg = _sigmoid(xf), _sigmoid(-xf)
-    ce = _mul0(t, _softplus(-xf)) + _mul0(tn, _softplus(xf))
+def _sigmoid_logits(x: Tensor, t: Tensor, tn: Tensor, gamma: float, want_grad: bool) -> tuple[Tensor, Any]:
+    """Unweighted canonical loss and d/dx (None unless ``want_grad``); infinite x take the limits
+    of SPEC.md §1.4.  One look at the data (a host synchronisation) skips the limit passes
+    when no logit is infinite, the common case."""
+    inf = bool(paddle.isinf(x).any())
+    fin = paddle.logical_not(paddle.isinf(x)) if inf else None
+    xf = _where(fin, x, 0.0, x) if inf else x
+    s_pos, s_neg, tail = _sigmoid_pair(xf)
+    zero = paddle.zeros_like(xf)
+    # softplus(+-x) = max(+-x, 0) + log1p(e^-|x|) is finite for finite x: t * it needs no 0 * inf guard
+    ce = t * (paddle.maximum(-xf, zero) + tail) + tn * (paddle.maximum(xf, zero) + tail)
     m = t * s_neg + tn * s_pos  # 1 - p_t, no cancellation
     mg = _pow(m, gamma)
-    dce = tn * s_pos - t * s_neg
-    grad = mg * dce
-    if gamma != 0:
-        # r = sigmoid(x) sigmoid(-x) / (1 - p_t), exact for hard targets
-        r = _where(_eq(tn, 0), s_pos, _where(_eq(t, 0), s_neg, s_pos * s_neg / m, x), x)
-        grad = grad + gamma * mg * (tn - t) * _where(_eq(r, 0), 0.0, r * ce, x)
     value = mg * ce
+    grad = None
+    if want_grad:
+        dce = tn * s_pos - t * s_neg
+        grad = mg * dce
+        if gamma != 0:
+            # r = sigmoid(x) sigmoid(-x) / (1 - p_t), exact for hard targets
+            r = _where(_eq(tn, 0), s_pos, _where(_eq(t, 0), s_neg, s_pos * s_neg / m, x), x)
+            grad = grad + gamma * mg * (tn - t) * _where(_eq(r, 0), 0.0, r * ce, x)
+    if not inf:
+        return value, grad
     # limits at x = +-inf: u is the target mass on the wrong side
     pos = x > 0
     u = _where(pos, tn, t, x)
     lim_v = _where(u > 0, math.inf, 0.0, x)
-    lim_g = _where(pos, 1.0, -1.0, x) * paddle.pow(u, gamma + 1)
-    return _where(fin, value, lim_v, x), _where(fin, grad, lim_g, x)
+    value = _where(fin, value, lim_v, x)
+    if grad is not None:
+        grad = _where(fin, grad, _where(pos, 1.0, -1.0, x) * paddle.pow(u, gamma + 1), x)
+    return value, grad
 
 
 def _sigmoid_probs(p: Tensor, t: Tensor, tn: Tensor, gamma: float) -> tuple[Tensor, Tensor]:
@@ -178,10 +180,14 @@ class _SigmoidFL(PyLayer):
     @staticmethod
     def forward(ctx, x, t0, gamma, alpha, probs, ls):  # type: ignore[no-untyped-def]
         t, tn = (t0, 1 - t0) if not ls else (t0 * (1 - ls) + ls / 2, (1 - t0) * (1 - ls) + ls / 2)
-        value, grad = (_sigmoid_probs if probs else _sigmoid_logits)(x, t, tn, gamma)
+        want_grad = not x.stop_gradient  # forward only: no gradient passes
+        if probs:
+            value, grad = _sigmoid_probs(x, t, tn, gamma)
+        else:
+            value, grad = _sigmoid_logits(x, t, tn, gamma, want_grad)
         if alpha is not None:
             w = alpha * t + (1 - alpha) * tn
-            value, grad = w * value, w * grad
+            value, grad = w * value, None if grad is None else w * grad
         ctx.save_for_backward(grad)
         return value
 
@@ -216,17 +222,17 @@ def sigmoid_focal_loss(
 ) -> Tensor:
     """Sigmoid focal loss of SPEC.md §2-§4 (logits or probabilities, targets in [0, 1])."""
     x = _check_inputs(inputs)
-    _choice("input_kind", input_kind, ("logits", "probs"))
-    _choice("reduction", reduction, _SIGMOID_REDUCTIONS)
+    params.choice("input_kind", input_kind, ("logits", "probs"))
+    params.choice("reduction", reduction, _SIGMOID_REDUCTIONS)
     if soft_target != "canonical":
         raise ValueError(
             f"soft_target {soft_target!r} is not implemented in focalspec.kernels.paddle_loss (canonical only)"
         )
     if clip_eps is not None:
         raise ValueError("clip_eps is not implemented in focalspec.kernels.paddle_loss")
-    g = _real("gamma", gamma, 0.0, math.inf)
-    a = None if alpha is None else _real("alpha", alpha, 0.0, 1.0)
-    ls = _real("label_smoothing", label_smoothing, 0.0, 1.0)
+    g = params.real("gamma", gamma, 0.0)
+    a = params.real_or_none("alpha", alpha, 0.0, 1.0)
+    ls = params.real("label_smoothing", label_smoothing, 0.0, 1.0)
     if not isinstance(targets, paddle.Tensor) or list(targets.shape) != list(x.shape):
         raise ValueError("targets must be a paddle.Tensor of the shape of inputs")
     t0 = targets.astype(x.dtype)
@@ -311,7 +317,7 @@ def softmax_focal_loss(
     """Softmax focal loss of SPEC.md §5 on logits (..., C); targets are class indices (...)
     or distributions (..., C).  A scalar alpha multiplies every class, a sequence is per class."""
     z = _check_inputs(inputs)
-    _choice("reduction", reduction, _SOFTMAX_REDUCTIONS)
+    params.choice("reduction", reduction, _SOFTMAX_REDUCTIONS)
     if input_kind != "logits" or renormalize:
         raise ValueError("focalspec.kernels.paddle_loss's softmax takes logits only")
     if clip_eps is not None:
@@ -319,8 +325,8 @@ def softmax_focal_loss(
     if len(z.shape) < 1 or z.shape[-1] < 1:
         raise ValueError("softmax inputs need a class axis")
     n_classes = int(z.shape[-1])
-    g = _real("gamma", gamma, 0.0, math.inf)
-    ls = _real("label_smoothing", label_smoothing, 0.0, 1.0)
+    g = params.real("gamma", gamma, 0.0)
+    ls = params.real("label_smoothing", label_smoothing, 0.0, 1.0)
     if not isinstance(targets, paddle.Tensor):
         raise ValueError(f"targets must be a paddle.Tensor, got {type(targets).__name__}")
     if _dtype_name(targets).startswith("int"):
@@ -338,9 +344,9 @@ def softmax_focal_loss(
     if alpha is None:
         w = t
     elif isinstance(alpha, int | float):
-        w = _real("alpha", alpha, 0.0, 1.0) * t
+        w = params.real("alpha", alpha, 0.0, 1.0) * t
     else:
-        vec = [_real("alpha", a, 0.0, 1.0) for a in alpha]
+        vec = [params.real("alpha", a, 0.0, 1.0) for a in alpha]
         if len(vec) != n_classes:
             raise ValueError(f"alpha has {len(vec)} entries for {n_classes} classes")
         w = paddle.to_tensor(vec, dtype=z.dtype) * t

@@ -29,6 +29,8 @@ import numpy as np
 from jax.experimental import pallas as pl
 from jax.experimental.pallas import triton as pltriton
 
+from focalspec.kernels import params
+
 __all__ = ["last_mode", "sigmoid_focal_loss"]
 
 _REDUCTIONS = ("none", "sum", "mean", "normalized")
@@ -227,14 +229,6 @@ def _focal_bwd(alpha: Any, gamma: float, reduction: str, interpret: bool, res: t
 _focal.defvjp(_focal_fwd, _focal_bwd)
 
 
-def _real(name: str, value: object, lo: float, hi: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite real number, got {value!r}")
-    if not lo <= value <= hi:
-        raise ValueError(f"{name} must be in [{lo:g}, {hi:g}], got {value!r}")
-    return float(value)
-
-
 _FLOATS = ("float64", "float32", "float16", "bfloat16")
 
 
@@ -252,11 +246,9 @@ def sigmoid_focal_loss(
     positives, None disables it; reduction none | sum | mean | normalized (sum / max(1, #t == 1)).
     Differentiable in ``logits`` (custom_vjp); the result has the dtype of ``logits``.
     """
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"unknown reduction {reduction!r}; expected one of {', '.join(_REDUCTIONS)}")
-    gamma = _real("gamma", gamma, 0.0, math.inf)
-    if alpha is not None:
-        alpha = _real("alpha", alpha, 0.0, 1.0)
+    params.choice("reduction", reduction, _REDUCTIONS)
+    gamma = params.real("gamma", gamma, 0.0)
+    alpha = params.real_or_none("alpha", alpha, 0.0, 1.0)
     if not hasattr(logits, "dtype") or not hasattr(logits, "shape"):
         raise ValueError(f"logits must be an array, got {type(logits).__name__}")
     if jnp.dtype(logits.dtype).name not in _FLOATS:

@@ -429,8 +429,8 @@ def test_registry_lists_both() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"gamma": -1.0}, "gamma must be >= 0"),
-        ({"gamma": True}, "gamma must be a real"),
+        ({"gamma": -1.0}, r"gamma must be in \[0, inf\]"),
+        ({"gamma": True}, "gamma must be a finite real"),
         ({"alpha": 1.5}, "alpha must be in"),
         ({"reduction": "avg"}, "unknown reduction"),
         ({"soft_target": "kornia"}, "unknown soft_target"),

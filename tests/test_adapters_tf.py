@@ -259,7 +259,7 @@ def test_bad_arguments_are_one_line_value_errors() -> None:
 
     x, t = np.zeros(3, np.float32), np.zeros(3, np.float32)
     bad = [
-        (impl_tf.sigmoid_focal_loss, {"gamma": -1.0}, "gamma must be >= 0"),
+        (impl_tf.sigmoid_focal_loss, {"gamma": -1.0}, "gamma must be in [0, inf]"),
         (impl_tf.sigmoid_focal_loss, {"alpha": 1.5}, "alpha must be in [0, 1]"),
         (impl_tf.sigmoid_focal_loss, {"reduction": "avg"}, "unknown reduction 'avg'"),
         (impl_tf.sigmoid_focal_loss, {"input_kind": "probs", "soft_target": "margin"}, "logits without clipping"),

@@ -18,6 +18,7 @@ import pytest
 
 from focalspec.adapters.base import Adapter, Output, Timed
 from focalspec.benchmarks import harness as bench
+from focalspec.benchmarks import inputs
 from focalspec.cli_main import main
 from focalspec.reference.float64 import evaluate
 from focalspec.spec.variant import SpecError, Variant
@@ -29,7 +30,7 @@ CEILING_KEYS = {"device", "device_name", "method", "bytes", "GBps", "median_s"}
 RESULT_KEYS = {
     "adapter", "implementation", "framework", "framework_version", "device", "device_name", "dtype", "mode",
     "pass", "n_elements", "shape", "reps", "median_s", "iqr_s", "min_s", "elements_per_s", "GBps",
-    "roofline_fraction", "compile_s", "bytes_per_element", "correct", "max_err_u", "error",
+    "roofline_fraction", "compile_s", "bytes_per_element", "correct", "max_err_u", "error", "not_timed",
 }  # fmt: skip
 NP_TYPES = {"float64": np.float64, "float32": np.float32, "float16": np.float16, "bfloat16": ml_dtypes.bfloat16}
 
@@ -129,6 +130,16 @@ class UntimedNumpyAdapter(GoodNumpyAdapter):
     prepare_timed = Adapter.prepare_timed  # type: ignore[assignment]
 
 
+class WorkerNumpyAdapter(GoodNumpyAdapter):
+    """Has a timing path that does not apply in this process, as Keras on jax/torch (a worker)."""
+
+    name = "test-numpy-worker"
+    implementation = "tests.test_bench.WorkerNumpyAdapter"
+
+    def prepare_timed(self, *args: Any, **kwargs: Any) -> Timed:
+        raise NotImplementedError(f"{self.name} runs in a worker process: no native timing path")
+
+
 class NanGradAdapter(GoodNumpyAdapter):
     name = "test-numpy-nangrad"
     implementation = "tests.test_bench.NanGradAdapter"
@@ -193,6 +204,8 @@ def _check_schema(doc: dict[str, Any]) -> None:
             assert r["elements_per_s"] > 0 and r["GBps"] > 0 and r["roofline_fraction"] > 0
             assert r["compile_s"] >= 0
             assert math.isclose(r["elements_per_s"], r["n_elements"] / r["median_s"])
+        elif r["not_timed"]:
+            assert r["error"] is None and r["not_timed"].startswith("not timed: ") and r["reps"] == 0
         else:
             assert r["error"] and "\n" not in r["error"] and r["correct"] is False and r["reps"] == 0
 
@@ -222,6 +235,21 @@ def test_numpy_adapters_graded_and_failures_recorded(tmp_path: Path) -> None:
         assert r["error"] == "no native timing path (prepare_timed)" and r["median_s"] is None
     fp16 = [r for r in by["test-numpy"] if r["dtype"] == "float16"]
     assert fp16 and all(r["correct"] for r in fp16)
+
+
+def test_worker_adapter_is_not_timed_not_an_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """--quick listed keras-binary-jax/-torch as error rows: a path that cannot apply in this
+    process is shown as not timed, in the rows, the markdown and the CLI's table."""
+    from focalspec.benchmarks import cli
+
+    doc = bench.run_bench(_small(passes=("forward",)), adapters=[WorkerNumpyAdapter(), GoodNumpyAdapter()])
+    _check_schema(doc)
+    (row,) = [r for r in doc["results"] if r["adapter"] == "test-numpy-worker"]
+    assert row["error"] is None and row["not_timed"] == "not timed: runs in a worker process"
+    text = bench.markdown(doc)
+    assert "| not timed |" in text and "## Errors" not in text and "runs in a worker process" in text
+    table = cli.summary_table(doc)
+    assert "not timed: runs in a worker process" in table and "error" not in table
 
 
 def test_nan_gradient_is_wrong() -> None:
@@ -364,7 +392,7 @@ def test_float16_sum_overflow_expects_inf() -> None:
 
 @pytest.mark.parametrize("reduction", ["sum", "mean"])
 def test_chunked_reference_is_the_reference(monkeypatch: pytest.MonkeyPatch, reduction: str) -> None:
-    monkeypatch.setattr(bench, "REFERENCE_CHUNK", 2**10)  # 2^14 elements: 16 pieces, the last short
+    monkeypatch.setattr(inputs, "REFERENCE_CHUNK", 2**10)  # 2^14 elements: 16 pieces, the last short
     batch = bench.make_inputs(2**14 + 400, "float32", 1, seed=4)
     v = Variant(reduction=reduction)  # type: ignore[arg-type]
     direct, chunked = evaluate(v, batch.sets[0], batch.targets), bench.reference(v, batch.sets[0], batch.targets)

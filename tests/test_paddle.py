@@ -125,3 +125,22 @@ def test_gate_rejects_the_paddle_library_for_its_findings(tmp_path: Path) -> Non
     assert main(args) == 1
     failed = [t for t in json.loads(out.read_text())["tests"] if t["outcome"] == "failed"]
     assert any(t["check"] == "grad" and (t["worst"] or {}).get("input") == 0.0 for t in failed)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("finite", [True, False])
+def test_forward_without_gradient_is_the_same_loss(dtype: str, finite: bool) -> None:
+    """The forward skips the gradient passes when the input needs no gradient, and the limit
+    passes when no logit is infinite: the loss must be the one the full path computes, bit for bit."""
+    from focalspec.kernels import paddle_loss
+
+    x_np = X if not finite else X[np.isfinite(X)]
+    t_np = (np.arange(x_np.size) % 3 == 0).astype(np.float64)
+    x, t = paddle.to_tensor(x_np).astype(dtype), paddle.to_tensor(t_np).astype(dtype)
+    plain = paddle_loss.sigmoid_focal_loss(x, t, reduction="none")
+    xg = x.clone()
+    xg.stop_gradient = False
+    with_grad = paddle_loss.sigmoid_focal_loss(xg, t, reduction="none")
+    assert np.array_equal(plain.numpy(), with_grad.numpy())
+    (g,) = paddle.grad(paddle.sum(with_grad), [xg])
+    assert np.all(np.isfinite(g.numpy())) and np.isinf(plain.numpy()).any() == (not finite)

@@ -27,25 +27,25 @@ REVISION = "f0cf84a"
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def old_kernel(name: str) -> types.ModuleType:
-    """kernels/<name>.py at REVISION, imported once as ``old_<name>_kernel``."""
-    key = f"old_{name}_kernel"
+def old_kernel(name: str, revision: str = REVISION) -> types.ModuleType:
+    """kernels/<name>.py at ``revision``, imported once as ``old_<name>_kernel`` (at REVISION)."""
+    key = f"old_{name}_kernel" if revision == REVISION else f"{name}_{revision}"
     if key not in sys.modules:
         source = subprocess.run(
-            ["git", "-C", str(ROOT), "show", f"{REVISION}:kernels/{name}.py"],
+            ["git", "-C", str(ROOT), "show", f"{revision}:kernels/{name}.py"],
             capture_output=True,
             text=True,
             check=True,
         ).stdout
         module = types.ModuleType(key)
-        module.__file__ = f"{REVISION}:kernels/{name}.py"
+        module.__file__ = f"{revision}:kernels/{name}.py"
         sys.modules[key] = module
         exec(compile(source, module.__file__, "exec"), module.__dict__)
     return sys.modules[key]
 
 
-def _fn(name: str, variant: Variant) -> Callable[[Any, Any], Any]:
-    m = old_kernel(name)
+def _fn(name: str, variant: Variant, revision: str = REVISION) -> Callable[[Any, Any], Any]:
+    m = old_kernel(name, revision)
     fn = m.sigmoid_focal_loss if variant.activation == "sigmoid" else m.softmax_focal_loss
     kw = own_impl_kwargs(variant)
     return lambda x, t: fn(x, t, **kw)
@@ -60,20 +60,22 @@ class OldTorch(FocalspecTorchAdapter):
 
 
 class OldJax(OwnJaxAdapter):
+    kernel_file, revision = "jax", REVISION
     name = f"focalspec-jax-{REVISION}"
     implementation = f"focalspec.kernels.jax_loss@{REVISION}"
 
     def _loss_fn(self, variant: Variant) -> Callable[[Any, Any], Any]:
-        return _fn("jax", variant)
+        return _fn(self.kernel_file, variant, self.revision)
 
 
 class OldTf(FocalspecTFAdapter):
+    kernel_file, revision = "tf", REVISION
     name = f"focalspec-tf-{REVISION}"
     implementation = f"focalspec.kernels.tf_loss@{REVISION}"
 
     def _function(self, variant: Variant, want_grad: bool) -> Callable[..., Any]:
         tf = tf_module()
-        loss_fn = _fn("tf", variant)
+        loss_fn = _fn(self.kernel_file, variant, self.revision)
 
         def fn(x: Any, t: Any) -> tuple[Any, ...]:
             if not want_grad:
