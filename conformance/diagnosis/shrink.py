@@ -25,6 +25,7 @@ import numpy as np
 from focalspec.adapters.base import DTYPES, Output
 from focalspec.conformance.diagnosis import causes
 from focalspec.conformance.suite import grading, tiers
+from focalspec.conformance.suite.claims import resolve_variant
 from focalspec.reference.rounding import get_format
 from focalspec.spec.variant import SpecError, Variant, variant_text
 
@@ -187,8 +188,6 @@ class Shrinker:
 
     def probe(self, c: Candidate, x: float) -> tuple[bool, causes.Verdict | None]:
         """Whether the one element (x, c.t) fails with ``c.cause``, and its verdict when it fails."""
-        from focalspec.conformance.suite.runner import measure_output, resolve_variant
-
         xs, ts = np.array([x]), np.array([c.t])
         try:
             v = resolve_variant(c.adapter, c.case_variant, c.dtype, xs)
@@ -197,7 +196,7 @@ class Shrinker:
         res = self.suite._call(c.adapter, v, xs, ts, c.dtype, c.device, c.mode, c.check == "grad")
         if not isinstance(res, Output):
             return False, None
-        m = measure_output(c.check, res, v, xs, ts, c.dtype, c.required)
+        m = grading.measure_output(c.check, res, v, xs, ts, c.dtype, c.required)
         if isinstance(m, str) or m.passed:
             return False, None
         tier = tiers.failure_tier(xs, v.input_kind, c.dtype, c.mode, tiers.bad_mask(m))

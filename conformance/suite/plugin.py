@@ -353,7 +353,7 @@ def focal_suite(request: pytest.FixtureRequest) -> Any:
 
 
 def _focal_param(item: pytest.Item) -> Any:
-    """The runner.Param of a suite item (None for another test, or pytest's empty-set placeholder)."""
+    """The params.Param of a suite item (None for another test, or pytest's empty-set placeholder)."""
     callspec = getattr(item, "callspec", None)
     p = callspec.params.get("focal_check") if callspec is not None else None
     return p if hasattr(p, "static") else None

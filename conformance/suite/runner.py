@@ -15,12 +15,10 @@ thread of this process (``--focal-isolate``).  ``isolation.FaultBudget`` stops c
 
 from __future__ import annotations
 
-import hashlib
-import inspect
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -40,8 +38,10 @@ from focalspec.conformance.gate.isolation import (
 )
 from focalspec.conformance.suite import contracts, grading, invariants, tiers
 from focalspec.conformance.suite import families as fam
+from focalspec.conformance.suite.claims import resolve_variant, supports
 from focalspec.conformance.suite.families import Evaluation, InvariantCase, SuiteCase
 from focalspec.conformance.suite.options import Options, compiled_dtypes, compiled_runs
+from focalspec.conformance.suite.params import Param, collapse_skips
 from focalspec.spec.variant import SpecError, Variant
 
 RETURNED_DTYPE = "returned_dtype"  # callable_adapter.RETURNED_DTYPE: the Output.ran note of a dtype breach
@@ -87,115 +87,6 @@ def load_adapters(o: Options) -> list[Adapter]:
     if missing:
         raise SpecError(f"--focal-adapters: no adapter named {', '.join(missing)}; known: {', '.join(sorted(by_name))}")
     return chosen + [by_name[n] for n in o.adapters]
-
-
-def resolve_variant(adapter: Adapter, v: Variant, dtype: str, inputs: np.ndarray | None = None) -> Variant:
-    """The variant the adapter claims for a case variant: its optional ``declared_variant(variant,
-    [dtype=...], [n_classes=...])`` (the identity when it has none).  SpecError: no claim."""
-    declared = getattr(adapter, "declared_variant", None)
-    if declared is None:
-        return v
-    try:
-        names = set(inspect.signature(declared).parameters)
-    except (TypeError, ValueError):
-        names = set()
-    kw: dict[str, Any] = {}
-    if "dtype" in names:
-        kw["dtype"] = dtype
-    if "n_classes" in names:
-        softmax = v.activation == "softmax" and inputs is not None and np.ndim(inputs) >= 1
-        kw["n_classes"] = int(np.shape(inputs)[-1]) if softmax else None
-    try:
-        out = declared(v, **kw)
-    except SpecError:
-        raise
-    except Exception as exc:  # a broken declaration is a skip with its reason, not a crash
-        raise SpecError(f"{adapter.name}.declared_variant raised {type(exc).__name__}: {exc}") from exc
-    if out is None:
-        raise SpecError(f"{adapter.name} declares no variant for this case")
-    return out
-
-
-def supports(
-    adapter: Adapter, v: Variant, x: np.ndarray, t: np.ndarray, dtype: str, device: str, mode: str
-) -> str | None:
-    """None, or why this adapter cannot run this variant/data (a skip reason)."""
-    try:
-        scope = getattr(adapter, "clip_scope_reason", None)
-        reason = (scope(v) if scope is not None else None) or adapter.supports(v, dtype, device, mode)
-        if reason:
-            return reason
-        data = getattr(adapter, "supports_data", None)
-        return data(v, x, t) if data is not None else None
-    except Exception as exc:  # a broken supports() is a skip with its reason, not a crash
-        return f"{adapter.name}.supports raised {type(exc).__name__}: {exc}"
-
-
-# ----------------------------------------------------------------------------- parameters
-
-
-@dataclass(eq=False)
-class Param:
-    """One test parameter: what to run and what it claims."""
-
-    adapter: Adapter
-    device: str
-    dtype: str
-    mode: str
-    case: SuiteCase | InvariantCase
-    check: str
-    variant: Variant | None  # resolved variant (value/grad) or the invariant's main variant
-    required: str
-    skip: str | None = None
-    evals: list[Evaluation] = field(default_factory=list)
-    members: tuple[Param, ...] = ()  # the per-case skips this one stands for (collapse_skips)
-
-    @property
-    def id(self) -> str:
-        return f"{self.adapter.name}-{self.device}-{self.dtype}-{self.mode}-{self.case.id}"
-
-    @property
-    def key(self) -> tuple[str, str, str, str, str]:
-        return (self.adapter.name, self.device, self.dtype, self.mode, self.case.id)
-
-    def static(self) -> dict[str, Any]:
-        v = self.variant or self.case.variant
-        return {
-            "adapter": self.adapter.name,
-            "device": self.device,
-            "dtype": self.dtype,
-            "mode": self.mode,
-            "case_id": self.case.id,
-            "family": self.case.family,
-            "check": self.check,
-            "spec_section": self.case.spec_section or None,
-            "variant": v.to_dict(),
-            "required_grade": self.required,
-            "skipped_cases": [m.case.id for m in self.members] or None,
-        }
-
-
-def collapse_skips(params: list[Param]) -> list[Param]:
-    """One skip per (check, family, reason) of a combination instead of one per case: a skipped
-    item costs pytest about what a run one does (benchmarks/PROFILE.md: 719 of the gate's 1,425
-    items at quick were skips), and one skip naming its cases says as much as a hundred."""
-    groups: dict[tuple[str, str, str], list[Param]] = {}
-    kept: list[Param] = []
-    for p in params:
-        if p.skip and p.check in ("value", "grad") and isinstance(p.case, SuiteCase):
-            groups.setdefault((p.check, p.case.family, p.skip), []).append(p)
-        else:
-            kept.append(p)
-    for (check, family, reason), members in groups.items():
-        if len(members) == 1:
-            kept.extend(members)
-            continue
-        first = members[0]
-        tag = hashlib.sha1(reason.encode()).hexdigest()[:6]
-        case = SuiteCase(f"{family}-skipped-{tag}", family, first.case.variant, [], [], first.case.spec_section,
-                         compiled=True, note=f"{len(members)} cases of {family}, skipped for one reason")  # fmt: skip
-        kept.append(replace(first, case=case, check=check, skip=reason, members=tuple(members)))
-    return kept
 
 
 class Suite:
@@ -552,7 +443,7 @@ class Suite:
         assert isinstance(res, Output)
         rec[RETURNED_DTYPE] = res.ran.get(RETURNED_DTYPE) if res.ran else None
         source = grading.reference_source(case.family, p.dtype, x.size, p.variant.activation)
-        m = measure_output(p.check, res, p.variant, x, t, p.dtype, p.required, source)
+        m = grading.measure_output(p.check, res, p.variant, x, t, p.dtype, p.required, source)
         if isinstance(m, str):
             self._fail(rec, f"{p.check} check of {what}: {m}")
         assert isinstance(m, grading.Measure)
@@ -616,31 +507,6 @@ class Suite:
             rec["grad"] = mg.summary()
             measures.append(mg)
         return measures
-
-
-def measure_output(
-    check: str, res: Output, v: Variant, x: np.ndarray, t: np.ndarray, dtype: str, required: str, source: str = "mp"
-) -> grading.Measure | str:
-    """The graded value or gradient of one call, with the arrays its cause is read from in
-    ``extra`` (``causes.for_measures``); a string says why there is nothing to grade."""
-    exp = grading.expected(v, x, t, dtype, source)
-    if check == "value":
-        got = np.asarray(res.loss, dtype=np.float64)
-        if got.shape != exp.value.shape:
-            return f"the loss has shape {got.shape}, the spec gives {exp.value.shape}"
-        m = grading.measure_value(got, exp, v, x, t, dtype, required)
-        m.extra.update(x=x, t=t, got=got, exact=exp.value, loss_got=got, loss_exact=exp.value)
-        return m
-    if res.grad is None:
-        return "no gradient came back"
-    got = np.asarray(res.grad, dtype=np.float64)
-    if got.shape != x.shape:
-        return f"the gradient has shape {got.shape}, the inputs {x.shape}"
-    m = grading.measure_grad(got, exp, v, x, t, dtype, required)
-    m.extra.update(x=x, t=t, got=got, exact=exp.grad)
-    if res.loss is not None and np.shape(res.loss) == np.shape(exp.value):
-        m.extra.update(loss_got=np.asarray(res.loss, dtype=np.float64), loss_exact=exp.value)
-    return m
 
 
 def _loss_shape(ev: Evaluation) -> tuple[int, ...]:

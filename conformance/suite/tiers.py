@@ -109,7 +109,7 @@ def bad_mask(measure: Any) -> np.ndarray | None:
 
 
 def param_inputs(p: Any) -> np.ndarray | None:
-    """All rounded inputs of a runner.Param (a value/grad case or an invariant's evaluations)."""
+    """All rounded inputs of a params.Param (a value/grad case or an invariant's evaluations)."""
     case = p.case
     if getattr(case, "id", None) == "all-cases":
         return None
