@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from focalspec.adapters.base import Adapter
-from focalspec.conformance.suite.families import Evaluation, InvariantCase, SuiteCase
+from focalspec.conformance.suite.cases import Evaluation, InvariantCase, SuiteCase
 from focalspec.spec.variant import Variant
 
 

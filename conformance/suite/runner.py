@@ -38,8 +38,8 @@ from focalspec.conformance.gate.isolation import (
 )
 from focalspec.conformance.suite import contracts, grading, invariants, tiers
 from focalspec.conformance.suite import families as fam
+from focalspec.conformance.suite.cases import Evaluation, InvariantCase, SuiteCase
 from focalspec.conformance.suite.claims import resolve_variant, supports
-from focalspec.conformance.suite.families import Evaluation, InvariantCase, SuiteCase
 from focalspec.conformance.suite.options import Options, compiled_dtypes, compiled_runs
 from focalspec.conformance.suite.params import Param, collapse_skips
 from focalspec.spec.variant import SpecError, Variant

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from focalspec.conformance.suite import grading
-from focalspec.conformance.suite.families import round_to
+from focalspec.conformance.suite.cases import round_to
 from focalspec.spec.tolerance import error_in_u
 from focalspec.spec.variant import SpecError, Variant
 
