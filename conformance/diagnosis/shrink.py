@@ -26,6 +26,7 @@ from focalspec.adapters.base import DTYPES, Output
 from focalspec.conformance.diagnosis import causes
 from focalspec.conformance.suite import grading, tiers
 from focalspec.conformance.suite.claims import resolve_variant
+from focalspec.conformance.suite.record import CheckRecord
 from focalspec.reference.rounding import get_format
 from focalspec.spec.variant import SpecError, Variant, variant_text
 
@@ -143,17 +144,17 @@ def from_ordinal(k: int, dtype: str) -> float:
     return float(np.array([k], dtype=_BITS[dtype]).view(get_format(dtype).numpy_type)[0])
 
 
-def example_candidate(p: Any, rec: dict[str, Any], nodeid: str) -> Candidate | None:
+def example_candidate(p: Any, rec: CheckRecord, nodeid: str) -> Candidate | None:
     """The shrink a failing value/grad check offers, or None when its cause or evidence has no |x|
     to shrink (a reduced value, a softmax row, a non-finite input)."""
-    ex = rec.get("cause_example") or {}
+    ex = rec.cause_example or {}
     x, t = ex.get("input"), ex.get("target")
-    ok = (p.check in ("value", "grad") and rec.get("cause") in SHRINKABLE and p.case.variant.activation == "sigmoid"
+    ok = (p.check in ("value", "grad") and rec.cause in SHRINKABLE and p.case.variant.activation == "sigmoid"
           and isinstance(x, int | float) and isinstance(t, int | float) and math.isfinite(x) and p.dtype in _BITS
           and ex.get("which") in ("value", "grad", None))  # fmt: skip
     if not ok:
         return None
-    return Candidate(p.adapter, p.device, p.dtype, p.mode, p.case.variant, p.required, p.check, str(rec["cause"]),
+    return Candidate(p.adapter, p.device, p.dtype, p.mode, p.case.variant, p.required, p.check, str(rec.cause),
                      float(x), float(t), nodeid)  # fmt: skip
 
 

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from focalspec.conformance.suite.tiers import UNREQUIRED_PREFIX, parse_require
+from focalspec.conformance.suite.tiers import UNREQUIRED_ATTR, parse_require
 from focalspec.spec.variant import CLIP_SCOPES, SpecError
 
 DTYPE_CHOICES = ("float64", "float32", "bfloat16", "float16")
@@ -271,9 +271,9 @@ class _Tally:
     def pytest_runtest_logreport(self, report: Any) -> None:
         if report.when == "call" or (report.when == "setup" and not report.passed):
             key = "xfailed" if hasattr(report, "wasxfail") and report.skipped else report.outcome
-            if key == "xfailed" and str(report.wasxfail).startswith(UNREQUIRED_PREFIX):
+            tier = getattr(report, UNREQUIRED_ATTR, None)  # set by the plugin (plugin.unrequired_tier)
+            if key == "xfailed" and tier is not None:
                 key = "unrequired"
-                tier = dict(report.user_properties).get("failure_tier", "?")
                 self.unrequired[str(tier)] += 1
             if report.when == "setup" and report.failed:
                 key = "error"

@@ -42,6 +42,7 @@ from focalspec.conformance.suite.cases import Evaluation, InvariantCase, SuiteCa
 from focalspec.conformance.suite.claims import resolve_variant, supports
 from focalspec.conformance.suite.options import Options, compiled_dtypes, compiled_runs
 from focalspec.conformance.suite.params import Param, collapse_skips
+from focalspec.conformance.suite.record import CheckRecord
 from focalspec.spec.variant import SpecError, Variant
 
 RETURNED_DTYPE = "returned_dtype"  # callable_adapter.RETURNED_DTYPE: the Output.ran note of a dtype breach
@@ -115,7 +116,7 @@ class Suite:
         self._params: list[Param] | None = None
         self._outputs: OrderedDict[Any, Any] = OrderedDict()
         self.grad_keys: set[tuple[str, ...]] = set()
-        self.records: dict[str, dict[str, Any]] = {}
+        self.records: dict[str, CheckRecord] = {}  # node id -> what its last run found
         self.ran: dict[str, dict[str, Any]] = {}
         self.combos_run: set[tuple[str, str, str, str]] = set()
         self.callers: dict[str, ThreadCaller | ProcessCaller] = {}
@@ -352,16 +353,14 @@ class Suite:
 
     def run(self, p: Param, node: Any) -> None:
         """Run one check; ``pytest.fail`` with the message when it does not pass."""
-        rec = self.records.setdefault(node.nodeid, {})
-        rec.update(grade=None, value=None, grad=None, worst=None, message=None, failure_tier=None, fault=None,
-                   cause=None, cause_detail=None, cause_example=None)  # fmt: skip
+        rec = self.records[node.nodeid] = CheckRecord(node.nodeid)
         self._running = (p, node)
         what = (
             f"{p.case.id} [{p.variant.label() if p.variant else ''}] in {p.dtype} on {p.adapter.name} "
             f"({p.device}, {p.mode})"
         )
         point = ["--point", self.o.point, *(["--variant", self.o.variant] if self.o.variant else [])]
-        rec["reproducer"] = grading.reproducer(
+        rec.reproducer = grading.reproducer(
             p.adapter, p.case.id, p.dtype, p.device, p.mode, p.case.family not in ("golden", "point"), self.o.depth,
             self.o.seed, point if p.case.family == "point" and self.o.point else None,
         )
@@ -375,11 +374,11 @@ class Suite:
             else:
                 measures = self._run_value_grad(p, rec, what)
         finally:
-            rec["duration_s"] = round(time.perf_counter() - t0, 6)
+            rec.duration_s = round(time.perf_counter() - t0, 6)
         worst = max(measures, key=lambda m: grading.RANK[m.grade])
-        rec["grade"] = worst.grade
+        rec.grade = worst.grade
         bad = [m for m in measures if not m.passed]
-        rec["worst"] = (bad[0] if bad else worst).worst
+        rec.worst = (bad[0] if bad else worst).worst
         node.user_properties.extend(
             [
                 ("grade", worst.grade),
@@ -388,14 +387,14 @@ class Suite:
             ]
         )
         if bad:
-            rec["failure_tier"] = self._failure_tier(p, bad)
+            rec.failure_tier = self._failure_tier(p, bad)
             v = (p.variant or p.case.variant).to_dict()
             self._set_cause(rec, causes.safely(lambda: causes.for_measures(p.check, p.dtype, v, bad,
-                                                                           rec["failure_tier"])))  # fmt: skip
+                                                                           rec.failure_tier)))  # fmt: skip
             self.shrinker.offer(shrink.example_candidate(p, rec, node.nodeid))
             msg = "\n".join(grading.failure_message(m, what) for m in bad)
-            if rec.get(RETURNED_DTYPE):  # a dtype-contract breach: its numbers were graded all the same
-                msg += f"\n{rec[RETURNED_DTYPE]}: graded as returned (contract_dtype_shape reports the dtype)"
+            if rec.returned_dtype:  # a dtype-contract breach: its numbers were graded all the same
+                msg += f"\n{rec.returned_dtype}: graded as returned (contract_dtype_shape reports the dtype)"
             self._fail(rec, msg)
 
     def _failure_tier(self, p: Param, bad: list[grading.Measure]) -> str:
@@ -410,8 +409,8 @@ class Suite:
                                     v.activation == "softmax") for m in bad]  # fmt: skip
         return min(found, key=lambda t: tiers.RANK.get(t, -1))
 
-    def _set_cause(self, rec: dict[str, Any], verdict: causes.Verdict) -> None:
-        rec.update(cause=verdict.cause, cause_detail=verdict.detail, cause_example=verdict.example)
+    def _set_cause(self, rec: CheckRecord, verdict: causes.Verdict) -> None:
+        rec.cause, rec.cause_detail, rec.cause_example = verdict.cause, verdict.detail, verdict.example
         running = getattr(self, "_running", None)
         if running is not None:  # travels with the report (pytest-xdist, JUnit properties)
             ex = verdict.example or {}
@@ -420,37 +419,37 @@ class Suite:
                                                ("cause_input", x), ("cause_fix", verdict.fix),
                                                ("cause_nonfinite", severity.nonfinite_example(ex))])  # fmt: skip
 
-    def _fail(self, rec: dict[str, Any], message: str, grade: str | None = "fail") -> None:
-        rec["message"] = message
-        rec["grade"] = grade
+    def _fail(self, rec: CheckRecord, message: str, grade: str | None = "fail") -> None:
+        rec.message = message
+        rec.grade = grade
         running = getattr(self, "_running", None)
-        if not rec.get("cause") and running is not None:  # a fault: raised, hung, shape, contract
+        if not rec.cause and running is not None:  # a fault: raised, hung, shape, contract
             p = running[0]
             ev = causes.Evidence(p.check, p.dtype, (p.variant or p.case.variant).to_dict(),
-                                 rec.get("failure_tier") or tiers.param_tier(p), rec.get("fault"), message)  # fmt: skip
+                                 rec.failure_tier or tiers.param_tier(p), rec.fault, message)  # fmt: skip
             self._set_cause(rec, causes.safely(lambda: causes.classify(ev)))
-        head = f"{rec['cause']}: " if rec.get("cause") else ""
-        pytest.fail(f"{head}{message}\nReproduce: {rec['reproducer']}", pytrace=False)
+        head = f"{rec.cause}: " if rec.cause else ""
+        pytest.fail(f"{head}{message}\nReproduce: {rec.reproducer}", pytrace=False)
 
-    def _run_value_grad(self, p: Param, rec: dict[str, Any], what: str) -> list[grading.Measure]:
+    def _run_value_grad(self, p: Param, rec: CheckRecord, what: str) -> list[grading.Measure]:
         case = p.case
         assert isinstance(case, SuiteCase) and p.variant is not None
         x, t = case.rounded(p.dtype)
         res = self._output(p, x, t)
         if isinstance(res, BaseException):
-            rec["fault"] = getattr(res, "cause", None)
+            rec.fault = getattr(res, "cause", None)
             self._fail(rec, f"{p.check} check of {what}: {describe_exception(res)}")
         assert isinstance(res, Output)
-        rec[RETURNED_DTYPE] = res.ran.get(RETURNED_DTYPE) if res.ran else None
+        rec.returned_dtype = res.ran.get(RETURNED_DTYPE) if res.ran else None
         source = grading.reference_source(case.family, p.dtype, x.size, p.variant.activation)
         m = grading.measure_output(p.check, res, p.variant, x, t, p.dtype, p.required, source)
         if isinstance(m, str):
             self._fail(rec, f"{p.check} check of {what}: {m}")
         assert isinstance(m, grading.Measure)
-        rec[p.check] = m.summary()
+        setattr(rec, p.check, m.summary())  # value or grad
         return [m]
 
-    def _run_contract(self, p: Param, rec: dict[str, Any], what: str) -> None:
+    def _run_contract(self, p: Param, rec: CheckRecord, what: str) -> None:
         kind = p.case.id.removeprefix("contract_")
         assert isinstance(p.case, SuiteCase) and p.variant is not None
         x, t = p.case.rounded(p.dtype)
@@ -466,15 +465,15 @@ class Suite:
             args = (v, np.array(x, copy=True), np.array(t, copy=True), p.dtype, p.device)
             res = self._invoke(p.adapter, "probe", args, p.dtype, p.mode)
             if isinstance(res, BaseException):
-                rec["fault"] = getattr(res, "cause", None)
+                rec.fault = getattr(res, "cause", None)
                 self._fail(rec, f"contract check {kind} of {what}: {describe_exception(res)}")
             probes.append(res)
         finding = contracts.judge(kind, p.variant, x, p.dtype, probes)
         if finding:
-            rec["fault"] = "contract"
+            rec.fault = "contract"
             self._fail(rec, f"contract check {kind} of {what}: {finding}")
 
-    def _run_invariant(self, p: Param, rec: dict[str, Any], what: str) -> list[grading.Measure]:
+    def _run_invariant(self, p: Param, rec: CheckRecord, what: str) -> list[grading.Measure]:
         inv = p.case
         assert isinstance(inv, InvariantCase)
         need_grad = invariants.NEEDS_GRAD[inv.kind]
@@ -482,7 +481,7 @@ class Suite:
         for ev in p.evals:
             res = self._call(p.adapter, ev.variant, ev.inputs, ev.targets, p.dtype, p.device, p.mode, need_grad)
             if isinstance(res, BaseException):
-                rec["fault"] = getattr(res, "cause", None)
+                rec.fault = getattr(res, "cause", None)
                 self._fail(
                     rec, f"invariant check of {what}: evaluating {ev.variant.label()}: {describe_exception(res)}"
                 )
@@ -499,12 +498,12 @@ class Suite:
                     rec, f"invariant check of {what}: {ev.variant.label()} returned no gradient of the inputs' shape"
                 )
             outs.append(res)
-        rec[RETURNED_DTYPE] = next((o.ran[RETURNED_DTYPE] for o in outs if o.ran and o.ran.get(RETURNED_DTYPE)), None)
+        rec.returned_dtype = next((o.ran[RETURNED_DTYPE] for o in outs if o.ran and o.ran.get(RETURNED_DTYPE)), None)
         mv, mg = invariants.compare(inv, p.evals, outs, p.dtype, p.required)
-        rec["value"] = mv.summary()
+        rec.value = mv.summary()
         measures = [mv]
         if mg is not None:
-            rec["grad"] = mg.summary()
+            rec.grad = mg.summary()
             measures.append(mg)
         return measures
 
