@@ -58,7 +58,7 @@ def validate(args: argparse.Namespace) -> list[str]:
         # this process imports neither the framework nor the callable (and survives a crash at import)
         conv = convention_from_options(args, args.kwarg)
         if _prespawns(args):
-            from focalspec.conformance.gate import isolation
+            from focalspec.conformance.suite import isolation
 
             isolation.worker_facts(isolation.Recipe.of_callable(target, conv), callable_name(target))
         else:
@@ -284,7 +284,7 @@ def run(args: argparse.Namespace) -> int:
         opts = validate(args)
         return _run_pytest(args, opts, Path(pkg.__file__).resolve().parent.parent, pytest)
     finally:
-        from focalspec.conformance.gate import isolation
+        from focalspec.conformance.suite import isolation
 
         isolation.discard_prespawned()
 
@@ -313,7 +313,7 @@ def _prespawn(args: argparse.Namespace) -> None:
     if not _prespawns(args):
         return
     from focalspec.adapters.callable_adapter import callable_name, convention_from_options
-    from focalspec.conformance.gate import isolation
+    from focalspec.conformance.suite import isolation
 
     try:
         conv = convention_from_options(args, args.kwarg)

@@ -27,8 +27,11 @@ import pytest
 
 from focalspec.adapters.base import DTYPES, MODES, Adapter, AdapterError, Output
 from focalspec.conformance.diagnosis import causes, severity, shrink
-from focalspec.conformance.gate import isolation
-from focalspec.conformance.gate.isolation import (
+from focalspec.conformance.suite import contracts, grading, invariants, isolation, tiers
+from focalspec.conformance.suite import families as fam
+from focalspec.conformance.suite.cases import Evaluation, InvariantCase, SuiteCase
+from focalspec.conformance.suite.claims import resolve_variant, supports
+from focalspec.conformance.suite.isolation import (
     FaultBudget,
     ImplementationFault,
     ProcessCaller,
@@ -36,10 +39,6 @@ from focalspec.conformance.gate.isolation import (
     ThreadCaller,
     describe_exception,
 )
-from focalspec.conformance.suite import contracts, grading, invariants, tiers
-from focalspec.conformance.suite import families as fam
-from focalspec.conformance.suite.cases import Evaluation, InvariantCase, SuiteCase
-from focalspec.conformance.suite.claims import resolve_variant, supports
 from focalspec.conformance.suite.options import Options, compiled_dtypes, compiled_runs
 from focalspec.conformance.suite.params import Param, collapse_skips
 from focalspec.conformance.suite.record import CheckRecord
