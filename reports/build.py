@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from focalspec.conformance.suite.junit import write_junit
 from focalspec.reports import digits, findings_view, harm, model, palette, plots
 from focalspec.reports.merge import (
     MERGED_SCHEMA,
@@ -30,7 +31,6 @@ from focalspec.reports.merge import (
     merge_bench,
     merge_results,
     to_float,
-    write_junit,
 )
 from focalspec.spec.variant import SpecError
 

@@ -25,7 +25,7 @@ import pytest
 pytest.importorskip("torch")
 
 from focalspec.conformance.suite.results import TALLY, tally_key
-from focalspec.conformance.suite.tiers import UNREQUIRED_PREFIX
+from focalspec.conformance.suite.tiers import UNREQUIRED_TEXT
 
 TESTS = Path(__file__).resolve().parent
 SMALL = ["--framework", "torch", "--depth", "quick", "--mode", "eager",
@@ -120,7 +120,7 @@ def test_pytest_gate_json_and_junit_tell_one_tally(tmp_path: Path, shell_bin: Pa
         elif marks[0].get("type") != "pytest.xfail":
             by_junit["skipped"] += 1
         else:
-            unrequired = (marks[0].get("message") or "").startswith(UNREQUIRED_PREFIX)
+            unrequired = (marks[0].get("message") or "").startswith(UNREQUIRED_TEXT)
             by_junit["not required" if unrequired else "xfailed"] += 1
 
     assert by_pytest == by_gate == by_json == by_junit, (pytest_line, gate_line, by_json, by_junit)

@@ -1,5 +1,5 @@
-"""The import graph: no cycle between the files of adapters/, and (recorded, not yet asserted
-for the whole tree) none between top-level folders.
+"""The import graph: no cycle between files anywhere in the package folders, none between
+top-level folders, and spec/ at the bottom (it imports no other folder).
 
 Every ``import focalspec...`` / ``from focalspec... import`` is an edge, the lazy ones inside
 functions included: a cycle through a lazy import still means two files that cannot be read,
@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
-
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 # package -> folder (pyproject.toml's package-dir); "focalspec" itself is cli/
@@ -26,9 +24,9 @@ FOLDERS = {
     "focalspec.reports": "reports",
     "focalspec": "cli",
 }
-# cycles between top-level folders today, outside adapters/ (the rest of issue #27: conformance -> reports for
-# JUnit, reports -> conformance): listed so that a new one fails and a fixed one is noticed
-KNOWN_FOLDER_CYCLES: set[tuple[str, ...]] = {("conformance", "reports")}
+# Cycles allowed: none.
+KNOWN_FOLDER_CYCLES: set[tuple[str, ...]] = set()
+KNOWN_FILE_CYCLES: set[tuple[str, ...]] = set()
 
 
 def module_file(module: str) -> Path | None:
@@ -117,10 +115,21 @@ def test_the_graph_sees_real_edges() -> None:
     assert cycles(made) == [[Path("a"), Path("b")]]
 
 
-def test_no_cycle_between_the_files_of_adapters() -> None:
-    files = sorted((ROOT / "adapters").rglob("*.py"))
-    found = cycles(graph(files))
-    assert not found, "import cycles in adapters/: " + "; ".join(" <-> ".join(map(rel, c)) for c in found)
+def package_files() -> list[Path]:
+    """Every .py file of the package folders (a virtual environment inside one excluded)."""
+    return sorted(
+        f for folder in dict.fromkeys(FOLDERS.values()) for f in (ROOT / folder).rglob("*.py")
+        if not any(part.startswith(".") for part in f.relative_to(ROOT).parts)
+    )  # fmt: skip
+
+
+def test_no_cycle_between_files() -> None:
+    """No two files of cli, spec, reference, adapters, kernels, conformance, benchmarks, reports
+    import each other, directly or around a loop (lazy imports included)."""
+    found = {tuple(map(rel, c)) for c in cycles(graph(package_files()))}
+    assert found == KNOWN_FILE_CYCLES, "import cycles between files: " + "; ".join(
+        " <-> ".join(c) for c in sorted(found)
+    )
 
 
 def folder_edges() -> dict[str, set[str]]:
@@ -134,13 +143,14 @@ def folder_edges() -> dict[str, set[str]]:
     return edges
 
 
-def test_top_level_folder_cycles_are_the_known_ones() -> None:
-    """Cycles between top-level folders: adapters/ must be in none; the others are recorded in
-    KNOWN_FOLDER_CYCLES (the rest of issue #27) until their rooms are rebuilt."""
+def test_no_cycle_between_top_level_folders() -> None:
     edges = folder_edges()
     as_paths = {Path(k): {Path(v) for v in vs} for k, vs in edges.items()}
     found = {tuple(str(p) for p in c) for c in cycles(as_paths)}
-    with_adapters = [c for c in found if "adapters" in c]
-    if with_adapters:
-        pytest.fail(f"adapters/ is in an import cycle between folders: {with_adapters}; edges {edges}")
-    assert found == KNOWN_FOLDER_CYCLES, f"folder cycles changed: {sorted(found)}; edges {edges}"
+    assert found == KNOWN_FOLDER_CYCLES, f"import cycles between folders: {sorted(found)}; edges {edges}"
+
+
+def test_spec_is_at_the_bottom() -> None:
+    """spec/ is what every other folder is checked against: it imports none of them."""
+    edges = folder_edges()
+    assert not edges["spec"], f"spec/ imports {sorted(edges['spec'])}"

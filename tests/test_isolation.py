@@ -22,8 +22,8 @@ import pytest
 pytest.importorskip("torch")
 
 from focalspec.cli_main import main
-from focalspec.conformance.gate.isolation import FaultBudget, ImplementationFault, NotRun, ProcessCaller, Recipe
 from focalspec.conformance.suite.families import SuiteCase
+from focalspec.conformance.suite.isolation import FaultBudget, ImplementationFault, NotRun, ProcessCaller, Recipe
 
 TESTS = Path(__file__).resolve().parent
 IMPL = "broken_impls.misbehaving"
@@ -335,7 +335,7 @@ def test_calls_sent_ahead_get_their_own_replies_and_faults() -> None:
 def test_the_gate_starts_its_workers_before_validating_and_leaves_none(monkeypatch: pytest.MonkeyPatch) -> None:
     """``focalspec check`` starts the callable's workers before it imports the framework itself;
     the suite adopts them, and a usage error stops them (no worker outlives the gate)."""
-    from focalspec.conformance.gate import isolation
+    from focalspec.conformance.suite import isolation
 
     started: list[isolation.ProcessCaller] = []
     adopted: list[isolation.ProcessCaller] = []
@@ -365,7 +365,7 @@ def test_the_gate_starts_its_workers_before_validating_and_leaves_none(monkeypat
 def test_the_compiled_mode_is_split_by_dtype_over_two_workers(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each compiled worker serves only its own dtypes (``isolation.worker_tag``): float64 and
     bfloat16 one, float32 and float16 the other; the gate starts both before validating."""
-    from focalspec.conformance.gate import isolation
+    from focalspec.conformance.suite import isolation
 
     monkeypatch.setattr(isolation, "compiled_shards", lambda: 2)
     assert [isolation.worker_tag("compiled", d) for d in ("float64", "float32", "bfloat16", "float16")] == [

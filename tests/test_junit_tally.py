@@ -7,8 +7,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from focalspec.conformance.suite.junit import write_junit
 from focalspec.conformance.suite.results import tally
-from focalspec.reports.merge import write_junit
 
 
 def test_not_required_failures_are_skips_in_the_synthesised_junit(tmp_path: Path) -> None:

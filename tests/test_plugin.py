@@ -331,3 +331,57 @@ def test_the_suite_orders_and_marks_the_items_left_after_deselection(tmp_path: P
     assert seen["checks"] == {"test_value"} and seen["grad_keys"] == set(), seen
     assert pytest.main(args, plugins=[Spy()]) == 0  # the same selection with its gradient checks
     assert seen["grad_keys"], seen
+
+
+def test_a_check_record_writes_the_results_entry_and_reads_it_back() -> None:
+    """The typed record writes exactly the results JSON's test keys (node id, the parameter's
+    static part, then its own fields) and an xdist worker's entry reads back to the same record."""
+    from focalspec.conformance.suite.record import CheckRecord
+
+    static_keys = ("adapter", "device", "dtype", "mode", "case_id", "family", "check", "spec_section", "variant",
+                   "required_grade", "skipped_cases", "tier")  # Param.static and its tier  # fmt: skip
+    static = {k: f"s-{k}" for k in static_keys}
+    rec = CheckRecord("t::x[a]", static, outcome="failed", cause="clip_epsilon", returned_dtype="float32")
+    entry = rec.to_json()
+    assert set(entry) == TEST_KEYS and list(entry)[: 1 + len(static)] == ["nodeid", *static]
+    assert "returned_dtype" not in entry and entry["cause"] == "clip_epsilon" and rec.tier == "s-tier"
+    back = CheckRecord.from_json(json.loads(json.dumps(entry)))
+    assert back.to_json() == entry
+
+
+def test_one_option_table_makes_both_command_lines() -> None:
+    """Every gate option with a pytest twin is forwarded as that twin, and every pytest option
+    of the table exists: the table is the one definition (no hand-written --focal-* strings)."""
+    import argparse
+
+    from focalspec.conformance.gate.check import add_arguments, forwarded
+    from focalspec.conformance.suite.options import OPTIONS, add_options
+
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    given = ["x:y", "--framework", "torch", "--clip-eps", "1e-7", "--softmax", "--targets-first", "--kwarg", "a=1",
+             "--normalized", "n", "--reductions", "sum", "--grade", "exact", "--families", "golden", "--dtype",
+             "float32", "--device", "cpu", "--mode", "eager", "--case", "c", "--point", "1:1", "--variant", "gamma=2",
+             "--timeout", "3", "--memory-limit", "1", "--hang-budget", "1", "--crash-budget", "1", "--budget", "9",
+             "--xfails", "f", "--skips", "g", "--require", "finite", "--json", "j"]  # fmt: skip
+    words = forwarded(p.parse_args(given), callable_target=True)
+    sent = {w.split("=")[0] for w in words}
+    twins = {o.flag for o in OPTIONS if o.gate is not None and o.pytest}
+    assert sent == twins, twins ^ sent
+
+    class Group:
+        def __init__(self) -> None:
+            self.flags: list[str] = []
+
+        def addoption(self, flag: str, **kw: Any) -> None:
+            self.flags.append(flag)
+
+    group = Group()
+
+    class Parser:
+        def getgroup(self, *a: Any) -> Group:
+            return group
+
+    add_options(Parser())
+    assert group.flags == [o.flag for o in OPTIONS if o.pytest]
+    assert {"--focal-adapters", "--focal-impl"} <= set(group.flags) and "--focal-jobs" not in group.flags

@@ -25,6 +25,8 @@ import numpy as np
 from focalspec.adapters.base import DTYPES, Output
 from focalspec.conformance.diagnosis import causes
 from focalspec.conformance.suite import grading, tiers
+from focalspec.conformance.suite.claims import resolve_variant
+from focalspec.conformance.suite.record import CheckRecord
 from focalspec.reference.rounding import get_format
 from focalspec.spec.variant import SpecError, Variant, variant_text
 
@@ -142,17 +144,17 @@ def from_ordinal(k: int, dtype: str) -> float:
     return float(np.array([k], dtype=_BITS[dtype]).view(get_format(dtype).numpy_type)[0])
 
 
-def example_candidate(p: Any, rec: dict[str, Any], nodeid: str) -> Candidate | None:
+def example_candidate(p: Any, rec: CheckRecord, nodeid: str) -> Candidate | None:
     """The shrink a failing value/grad check offers, or None when its cause or evidence has no |x|
     to shrink (a reduced value, a softmax row, a non-finite input)."""
-    ex = rec.get("cause_example") or {}
+    ex = rec.cause_example or {}
     x, t = ex.get("input"), ex.get("target")
-    ok = (p.check in ("value", "grad") and rec.get("cause") in SHRINKABLE and p.case.variant.activation == "sigmoid"
+    ok = (p.check in ("value", "grad") and rec.cause in SHRINKABLE and p.case.variant.activation == "sigmoid"
           and isinstance(x, int | float) and isinstance(t, int | float) and math.isfinite(x) and p.dtype in _BITS
           and ex.get("which") in ("value", "grad", None))  # fmt: skip
     if not ok:
         return None
-    return Candidate(p.adapter, p.device, p.dtype, p.mode, p.case.variant, p.required, p.check, str(rec["cause"]),
+    return Candidate(p.adapter, p.device, p.dtype, p.mode, p.case.variant, p.required, p.check, str(rec.cause),
                      float(x), float(t), nodeid)  # fmt: skip
 
 
@@ -187,8 +189,6 @@ class Shrinker:
 
     def probe(self, c: Candidate, x: float) -> tuple[bool, causes.Verdict | None]:
         """Whether the one element (x, c.t) fails with ``c.cause``, and its verdict when it fails."""
-        from focalspec.conformance.suite.runner import measure_output, resolve_variant
-
         xs, ts = np.array([x]), np.array([c.t])
         try:
             v = resolve_variant(c.adapter, c.case_variant, c.dtype, xs)
@@ -197,7 +197,7 @@ class Shrinker:
         res = self.suite._call(c.adapter, v, xs, ts, c.dtype, c.device, c.mode, c.check == "grad")
         if not isinstance(res, Output):
             return False, None
-        m = measure_output(c.check, res, v, xs, ts, c.dtype, c.required)
+        m = grading.measure_output(c.check, res, v, xs, ts, c.dtype, c.required)
         if isinstance(m, str) or m.passed:
             return False, None
         tier = tiers.failure_tier(xs, v.input_kind, c.dtype, c.mode, tiers.bad_mask(m))

@@ -1,2 +1,2 @@
-"""The gate: `focalspec check` on one implementation, and the isolation that keeps a crashing callable
-from taking the run down."""
+"""The gate: `focalspec check` on one implementation, one verdict (the suite's isolation, which keeps a
+crashing callable from taking the run down, is ``suite.isolation``)."""

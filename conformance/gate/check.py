@@ -29,106 +29,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from focalspec.conformance.suite.tiers import UNREQUIRED_PREFIX, parse_require
-from focalspec.spec.variant import CLIP_SCOPES, SpecError
-
-DTYPE_CHOICES = ("float64", "float32", "bfloat16", "float16")
+from focalspec.conformance.suite.options import BY_NAME, OPTIONS, add_gate_arguments
+from focalspec.conformance.suite.tiers import UNREQUIRED_ATTR, parse_require
+from focalspec.spec.variant import SpecError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The gate's options: generated from the suite's one option table (``options.OPTIONS``)."""
     p.description = "Run the conformance suite against one implementation and give a verdict (exit 0/1/2)."
-    p.add_argument("target", help="a built-in adapter name (see 'focalspec adapters') or PKG.MODULE:CALLABLE")
-    conv = p.add_argument_group("convention of a callable (default: torchvision.ops.sigmoid_focal_loss's)")
-    conv.add_argument("--framework", choices=("torch", "jax", "tensorflow", "paddle"), help="framework of the callable")
-    conv.add_argument("--input", choices=("logits", "probs"), default="logits", help="what it takes (default logits)")
-    conv.add_argument(
-        "--alpha-off",
-        choices=("none", "-1", "flag", "never", "absent"),
-        default="none",
-        help="how it disables alpha: alpha=None (default), alpha=-1, a boolean flag; never: it always weights by "
-        "alpha and cannot switch it off; absent: it has no alpha at all (the unweighted loss)",
-    )
-    conv.add_argument("--alpha-flag", default="apply_class_balancing", help="keyword of the alpha flag")
-    conv.add_argument("--clip-eps", type=float, help="it clips probabilities to [E, 1-E] (declared convention)")
-    conv.add_argument(
-        "--clip-scope",
-        choices=CLIP_SCOPES,
-        default="all",
-        help="where that clip acts: everywhere p is used (default) or inside the cross-entropy only, "
-        "(1-p_t)^gamma taking the unclipped p (Keras' binary loss)",
-    )
-    conv.add_argument("--softmax", action="store_true", help="a softmax loss over the last axis, class indices")
-    conv.add_argument(
-        "--soft-target",
-        choices=("canonical", "geometric", "margin", "two_term"),
-        default="canonical",
-        help="its soft-target form (default canonical)",
-    )
-    conv.add_argument("--normalized", metavar="NAME", help="reduction value meaning sum / max(1, #positives)")
-    conv.add_argument("--targets-first", action="store_true", help="it takes (targets, inputs)")
-    conv.add_argument(
-        "--reductions",
-        metavar="R,...",
-        help="the reductions it offers, among none,mean,sum,normalized (default: none,mean,sum and --normalized's "
-        "where it has a 'reduction' argument, none where not); checks of the others are not applicable, not faults",
-    )
-    conv.add_argument("--kwarg", action="append", default=[], metavar="K=V", help="extra keyword argument (repeat)")
-    sel = p.add_argument_group("selection")
-    sel.add_argument(
-        "--grade",
-        choices=("exact", "faithful", "accurate", "acceptable"),
-        help="required grade (default: acceptable; accurate for focalspec's own adapters)",
-    )
-    sel.add_argument("--depth", choices=("quick", "default", "deep"), default="default",
-                     help="size of the families (quick: eager mode only unless --mode names compiled)")  # fmt: skip
-    sel.add_argument("--families", help="comma-separated subset of golden,random,invariant,edge,shape")
-    sel.add_argument(
-        "--dtype",
-        "--dtypes",
-        dest="dtypes",
-        action="append",
-        default=[],
-        metavar="D",
-        help=f"dtype(s) to check, comma-separated or repeated ({', '.join(DTYPE_CHOICES)})",
-    )
-    sel.add_argument("--device", "--devices", dest="devices", action="append", default=[], metavar="D")
-    sel.add_argument("--mode", "--modes", dest="modes", action="append", default=[], metavar="M")
-    sel.add_argument("--case", action="append", default=[], metavar="ID", help="case id or pattern (repeat)")
-    sel.add_argument("--seed", type=int, default=0, help="seed offset of the generated batches")
-    sel.add_argument("--point", metavar="X:T", help="grade one sigmoid element (input X, target T) instead of the "
-                     "families, e.g. 16.640625:1 (a finding's reproducer)")  # fmt: skip
-    sel.add_argument("--variant", metavar="K=V,...", help="variant of --point, e.g. gamma=2.0,alpha=none "
-                     "(default gamma=2.0,alpha=0.25)")  # fmt: skip
-    sel.add_argument("--timeout", type=float, help="seconds one call may take (default 120; 0 = no limit)")
-    iso = p.add_argument_group("isolation (the implementation runs in a worker process the gate kills and replaces)")
-    iso.add_argument(
-        "--isolate",
-        choices=("process", "thread"),
-        default="process",
-        help="process (default): a crash, hang or memory blow-up fails that check only; thread: in the gate's "
-        "own process (no start-up cost, a crash ends the run)",
-    )
-    iso.add_argument("--memory-limit", type=float, metavar="GIB", help="resident memory of the worker (default 8)")
-    iso.add_argument("--hang-budget", type=int, metavar="N", help="hangs per dtype and mode before the rest is not run "
-                     "(default 3; 0 = no limit)")  # fmt: skip
-    iso.add_argument("--crash-budget", type=int, metavar="N", help="crashes per dtype and mode before the rest is not "
-                     "run (default 10; 0 = no limit)")  # fmt: skip
-    iso.add_argument("--budget", type=float, metavar="S", help="wall-clock seconds for the whole run (default none)")
-    sel.add_argument("--xfails", metavar="FILE", help="expected failures (ids or patterns, # comments)")
-    sel.add_argument("--skips", metavar="FILE", help="tests to skip (same format)")
-    sel.add_argument(
-        "--require",
-        metavar="TIERS",
-        help="required tiers, comma-separated among finite,saturation,extended,compile "
-        "(default finite,saturation,compile; a failure in another tier is reported, not failing)",
-    )
-    sel.add_argument(
-        "-j", "--jobs", type=int, default=1, metavar="N", help="worker processes (pytest-xdist; default 1)"
-    )
-    out = p.add_argument_group("output")
-    out.add_argument("--json", metavar="PATH", help="write the results JSON here")
-    out.add_argument("--junitxml", metavar="PATH", help="write JUnit XML here")
-    out.add_argument("-v", "--verbose", action="store_true", help="one line per test")
+    add_gate_arguments(p)
 
 
 def _joined(values: list[str]) -> str | None:
@@ -149,33 +58,14 @@ def validate(args: argparse.Namespace) -> list[str]:
         # this process imports neither the framework nor the callable (and survives a crash at import)
         conv = convention_from_options(args, args.kwarg)
         if _prespawns(args):
-            from focalspec.conformance.gate import isolation
+            from focalspec.conformance.suite import isolation
 
             isolation.worker_facts(isolation.Recipe.of_callable(target, conv), callable_name(target))
         else:
             problem = make_callable_adapter(target, conv).first_call_problem()
             if problem:
                 raise SpecError(problem)
-        opts += [
-            _opt("impl", target),
-            _opt("framework", args.framework),
-            _opt("input", args.input),
-            _opt("alpha-off", args.alpha_off),
-            _opt("alpha-flag", args.alpha_flag),
-            _opt("soft-target", args.soft_target),
-        ]
-        if args.clip_eps is not None:
-            opts += [_opt("clip-eps", repr(args.clip_eps)), _opt("clip-scope", args.clip_scope)]
-        if args.softmax:
-            opts.append("--focal-softmax")
-        if args.normalized:
-            opts.append(_opt("normalized", args.normalized))
-        if args.targets_first:
-            opts.append("--focal-targets-first")
-        if args.reductions:
-            opts.append(_opt("reductions", args.reductions))
-        for kv in args.kwarg:
-            opts.append(_opt("kwarg", kv))
+        opts.append(_opt("impl", target))
     else:
         from focalspec.adapters.registry import get_adapter
 
@@ -194,43 +84,36 @@ def validate(args: argparse.Namespace) -> list[str]:
         if reason:
             raise SpecError(f"adapter {target} is unavailable here: {reason}")
         opts.append(_opt("adapters", target))
-    for flag, value in (
-        ("dtypes", _joined(args.dtypes)),
-        ("devices", _joined(args.devices)),
-        ("modes", _joined(args.modes)),
-        ("case", _joined(args.case)),
-        ("families", args.families),
-        ("point", args.point),
-        ("variant", args.variant),
-    ):
-        if value:
-            opts.append(_opt(flag, value))
-    opts += [_opt("depth", args.depth), _opt("seed", str(args.seed))]
-    if args.grade:
-        opts.append(_opt("grade", args.grade))
-    required = parse_require(args.require)
-    opts.append(_opt("require", ",".join(required)))
-    if args.timeout is not None:
-        opts.append(_opt("timeout", repr(args.timeout)))
-    opts.append(_opt("isolate", args.isolate))
-    for flag, value in (
-        ("memory-limit", args.memory_limit),
-        ("hang-budget", args.hang_budget),
-        ("crash-budget", args.crash_budget),
-        ("budget", args.budget),
-    ):
-        if value is not None:
-            opts.append(_opt(flag, str(value)))
-    for flag, value in (("json", args.json), ("xfails", args.xfails), ("skips", args.skips)):
-        if value:
-            opts.append(_opt(flag, value))
-    return opts + _jobs(args.jobs)
+    return opts + forwarded(args, callable_target=":" in target) + _jobs(args.jobs)
+
+
+def forwarded(args: argparse.Namespace, callable_target: bool) -> list[str]:
+    """The gate's options as the suite's ``--focal-NAME=VALUE`` words, from ``options.OPTIONS``:
+    every option with a pytest twin that was given (or has a gate default), a callable's
+    convention only for a callable; repeated options joined by commas (``--kwarg`` repeated)."""
+    out: list[str] = []
+    for o in OPTIONS:
+        if o.gate is None or not o.pytest or (o.callable_only and not callable_target):
+            continue
+        if o.forward_with is not None and getattr(args, BY_NAME[o.forward_with].dest) is None:
+            continue
+        value = getattr(args, o.dest)
+        if o.kind == "flag":
+            out += [o.flag] if value else []
+        elif o.kind == "multi":
+            out += [_opt(o.name, v) for v in value]
+        elif o.gate.action == "append":
+            joined = _joined(value)
+            out += [_opt(o.name, joined)] if joined else []
+        elif value is not None and value != "":
+            out.append(_opt(o.name, repr(value) if isinstance(value, float) else str(value)))
+    return out
 
 
 def _opt(name: str, value: str) -> str:
     """``--focal-NAME=VALUE`` in one word: pytest's argparse would read a value starting with '-'
     (a negative --point, a -1 alpha-off) as an option of its own."""
-    return f"--focal-{name}={value}"
+    return f"{BY_NAME[name].flag}={value}"
 
 
 def _jobs(n: int) -> list[str]:
@@ -271,9 +154,9 @@ class _Tally:
     def pytest_runtest_logreport(self, report: Any) -> None:
         if report.when == "call" or (report.when == "setup" and not report.passed):
             key = "xfailed" if hasattr(report, "wasxfail") and report.skipped else report.outcome
-            if key == "xfailed" and str(report.wasxfail).startswith(UNREQUIRED_PREFIX):
+            tier = getattr(report, UNREQUIRED_ATTR, None)  # set by the plugin (plugin.unrequired_tier)
+            if key == "xfailed" and tier is not None:
                 key = "unrequired"
-                tier = dict(report.user_properties).get("failure_tier", "?")
                 self.unrequired[str(tier)] += 1
             if report.when == "setup" and report.failed:
                 key = "error"
@@ -345,22 +228,20 @@ def check_values(args: argparse.Namespace) -> None:
     """Every option value the gate can judge on its own, before any worker starts or framework is
     imported: one SpecError line (exit 2) in a fraction of a second instead of a pytest error
     after the imports (``--timeout -1``, a missing ``--xfails`` file, ``--families nonsense``)."""
-    from focalspec.adapters.base import DEVICES, MODES
+    from focalspec.adapters.base import DEVICES, DTYPES, MODES
     from focalspec.conformance.suite.families import FAMILIES
 
-    for name, value, integer in (
-        ("timeout", args.timeout, False),
-        ("memory-limit", args.memory_limit, False),
-        ("hang-budget", args.hang_budget, True),
-        ("crash-budget", args.crash_budget, True),
-        ("budget", args.budget, False),
-    ):
-        if value is not None and not (value >= 0 and math.isfinite(value)):
-            raise SpecError(f"--{name} must be {'a whole number' if integer else 'a number'} >= 0, got {value:g}")
+    for o in OPTIONS:  # the numbers with a floor (options.Opt.minimum); --jobs says it its own way below
+        value = getattr(args, o.dest, None)
+        if o.minimum is None or o.gate is None or not o.pytest or value is None:
+            continue
+        if not (value >= o.minimum and math.isfinite(value)):
+            kind = "a whole number" if o.gate.type is int else "a number"
+            raise SpecError(f"--{o.name} must be {kind} >= {o.minimum:g}, got {value:g}")
     if args.jobs < 1:
         raise SpecError(f"--jobs must be >= 1, got {args.jobs}")
     for name, values, allowed in (
-        ("dtype", args.dtypes, DTYPE_CHOICES),
+        ("dtype", args.dtypes, DTYPES),
         ("mode", args.modes, MODES),
         ("device", args.devices, DEVICES),
         ("families", [args.families or ""], FAMILIES),
@@ -403,7 +284,7 @@ def run(args: argparse.Namespace) -> int:
         opts = validate(args)
         return _run_pytest(args, opts, Path(pkg.__file__).resolve().parent.parent, pytest)
     finally:
-        from focalspec.conformance.gate import isolation
+        from focalspec.conformance.suite import isolation
 
         isolation.discard_prespawned()
 
@@ -432,7 +313,7 @@ def _prespawn(args: argparse.Namespace) -> None:
     if not _prespawns(args):
         return
     from focalspec.adapters.callable_adapter import callable_name, convention_from_options
-    from focalspec.conformance.gate import isolation
+    from focalspec.conformance.suite import isolation
 
     try:
         conv = convention_from_options(args, args.kwarg)

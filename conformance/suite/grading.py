@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from focalspec.adapters.base import Output
 from focalspec.conformance.suite import refcache
 from focalspec.reference import exact as ref_mp
 from focalspec.reference import float64 as ref_np
@@ -368,3 +369,28 @@ def _shell_quote(s: str) -> str:
     import shlex
 
     return shlex.quote(s)
+
+
+def measure_output(
+    check: str, res: Output, v: Variant, x: np.ndarray, t: np.ndarray, dtype: str, required: str, source: str = "mp"
+) -> Measure | str:
+    """The graded value or gradient of one call, with the arrays its cause is read from in
+    ``extra`` (``causes.for_measures``); a string says why there is nothing to grade."""
+    exp = expected(v, x, t, dtype, source)
+    if check == "value":
+        got = np.asarray(res.loss, dtype=np.float64)
+        if got.shape != exp.value.shape:
+            return f"the loss has shape {got.shape}, the spec gives {exp.value.shape}"
+        m = measure_value(got, exp, v, x, t, dtype, required)
+        m.extra.update(x=x, t=t, got=got, exact=exp.value, loss_got=got, loss_exact=exp.value)
+        return m
+    if res.grad is None:
+        return "no gradient came back"
+    got = np.asarray(res.grad, dtype=np.float64)
+    if got.shape != x.shape:
+        return f"the gradient has shape {got.shape}, the inputs {x.shape}"
+    m = measure_grad(got, exp, v, x, t, dtype, required)
+    m.extra.update(x=x, t=t, got=got, exact=exp.grad)
+    if res.loss is not None and np.shape(res.loss) == np.shape(exp.value):
+        m.extra.update(loss_got=np.asarray(res.loss, dtype=np.float64), loss_exact=exp.value)
+    return m

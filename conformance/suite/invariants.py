@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from focalspec.conformance.suite.families import Evaluation, InvariantCase, log_uniform_logits, round_to
+from focalspec.conformance.suite.cases import Evaluation, InvariantCase, log_uniform_logits, round_to
 from focalspec.conformance.suite.grading import Measure, expected, measure
 from focalspec.reference.rounding import round_mpf
 from focalspec.spec.tolerance import budget

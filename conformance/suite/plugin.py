@@ -19,58 +19,22 @@ crashes, hangs or blows its memory limit).  The results JSON (and JUnit) are sna
 
 from __future__ import annotations
 
-import re
 import signal
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from focalspec.conformance.diagnosis import causes
-from focalspec.conformance.suite import distributed, results, tiers
+from focalspec.conformance.suite import distributed, results, summary, tiers
+from focalspec.conformance.suite.lists import ListEntry, read_list
 from focalspec.conformance.suite.options import Options, add_options
+from focalspec.conformance.suite.record import CheckRecord
 from focalspec.spec.variant import SpecError
 
 CHECKS = {"test_value": "value", "test_grad": "grad", "test_invariant": "invariant", "test_contract": "contract"}
 SNAPSHOT_S = 5.0
-
-
-@dataclass
-class ListEntry:
-    """One line of an xfail/skip file."""
-
-    pattern: str
-    file: str
-    line: int
-    reason: str
-    regex: re.Pattern[str]
-    matched: list[str] = field(default_factory=list)
-    xpassed: list[str] = field(default_factory=list)
-
-    def matches(self, *names: str) -> bool:
-        return any(self.regex.fullmatch(n) for n in names)
-
-
-def read_list(path: str, kind: str) -> list[ListEntry]:
-    """Entries of an xfail/skip file: one id or pattern per line (``*``/``?`` wildcards, brackets
-    literal), ``#`` starts a comment, which becomes the reason."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            lines = fh.read().splitlines()
-    except OSError as exc:
-        raise SpecError(f"--focal-{kind}: cannot read {path}: {exc.strerror}") from None
-    out = []
-    for no, raw in enumerate(lines, 1):
-        text, _, comment = raw.partition("#")
-        pat = text.strip()
-        if not pat:
-            continue
-        rx = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pat)
-        reason = comment.strip() or f"listed in {path}:{no}"
-        out.append(ListEntry(pat, path, no, reason, re.compile(rx)))
-    return out
 
 
 class State:
@@ -82,7 +46,7 @@ class State:
         self.suite: Any = None
         self.started = results.now_iso()
         self.static: dict[str, dict[str, Any]] = {}
-        self.entries: dict[str, dict[str, Any]] = {}
+        self.entries: dict[str, CheckRecord] = {}
         self.xfails = read_list(options.xfails, "xfails") if options.xfails else []
         self.skips = read_list(options.skips, "skips") if options.skips else []
         self.json_path: str | None = None
@@ -122,70 +86,52 @@ class State:
         if static is None:
             carried = getattr(report, distributed.ENTRY_ATTR, None)
             if carried is not None and self.controller:  # a worker's entry, complete for this phase
-                self.entries[report.nodeid] = carried
+                self.entries[report.nodeid] = CheckRecord.from_json(carried)
             return
         e = self.entries.get(report.nodeid)
         if e is None:
-            e = self.entries[report.nodeid] = {
-                "nodeid": report.nodeid,
-                **static,
-                "outcome": None,
-                "grade": None,
-                "value": None,
-                "grad": None,
-                "worst": None,
-                "message": None,
-                "reproducer": None,
-                "duration_s": 0.0,
-                "skip_reason": None,
-                "failure_tier": None,
-                "tier_required": None,
-                "fault": None,
-                "cause": None,
-                "cause_detail": None,
-                "cause_example": None,
-            }
+            e = self.entries[report.nodeid] = CheckRecord(report.nodeid, dict(static))
         wasxfail = hasattr(report, "wasxfail")
-        unrequired = wasxfail and _unrequired(report)
+        unrequired = wasxfail and unrequired_tier(report) is not None
         if report.when == "setup":
             if report.skipped:
-                e["outcome"] = "xfailed" if wasxfail else "skipped"
-                e["skip_reason"] = _skip_reason(report)
+                e.outcome = "xfailed" if wasxfail else "skipped"
+                e.skip_reason = _skip_reason(report)
             elif report.failed:
-                e["outcome"] = "error"
-                e["message"] = _first_line(report)
+                e.outcome = "error"
+                e.message = _first_line(report)
         elif report.when == "call":
-            e["duration_s"] = round(report.duration, 6)
+            e.duration_s = round(report.duration, 6)
             if report.passed:
-                e["outcome"] = "xpassed" if wasxfail else "passed"
+                e.outcome = "xpassed" if wasxfail else "passed"
             elif report.failed or unrequired:
-                e["outcome"] = "failed"
+                e.outcome = "failed"
             else:
-                e["outcome"] = "xfailed" if wasxfail else "skipped"
+                e.outcome = "xfailed" if wasxfail else "skipped"
                 if not wasxfail:
-                    e["skip_reason"] = _skip_reason(report)
-            if e["outcome"] == "xpassed":
+                    e.skip_reason = _skip_reason(report)
+            if e.outcome == "xpassed":
                 for entry in self.xfails:
                     if report.nodeid in entry.matched:
                         entry.xpassed.append(report.nodeid)
-        elif report.when == "teardown" and report.failed and e["outcome"] in ("passed", None):
-            e["outcome"] = "error"
-            e["message"] = _first_line(report)
-        rec = self.suite.records.get(report.nodeid) if self.suite is not None else None
-        if rec:
-            for k in ("grade", "value", "grad", "worst", "reproducer", "failure_tier", "fault", "cause", "cause_detail",
-                      "cause_example"):  # fmt: skip
-                e[k] = rec.get(k)
-            if rec.get("message"):
-                e["message"] = rec["message"]
-        if e["outcome"] in ("failed", "error"):
-            e["failure_tier"] = e.get("failure_tier") or e.get("tier")
-            e["tier_required"] = e["failure_tier"] in self.options.require
-            if not e.get("cause"):  # failed outside the runner (setup, teardown): from the entry
-                v = causes.classify_entry(e)
-                e["cause"], e["cause_detail"], e["cause_example"] = v.cause, v.detail, v.example
+        elif report.when == "teardown" and report.failed and e.outcome in ("passed", None):
+            e.outcome = "error"
+            e.message = _first_line(report)
+        graded = self.suite.records.get(report.nodeid) if self.suite is not None else None
+        if graded is not None:
+            e.take_graded(graded)
+        if e.outcome in ("failed", "error"):
+            e.failure_tier = e.failure_tier or e.tier
+            e.tier_required = e.failure_tier in self.options.require
+            if not e.cause:  # failed outside the runner (setup, teardown): from the entry
+                v = causes.classify_entry(e.to_json())
+                e.cause, e.cause_detail, e.cause_example = v.cause, v.detail, v.example
         if self.worker:
-            setattr(report, distributed.ENTRY_ATTR, distributed.plain(e))
+            setattr(report, distributed.ENTRY_ATTR, distributed.plain(e.to_json()))
+
+    def entry_dicts(self) -> list[dict[str, Any]]:
+        """The test entries of the results JSON so far (``CheckRecord.to_json``)."""
+        return [e.to_json() for e in self.entries.values()]
 
     def document(self, status: str, sweep_data: list[dict[str, Any]]) -> dict[str, Any]:
         """The results JSON of what has run so far (``status``: finished, interrupted, running)."""
@@ -196,7 +142,7 @@ class State:
             finished=results.now_iso(),
             command=results.command_line(),
             adapters=self.adapter_entries(),
-            tests=list(self.entries.values()),
+            tests=self.entry_dicts(),
             sweeps=sweep_data,
             stale_xfails=[e.pattern for e in stale_x],
             stale_skips=[e.pattern for e in stale_s],
@@ -228,7 +174,7 @@ class State:
         if xml:
             from pathlib import Path
 
-            from focalspec.reports.merge import write_junit
+            from focalspec.conformance.suite.junit import write_junit
 
             write_junit([], doc, Path(xml))
         # never more than ~10 % of the run: a big run's JSON takes a while to write
@@ -283,7 +229,7 @@ def required_not_run(config: pytest.Config) -> list[str]:
     state = _state(config)
     if state is None:
         return []
-    ran = {t for row in tiers.summarize(state.entries.values()).values() for t, (n, _) in row.items() if n}
+    ran = {t for row in tiers.summarize(state.entry_dicts()).values() for t, (n, _) in row.items() if n}
     return [t for t in state.options.require if t not in ran]
 
 
@@ -353,7 +299,7 @@ def focal_suite(request: pytest.FixtureRequest) -> Any:
 
 
 def _focal_param(item: pytest.Item) -> Any:
-    """The runner.Param of a suite item (None for another test, or pytest's empty-set placeholder)."""
+    """The params.Param of a suite item (None for another test, or pytest's empty-set placeholder)."""
     callspec = getattr(item, "callspec", None)
     p = callspec.params.get("focal_check") if callspec is not None else None
     return p if hasattr(p, "static") else None
@@ -431,30 +377,32 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Any:
     static = state.static.get(item.nodeid)
     if static is None:
         return
-    rec = state.suite.records.get(item.nodeid, {}) if state.suite is not None else {}
-    tier = rec.get("failure_tier") or static.get("tier")
+    graded = state.suite.records.get(item.nodeid) if state.suite is not None else None
+    tier = (graded.failure_tier if graded is not None else None) or static.get("tier")
     report.user_properties.append(("failure_tier", tier))
     if tier not in state.options.require:
         report.outcome = "skipped"
-        report.wasxfail = f"{tiers.UNREQUIRED_PREFIX}{tier} (--focal-require {','.join(state.options.require)})"
+        report.wasxfail = f"{tiers.UNREQUIRED_TEXT}{tier} (--focal-require {','.join(state.options.require)})"
+        setattr(report, tiers.UNREQUIRED_ATTR, tier)  # the typed mark (xdist carries it); the text is for people
 
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> Any:
     """pytest's own line counts a failure in a tier not required as "not required", not as an
     xfail: one tally with the gate, the JSON and JUnit (``results.TALLY``, SPEC §10.5)."""
-    if report.when == "call" and report.skipped and _unrequired(report):
+    if report.when == "call" and report.skipped and unrequired_tier(report) is not None:
         return "not required", "n", ("NOT REQUIRED", {"yellow": True})
     return None
 
 
-def _unrequired(report: Any) -> bool:
-    return str(getattr(report, "wasxfail", "")).startswith(tiers.UNREQUIRED_PREFIX)
+def unrequired_tier(report: Any) -> str | None:
+    """The tier of a failure reported as not required (set in ``pytest_runtest_makereport``), else None."""
+    return getattr(report, tiers.UNREQUIRED_ATTR, None)
 
 
 def tally_of(config: pytest.Config) -> dict[str, int] | None:
     """The session's ``results.tally`` (None outside a focalspec session)."""
     state = _state(config)
-    return None if state is None else results.tally(state.entries.values())
+    return None if state is None else results.tally(state.entry_dicts())
 
 
 def not_applicable_of(config: pytest.Config) -> dict[str, int]:
@@ -465,8 +413,8 @@ def not_applicable_of(config: pytest.Config) -> dict[str, int]:
     state = _state(config)
     out: dict[str, int] = {}
     for e in state.entries.values() if state is not None else ():
-        reason = str(e.get("skip_reason") or "")
-        if e.get("outcome") == "skipped" and reason.startswith(NOT_APPLICABLE):
+        reason = str(e.skip_reason or "")
+        if e.outcome == "skipped" and reason.startswith(NOT_APPLICABLE):
             key = reason.removeprefix(NOT_APPLICABLE)
             out[key] = out.get(key, 0) + 1
     return out
@@ -561,83 +509,5 @@ def _write_results(state: State, interrupted: bool) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     state = _state(config)
-    if state is None or not state.entries:
-        return
-    tr = terminalreporter
-    tr.section("focalspec conformance")
-    rows: dict[tuple[str, str, str, str], dict[str, Any]] = {}
-    for e in state.entries.values():
-        k = (e["adapter"], e["device"], e["dtype"], e["mode"])
-        r = rows.setdefault(
-            k,
-            {
-                "passed": 0,
-                "failed": 0,
-                "not required": 0,
-                "skipped": 0,
-                "xfailed": 0,
-                "other": 0,
-                "worst": None,
-                "required": e["required_grade"],
-            },
-        )
-        out = results.tally_key(e) or "other"
-        r[out if out in r else "other"] += 1
-        g = e.get("grade") if out in ("passed", "failed", "xpassed") else None  # what the verdict counts
-        if g and (r["worst"] is None or _rank(g) > _rank(r["worst"])):
-            r["worst"] = g
-    tr.write_line(
-        f"{'adapter':<28} {'device':<6} {'dtype':<9} {'mode':<9} {'pass':>6} {'fail':>6} {'notreq':>6} "
-        f"{'skip':>6} {'xfail':>6}  worst grade (required)"
-    )
-    for (a, dev, dt, mode), r in rows.items():
-        tr.write_line(
-            f"{a:<28} {dev:<6} {dt:<9} {mode:<9} {r['passed']:>6} {r['failed']:>6} {r['not required']:>6} "
-            f"{r['skipped']:>6} {r['xfailed']:>6}  {r['worst'] or '-'} ({r['required']})"
-        )
-    tr.write_line(f"tiers (* = required, --focal-require {','.join(state.options.require)}):")
-    for line in tiers.summary_lines(state.entries.values(), state.options.require):
-        tr.write_line("  " + line)
-    cause_lines = causes.summary_lines(state.entries.values())
-    if cause_lines:
-        tr.write_line("causes of the failures (SPEC §10.7; smallest input that shows each):")
-        for line in cause_lines:
-            tr.write_line("  " + line)
-    stale_x, stale_s = state.stale()
-    for kind, entries in (("xfail", stale_x), ("skip", stale_s)):
-        for entry in entries:
-            why = (
-                f"passed: {', '.join(entry.xpassed[:3])}" + (" ..." if len(entry.xpassed) > 3 else "")
-                if entry.xpassed
-                else "matches no collected test"
-            )
-            tr.write_line(f"stale {kind} entry {entry.file}:{entry.line}: {entry.pattern} ({why})", yellow=True)
-    for line in fault_lines(state.entries.values()):
-        tr.write_line(line, red=True)
-    if state.sweep_error:
-        tr.write_line(f"sweeps not computed: {state.sweep_error}", red=True)
-    if state.json_path:
-        tr.write_line(f"results JSON: {state.json_path}")
-
-
-def _rank(grade: str) -> int:
-    from focalspec.conformance.suite.grading import RANK
-
-    return RANK.get(grade, 0)
-
-
-FAULT_WORDS = {"crash": "crashed", "exit": "exited", "hang": "hung", "memory": "over the memory limit",
-               "not-run": "not run (fault or run budget spent)", "contract": "broke a contract"}  # fmt: skip
-
-
-def fault_lines(entries: Any) -> list[str]:
-    """One line per adapter whose implementation crashed, hung, blew memory, broke a contract or was not run."""
-    per: dict[str, dict[str, int]] = {}
-    for e in entries:
-        if e.get("fault"):
-            row = per.setdefault(e["adapter"], {})
-            row[e["fault"]] = row.get(e["fault"], 0) + 1
-    return [
-        f"faults of {a}: " + ", ".join(f"{n} checks {FAULT_WORDS.get(k, k)}" for k, n in sorted(row.items()))
-        for a, row in per.items()
-    ]
+    if state is not None and state.entries:
+        summary.write(terminalreporter, state)

@@ -15,12 +15,10 @@ thread of this process (``--focal-isolate``).  ``isolation.FaultBudget`` stops c
 
 from __future__ import annotations
 
-import hashlib
-import inspect
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -29,8 +27,11 @@ import pytest
 
 from focalspec.adapters.base import DTYPES, MODES, Adapter, AdapterError, Output
 from focalspec.conformance.diagnosis import causes, severity, shrink
-from focalspec.conformance.gate import isolation
-from focalspec.conformance.gate.isolation import (
+from focalspec.conformance.suite import contracts, grading, invariants, isolation, tiers
+from focalspec.conformance.suite import families as fam
+from focalspec.conformance.suite.cases import Evaluation, InvariantCase, SuiteCase
+from focalspec.conformance.suite.claims import resolve_variant, supports
+from focalspec.conformance.suite.isolation import (
     FaultBudget,
     ImplementationFault,
     ProcessCaller,
@@ -38,10 +39,9 @@ from focalspec.conformance.gate.isolation import (
     ThreadCaller,
     describe_exception,
 )
-from focalspec.conformance.suite import contracts, grading, invariants, tiers
-from focalspec.conformance.suite import families as fam
-from focalspec.conformance.suite.families import Evaluation, InvariantCase, SuiteCase
 from focalspec.conformance.suite.options import Options, compiled_dtypes, compiled_runs
+from focalspec.conformance.suite.params import Param, collapse_skips
+from focalspec.conformance.suite.record import CheckRecord
 from focalspec.spec.variant import SpecError, Variant
 
 RETURNED_DTYPE = "returned_dtype"  # callable_adapter.RETURNED_DTYPE: the Output.ran note of a dtype breach
@@ -89,115 +89,6 @@ def load_adapters(o: Options) -> list[Adapter]:
     return chosen + [by_name[n] for n in o.adapters]
 
 
-def resolve_variant(adapter: Adapter, v: Variant, dtype: str, inputs: np.ndarray | None = None) -> Variant:
-    """The variant the adapter claims for a case variant: its optional ``declared_variant(variant,
-    [dtype=...], [n_classes=...])`` (the identity when it has none).  SpecError: no claim."""
-    declared = getattr(adapter, "declared_variant", None)
-    if declared is None:
-        return v
-    try:
-        names = set(inspect.signature(declared).parameters)
-    except (TypeError, ValueError):
-        names = set()
-    kw: dict[str, Any] = {}
-    if "dtype" in names:
-        kw["dtype"] = dtype
-    if "n_classes" in names:
-        softmax = v.activation == "softmax" and inputs is not None and np.ndim(inputs) >= 1
-        kw["n_classes"] = int(np.shape(inputs)[-1]) if softmax else None
-    try:
-        out = declared(v, **kw)
-    except SpecError:
-        raise
-    except Exception as exc:  # a broken declaration is a skip with its reason, not a crash
-        raise SpecError(f"{adapter.name}.declared_variant raised {type(exc).__name__}: {exc}") from exc
-    if out is None:
-        raise SpecError(f"{adapter.name} declares no variant for this case")
-    return out
-
-
-def supports(
-    adapter: Adapter, v: Variant, x: np.ndarray, t: np.ndarray, dtype: str, device: str, mode: str
-) -> str | None:
-    """None, or why this adapter cannot run this variant/data (a skip reason)."""
-    try:
-        scope = getattr(adapter, "clip_scope_reason", None)
-        reason = (scope(v) if scope is not None else None) or adapter.supports(v, dtype, device, mode)
-        if reason:
-            return reason
-        data = getattr(adapter, "supports_data", None)
-        return data(v, x, t) if data is not None else None
-    except Exception as exc:  # a broken supports() is a skip with its reason, not a crash
-        return f"{adapter.name}.supports raised {type(exc).__name__}: {exc}"
-
-
-# ----------------------------------------------------------------------------- parameters
-
-
-@dataclass(eq=False)
-class Param:
-    """One test parameter: what to run and what it claims."""
-
-    adapter: Adapter
-    device: str
-    dtype: str
-    mode: str
-    case: SuiteCase | InvariantCase
-    check: str
-    variant: Variant | None  # resolved variant (value/grad) or the invariant's main variant
-    required: str
-    skip: str | None = None
-    evals: list[Evaluation] = field(default_factory=list)
-    members: tuple[Param, ...] = ()  # the per-case skips this one stands for (collapse_skips)
-
-    @property
-    def id(self) -> str:
-        return f"{self.adapter.name}-{self.device}-{self.dtype}-{self.mode}-{self.case.id}"
-
-    @property
-    def key(self) -> tuple[str, str, str, str, str]:
-        return (self.adapter.name, self.device, self.dtype, self.mode, self.case.id)
-
-    def static(self) -> dict[str, Any]:
-        v = self.variant or self.case.variant
-        return {
-            "adapter": self.adapter.name,
-            "device": self.device,
-            "dtype": self.dtype,
-            "mode": self.mode,
-            "case_id": self.case.id,
-            "family": self.case.family,
-            "check": self.check,
-            "spec_section": self.case.spec_section or None,
-            "variant": v.to_dict(),
-            "required_grade": self.required,
-            "skipped_cases": [m.case.id for m in self.members] or None,
-        }
-
-
-def collapse_skips(params: list[Param]) -> list[Param]:
-    """One skip per (check, family, reason) of a combination instead of one per case: a skipped
-    item costs pytest about what a run one does (benchmarks/PROFILE.md: 719 of the gate's 1,425
-    items at quick were skips), and one skip naming its cases says as much as a hundred."""
-    groups: dict[tuple[str, str, str], list[Param]] = {}
-    kept: list[Param] = []
-    for p in params:
-        if p.skip and p.check in ("value", "grad") and isinstance(p.case, SuiteCase):
-            groups.setdefault((p.check, p.case.family, p.skip), []).append(p)
-        else:
-            kept.append(p)
-    for (check, family, reason), members in groups.items():
-        if len(members) == 1:
-            kept.extend(members)
-            continue
-        first = members[0]
-        tag = hashlib.sha1(reason.encode()).hexdigest()[:6]
-        case = SuiteCase(f"{family}-skipped-{tag}", family, first.case.variant, [], [], first.case.spec_section,
-                         compiled=True, note=f"{len(members)} cases of {family}, skipped for one reason")  # fmt: skip
-        kept.append(replace(first, case=case, check=check, skip=reason, members=tuple(members)))
-    return kept
-
-
 class Suite:
     """Everything one session needs (see module docstring)."""
 
@@ -224,7 +115,7 @@ class Suite:
         self._params: list[Param] | None = None
         self._outputs: OrderedDict[Any, Any] = OrderedDict()
         self.grad_keys: set[tuple[str, ...]] = set()
-        self.records: dict[str, dict[str, Any]] = {}
+        self.records: dict[str, CheckRecord] = {}  # node id -> what its last run found
         self.ran: dict[str, dict[str, Any]] = {}
         self.combos_run: set[tuple[str, str, str, str]] = set()
         self.callers: dict[str, ThreadCaller | ProcessCaller] = {}
@@ -461,16 +352,14 @@ class Suite:
 
     def run(self, p: Param, node: Any) -> None:
         """Run one check; ``pytest.fail`` with the message when it does not pass."""
-        rec = self.records.setdefault(node.nodeid, {})
-        rec.update(grade=None, value=None, grad=None, worst=None, message=None, failure_tier=None, fault=None,
-                   cause=None, cause_detail=None, cause_example=None)  # fmt: skip
+        rec = self.records[node.nodeid] = CheckRecord(node.nodeid)
         self._running = (p, node)
         what = (
             f"{p.case.id} [{p.variant.label() if p.variant else ''}] in {p.dtype} on {p.adapter.name} "
             f"({p.device}, {p.mode})"
         )
         point = ["--point", self.o.point, *(["--variant", self.o.variant] if self.o.variant else [])]
-        rec["reproducer"] = grading.reproducer(
+        rec.reproducer = grading.reproducer(
             p.adapter, p.case.id, p.dtype, p.device, p.mode, p.case.family not in ("golden", "point"), self.o.depth,
             self.o.seed, point if p.case.family == "point" and self.o.point else None,
         )
@@ -484,11 +373,11 @@ class Suite:
             else:
                 measures = self._run_value_grad(p, rec, what)
         finally:
-            rec["duration_s"] = round(time.perf_counter() - t0, 6)
+            rec.duration_s = round(time.perf_counter() - t0, 6)
         worst = max(measures, key=lambda m: grading.RANK[m.grade])
-        rec["grade"] = worst.grade
+        rec.grade = worst.grade
         bad = [m for m in measures if not m.passed]
-        rec["worst"] = (bad[0] if bad else worst).worst
+        rec.worst = (bad[0] if bad else worst).worst
         node.user_properties.extend(
             [
                 ("grade", worst.grade),
@@ -497,14 +386,14 @@ class Suite:
             ]
         )
         if bad:
-            rec["failure_tier"] = self._failure_tier(p, bad)
+            rec.failure_tier = self._failure_tier(p, bad)
             v = (p.variant or p.case.variant).to_dict()
             self._set_cause(rec, causes.safely(lambda: causes.for_measures(p.check, p.dtype, v, bad,
-                                                                           rec["failure_tier"])))  # fmt: skip
+                                                                           rec.failure_tier)))  # fmt: skip
             self.shrinker.offer(shrink.example_candidate(p, rec, node.nodeid))
             msg = "\n".join(grading.failure_message(m, what) for m in bad)
-            if rec.get(RETURNED_DTYPE):  # a dtype-contract breach: its numbers were graded all the same
-                msg += f"\n{rec[RETURNED_DTYPE]}: graded as returned (contract_dtype_shape reports the dtype)"
+            if rec.returned_dtype:  # a dtype-contract breach: its numbers were graded all the same
+                msg += f"\n{rec.returned_dtype}: graded as returned (contract_dtype_shape reports the dtype)"
             self._fail(rec, msg)
 
     def _failure_tier(self, p: Param, bad: list[grading.Measure]) -> str:
@@ -519,8 +408,8 @@ class Suite:
                                     v.activation == "softmax") for m in bad]  # fmt: skip
         return min(found, key=lambda t: tiers.RANK.get(t, -1))
 
-    def _set_cause(self, rec: dict[str, Any], verdict: causes.Verdict) -> None:
-        rec.update(cause=verdict.cause, cause_detail=verdict.detail, cause_example=verdict.example)
+    def _set_cause(self, rec: CheckRecord, verdict: causes.Verdict) -> None:
+        rec.cause, rec.cause_detail, rec.cause_example = verdict.cause, verdict.detail, verdict.example
         running = getattr(self, "_running", None)
         if running is not None:  # travels with the report (pytest-xdist, JUnit properties)
             ex = verdict.example or {}
@@ -529,37 +418,37 @@ class Suite:
                                                ("cause_input", x), ("cause_fix", verdict.fix),
                                                ("cause_nonfinite", severity.nonfinite_example(ex))])  # fmt: skip
 
-    def _fail(self, rec: dict[str, Any], message: str, grade: str | None = "fail") -> None:
-        rec["message"] = message
-        rec["grade"] = grade
+    def _fail(self, rec: CheckRecord, message: str, grade: str | None = "fail") -> None:
+        rec.message = message
+        rec.grade = grade
         running = getattr(self, "_running", None)
-        if not rec.get("cause") and running is not None:  # a fault: raised, hung, shape, contract
+        if not rec.cause and running is not None:  # a fault: raised, hung, shape, contract
             p = running[0]
             ev = causes.Evidence(p.check, p.dtype, (p.variant or p.case.variant).to_dict(),
-                                 rec.get("failure_tier") or tiers.param_tier(p), rec.get("fault"), message)  # fmt: skip
+                                 rec.failure_tier or tiers.param_tier(p), rec.fault, message)  # fmt: skip
             self._set_cause(rec, causes.safely(lambda: causes.classify(ev)))
-        head = f"{rec['cause']}: " if rec.get("cause") else ""
-        pytest.fail(f"{head}{message}\nReproduce: {rec['reproducer']}", pytrace=False)
+        head = f"{rec.cause}: " if rec.cause else ""
+        pytest.fail(f"{head}{message}\nReproduce: {rec.reproducer}", pytrace=False)
 
-    def _run_value_grad(self, p: Param, rec: dict[str, Any], what: str) -> list[grading.Measure]:
+    def _run_value_grad(self, p: Param, rec: CheckRecord, what: str) -> list[grading.Measure]:
         case = p.case
         assert isinstance(case, SuiteCase) and p.variant is not None
         x, t = case.rounded(p.dtype)
         res = self._output(p, x, t)
         if isinstance(res, BaseException):
-            rec["fault"] = getattr(res, "cause", None)
+            rec.fault = getattr(res, "cause", None)
             self._fail(rec, f"{p.check} check of {what}: {describe_exception(res)}")
         assert isinstance(res, Output)
-        rec[RETURNED_DTYPE] = res.ran.get(RETURNED_DTYPE) if res.ran else None
+        rec.returned_dtype = res.ran.get(RETURNED_DTYPE) if res.ran else None
         source = grading.reference_source(case.family, p.dtype, x.size, p.variant.activation)
-        m = measure_output(p.check, res, p.variant, x, t, p.dtype, p.required, source)
+        m = grading.measure_output(p.check, res, p.variant, x, t, p.dtype, p.required, source)
         if isinstance(m, str):
             self._fail(rec, f"{p.check} check of {what}: {m}")
         assert isinstance(m, grading.Measure)
-        rec[p.check] = m.summary()
+        setattr(rec, p.check, m.summary())  # value or grad
         return [m]
 
-    def _run_contract(self, p: Param, rec: dict[str, Any], what: str) -> None:
+    def _run_contract(self, p: Param, rec: CheckRecord, what: str) -> None:
         kind = p.case.id.removeprefix("contract_")
         assert isinstance(p.case, SuiteCase) and p.variant is not None
         x, t = p.case.rounded(p.dtype)
@@ -575,15 +464,15 @@ class Suite:
             args = (v, np.array(x, copy=True), np.array(t, copy=True), p.dtype, p.device)
             res = self._invoke(p.adapter, "probe", args, p.dtype, p.mode)
             if isinstance(res, BaseException):
-                rec["fault"] = getattr(res, "cause", None)
+                rec.fault = getattr(res, "cause", None)
                 self._fail(rec, f"contract check {kind} of {what}: {describe_exception(res)}")
             probes.append(res)
         finding = contracts.judge(kind, p.variant, x, p.dtype, probes)
         if finding:
-            rec["fault"] = "contract"
+            rec.fault = "contract"
             self._fail(rec, f"contract check {kind} of {what}: {finding}")
 
-    def _run_invariant(self, p: Param, rec: dict[str, Any], what: str) -> list[grading.Measure]:
+    def _run_invariant(self, p: Param, rec: CheckRecord, what: str) -> list[grading.Measure]:
         inv = p.case
         assert isinstance(inv, InvariantCase)
         need_grad = invariants.NEEDS_GRAD[inv.kind]
@@ -591,7 +480,7 @@ class Suite:
         for ev in p.evals:
             res = self._call(p.adapter, ev.variant, ev.inputs, ev.targets, p.dtype, p.device, p.mode, need_grad)
             if isinstance(res, BaseException):
-                rec["fault"] = getattr(res, "cause", None)
+                rec.fault = getattr(res, "cause", None)
                 self._fail(
                     rec, f"invariant check of {what}: evaluating {ev.variant.label()}: {describe_exception(res)}"
                 )
@@ -608,39 +497,14 @@ class Suite:
                     rec, f"invariant check of {what}: {ev.variant.label()} returned no gradient of the inputs' shape"
                 )
             outs.append(res)
-        rec[RETURNED_DTYPE] = next((o.ran[RETURNED_DTYPE] for o in outs if o.ran and o.ran.get(RETURNED_DTYPE)), None)
+        rec.returned_dtype = next((o.ran[RETURNED_DTYPE] for o in outs if o.ran and o.ran.get(RETURNED_DTYPE)), None)
         mv, mg = invariants.compare(inv, p.evals, outs, p.dtype, p.required)
-        rec["value"] = mv.summary()
+        rec.value = mv.summary()
         measures = [mv]
         if mg is not None:
-            rec["grad"] = mg.summary()
+            rec.grad = mg.summary()
             measures.append(mg)
         return measures
-
-
-def measure_output(
-    check: str, res: Output, v: Variant, x: np.ndarray, t: np.ndarray, dtype: str, required: str, source: str = "mp"
-) -> grading.Measure | str:
-    """The graded value or gradient of one call, with the arrays its cause is read from in
-    ``extra`` (``causes.for_measures``); a string says why there is nothing to grade."""
-    exp = grading.expected(v, x, t, dtype, source)
-    if check == "value":
-        got = np.asarray(res.loss, dtype=np.float64)
-        if got.shape != exp.value.shape:
-            return f"the loss has shape {got.shape}, the spec gives {exp.value.shape}"
-        m = grading.measure_value(got, exp, v, x, t, dtype, required)
-        m.extra.update(x=x, t=t, got=got, exact=exp.value, loss_got=got, loss_exact=exp.value)
-        return m
-    if res.grad is None:
-        return "no gradient came back"
-    got = np.asarray(res.grad, dtype=np.float64)
-    if got.shape != x.shape:
-        return f"the gradient has shape {got.shape}, the inputs {x.shape}"
-    m = grading.measure_grad(got, exp, v, x, t, dtype, required)
-    m.extra.update(x=x, t=t, got=got, exact=exp.grad)
-    if res.loss is not None and np.shape(res.loss) == np.shape(exp.value):
-        m.extra.update(loss_got=np.asarray(res.loss, dtype=np.float64), loss_exact=exp.value)
-    return m
 
 
 def _loss_shape(ev: Evaluation) -> tuple[int, ...]:

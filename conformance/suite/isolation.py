@@ -4,7 +4,7 @@ Two callers with one interface, ``call(method, args, timeout) -> result``:
 
 * ``ProcessCaller`` (``--focal-isolate process``; the default of ``focalspec check`` and of
   ``--focal-impl`` callables): the adapter is rebuilt in a worker process (``python -m
-  focalspec.conformance.gate.isolation``, a fresh interpreter: no fork of a process holding torch,
+  focalspec.conformance.suite.isolation``, a fresh interpreter: no fork of a process holding torch,
   JAX or TF threads) and every call is sent to it over a pipe.  While it waits, the suite
   watches the worker: a signal or an exit (a segfaulting kernel, ``os._exit``) is a crash, no
   answer within the timeout is a hang, a resident set above ``--focal-memory-limit`` is a
@@ -234,7 +234,7 @@ class ProcessCaller:
         log = tempfile.TemporaryFile(prefix="focalspec-worker-")
         env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
         popen = subprocess.Popen(
-            [sys.executable, "-m", "focalspec.conformance.gate.isolation", str(to_child_r), str(to_parent_w)],
+            [sys.executable, "-m", "focalspec.conformance.suite.isolation", str(to_child_r), str(to_parent_w)],
             pass_fds=(to_child_r, to_parent_w),
             stdin=subprocess.DEVNULL,
             stdout=log,
