@@ -46,9 +46,6 @@ class _JaxAdapter(Adapter):
         """A function (inputs, targets) -> loss calling the implementation under test."""
         raise NotImplementedError
 
-    def _variant_reason(self, variant: Variant) -> str | None:
-        return self.variant_reason(variant)  # the declared capabilities (the Pallas adapter overrides this)
-
     def _extra_ran(self, dtype: str) -> dict[str, Any]:
         return {}
 
@@ -71,18 +68,9 @@ class _JaxAdapter(Adapter):
         return jax_devices()
 
     def supports(self, variant: Variant, dtype: str, device: str, mode: str) -> str | None:
-        reason = self.unavailable_reason()
-        if reason:
-            return reason
-        if dtype not in self.dtypes:
-            return f"{self.name} does not run dtype {dtype}"
-        if mode not in self.modes:
-            return f"{self.name} has no mode {mode!r}"
-        if device not in self.devices():
-            return "no CUDA device" if device == "cuda" else f"no device {device!r}"
         if variant.clip_upper is not None:
             return CLIP_UPPER_REASON
-        return self._variant_reason(variant)
+        return self.request_reason(dtype, device, mode) or self.variant_reason(variant)
 
     def evaluate(
         self, variant: Variant, inputs: np.ndarray, targets: np.ndarray, dtype: str, device: str, mode: str,
@@ -102,17 +90,10 @@ class _JaxAdapter(Adapter):
             ran=self._ran(device, mode, dtype, call_seconds=seconds),
         )
 
-    def prepare_timed(
-        self,
-        variant: Variant,
-        input_sets: list[np.ndarray],
-        targets: np.ndarray,
-        dtype: str,
-        device: str = "cpu",
-        mode: str = "eager",
-        backward: bool = False,
-    ) -> Timed:
-        self.require_supported(variant, dtype, device, mode, input_sets)
+    def timed(
+        self, variant: Variant, input_sets: list[np.ndarray], targets: np.ndarray, dtype: str, device: str, mode: str,
+        backward: bool,
+    ) -> Timed:  # fmt: skip
         jax = _jax()
         with framework_errors():
             placed = [self._place(variant, s, targets, dtype, device) for s in input_sets]

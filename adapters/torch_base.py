@@ -1,8 +1,12 @@
-"""The base of focalspec's own PyTorch adapters (and the Triton kernels'): the dtype/device/mode
-check and the run/timing path over ``backends/torch_backend``."""
+"""The one base of every PyTorch adapter: focalspec's own, torchvision, the Triton kernels' and the
+third-party libraries' (adapters/thirdparty/).  Availability, the dtype/device/mode check, exact
+placement, autograd of ``sum(loss)``, compiled mode and the timing path over
+``backends/torch_backend``; a subclass states what it calls (``make_loss`` or ``_loss``) and what
+it accepts (class attributes and ``capabilities``)."""
 
 from __future__ import annotations
 
+import importlib
 import shutil
 import time
 from collections.abc import Callable
@@ -21,67 +25,91 @@ from focalspec.adapters.backends.torch_backend import (
     torch_module,
     torch_ran,
 )
-from focalspec.adapters.base import CLIP_UPPER_REASON, DEVICES, DTYPES, Adapter, Output, Timed, framework_errors
+from focalspec.adapters.base import DTYPES, Adapter, Output, Timed, framework_errors, one_line
 from focalspec.spec.variant import Variant
 
 
-def check_common(adapter: Adapter, dtype: str, device: str, mode: str) -> str | None:
-    """The dtype/device/mode part of ``supports`` shared by the PyTorch adapters."""
-    reason = adapter.unavailable_reason()
-    if reason:
-        return reason
-    if dtype not in DTYPES:
-        return f"unknown dtype {dtype!r}"
-    if dtype not in adapter.dtypes:
-        return f"{adapter.name} does not support dtype {dtype}"
-    if device not in DEVICES:
-        return f"unknown device {device!r}"
-    if device not in torch_devices():
-        return "no CUDA device"
-    if mode not in adapter.modes:
-        return f"{adapter.name} has no {mode} mode"
-    if mode == "compiled" and device == "cpu" and not any(shutil.which(c) for c in ("g++", "c++", "clang++")):
-        return "torch.compile on CPU needs a C++ compiler and none is on PATH"
-    return None
-
-
 class TorchAdapter(Adapter):
-    """Common run/timing path: subclasses give ``make_loss(variant)`` (a function of
-    (inputs, targets) returning the loss) and ``variant_reason``."""
+    """Subclasses give ``make_loss(variant)`` (a function of (inputs, targets) returning the loss)
+    or ``_loss(variant, x, t, n_classes)``, and declare ``capabilities``."""
 
+    # the defaults are a library's loss (adapters/thirdparty/): eager only, its errors named, a stated
+    # clip bound left to its capabilities; focalspec's own kernels and torchvision declare more
     framework = "torch"
     dtypes = DTYPES
-    modes: tuple[str, ...] = ("eager", "compiled")
+    modes: tuple[str, ...] = ("eager",)
+    name_errors = True
+    clip_upper_reason: str | None = None
+    module = ""  # a module beyond torch that must import for the adapter to be usable (a library's)
+    cuda_only = False  # compiled ops without a CPU kernel (mmcv)
 
     def __init__(self) -> None:
         self._compiled = CompiledCache()
+        self._unavailable: str | bool | None = False  # False: not probed yet
 
     # -- to be provided
     def make_loss(self, variant: Variant) -> Callable[[Any, Any], Any]:
-        raise NotImplementedError
+        """The loss as a function of (inputs, targets); by default ``_loss`` with the class count."""
 
-    def extra_missing(self) -> str | None:
-        """Why a package beyond torch is missing, or None."""
+        def loss(x: Any, t: Any) -> Any:
+            n_classes = x.shape[-1] if variant.activation == "softmax" and x.dim() else None
+            return self._loss(variant, x, t, n_classes)
+
+        return loss
+
+    def _loss(self, variant: Variant, x: Any, t: Any, n_classes: int | None) -> Any:
+        """Call the implementation; ``x`` is the leaf tensor in the requested dtype, ``t`` the
+        targets (same dtype for sigmoid, int64 indices or distributions for softmax).  Returns
+        a tensor of the spec's loss shape (elementwise / per row) or a scalar."""
+        raise NotImplementedError(f"{self.name} implements neither make_loss nor _loss")
+
+    def declared_variant(self, variant: Variant, n_classes: int | None = None) -> Variant:
+        """The variant this implementation computes when asked for ``variant`` (the identity
+        for a conforming implementation).  ``n_classes`` is needed only where the declared
+        convention depends on it (softmax alpha of kornia/MONAI)."""
+        return variant
+
+    def _probe(self) -> str | None:
+        """Why it is unusable here (torch, or ``module`` missing), or None."""
+        missing = torch_missing()
+        if missing or not self.module:
+            return missing
+        try:
+            importlib.import_module(self.module)
+        except Exception as exc:
+            return f"{self.package} is not installed here ({self.module}: {one_line(exc)})"
         return None
 
     def ran_extra(self) -> dict[str, Any]:
         """More facts for ``Output.ran`` (versions of packages beyond torch)."""
-        return {}
+        if not self.package:
+            return {}
+        return {"package": self.package, "package_version": self.package_version()}
 
     # -- Adapter API
     def unavailable_reason(self) -> str | None:
-        return torch_missing() or self.extra_missing()
+        if self._unavailable is False:
+            self._unavailable = self._probe()
+        return self._unavailable  # type: ignore[return-value]
 
     def framework_version(self) -> str | None:
-        return None if torch_missing() else torch_module().__version__
+        return None if torch_missing() else str(torch_module().__version__)
 
     def devices(self) -> tuple[str, ...]:
-        return () if self.unavailable_reason() else torch_devices()
+        if self.unavailable_reason():
+            return ()
+        found = torch_devices()
+        return tuple(d for d in found if d == "cuda") if self.cuda_only else found
 
     def supports(self, variant: Variant, dtype: str, device: str, mode: str) -> str | None:
-        if variant.clip_upper is not None:
-            return CLIP_UPPER_REASON
-        return check_common(self, dtype, device, mode) or self.variant_reason(variant)
+        if variant.clip_upper is not None and self.clip_upper_reason:
+            return self.clip_upper_reason
+        reason = self.request_reason(dtype, device, mode)
+        if reason:
+            return reason
+        if mode == "compiled" and device == "cpu" and not any(shutil.which(c) for c in ("g++", "c++", "clang++")):
+            return "torch.compile on CPU needs a C++ compiler and none is on PATH"
+        return self.variant_reason(variant)
 
     def _loss_fn(self, variant: Variant, dtype: str, device: str, mode: str) -> Callable[[Any, Any], Any]:
         if mode == "eager":
@@ -93,34 +121,26 @@ class TorchAdapter(Adapter):
         self, variant: Variant, inputs: np.ndarray, targets: np.ndarray, dtype: str, device: str, mode: str,
         want_grad: bool,
     ) -> Output:  # fmt: skip
-        torch = torch_module()
-        with framework_errors():
+        with framework_errors(f"{self.name}: " if self.name_errors else ""):
             x = place_inputs(inputs, dtype, device, want_grad)
             t = place_targets(variant, targets, x.shape, dtype, device)
             fn = self._loss_fn(variant, dtype, device, mode)
             start = time.perf_counter()
             loss = fn(x, t)
-            grad = torch.autograd.grad(loss.sum(), x)[0] if want_grad else None
+            grad = grad_of_sum(loss, x) if want_grad else None
             seconds = time.perf_counter() - start
-        return Output(
-            loss=to_float64(loss),
-            grad=None if grad is None else to_float64(grad),
-            ran=torch_ran(
-                device, mode, dtype, implementation=self.implementation, call_seconds=seconds, **self.ran_extra()
-            ),
-        )
+        ran = self._ran(device, mode, dtype, call_seconds=seconds)
+        # fvcore/MONAI hand back float32 whatever the input dtype
+        ran["output_dtype"] = str(loss.dtype).removeprefix("torch.")
+        return Output(loss=to_float64(loss), grad=None if grad is None else to_float64(grad), ran=ran)
 
-    def prepare_timed(
-        self,
-        variant: Variant,
-        input_sets: list[np.ndarray],
-        targets: np.ndarray,
-        dtype: str,
-        device: str = "cpu",
-        mode: str = "eager",
-        backward: bool = False,
-    ) -> Timed:
-        self.require_supported(variant, dtype, device, mode, input_sets)
+    def _ran(self, device: str, mode: str, dtype: str, **extra: Any) -> dict[str, Any]:
+        return torch_ran(device, mode, dtype, implementation=self.implementation, **extra, **self.ran_extra())
+
+    def timed(
+        self, variant: Variant, input_sets: list[np.ndarray], targets: np.ndarray, dtype: str, device: str, mode: str,
+        backward: bool,
+    ) -> Timed:  # fmt: skip
         torch = torch_module()
         with framework_errors():
             xs = [place_inputs(a, dtype, device, backward) for a in input_sets]
@@ -131,9 +151,7 @@ class TorchAdapter(Adapter):
         def step(i: int) -> Any:
             x = xs[i % n]
             loss = fn(x, t)
-            if not backward:
-                return loss, None
-            return loss, torch.autograd.grad(loss.sum() if loss.dim() else loss, x)[0]
+            return loss, (grad_of_sum(loss, x) if backward else None)
 
         def sync(out: Any) -> None:
             if device == "cuda":
@@ -149,12 +167,15 @@ class TorchAdapter(Adapter):
                 start = time.perf_counter()
                 sync(step(0))
                 compile_seconds = time.perf_counter() - start
-        return Timed(
-            step=step,
-            sync=sync,
-            to_numpy=to_numpy,
-            compile_seconds=compile_seconds,
-            ran=torch_ran(
-                device, mode, dtype, implementation=self.implementation, backward=backward, **self.ran_extra()
-            ),
-        )
+        ran = self._ran(device, mode, dtype, backward=backward)
+        return Timed(step=step, sync=sync, to_numpy=to_numpy, compile_seconds=compile_seconds, ran=ran)
+
+
+def grad_of_sum(loss: Any, x: Any) -> Any:
+    """d sum(loss) / d x by torch's autograd; zeros where the loss does not depend on ``x`` (an
+    implementation that detaches its input is then measured, not crashed)."""
+    torch = torch_module()
+    if not loss.requires_grad:
+        return torch.zeros_like(x)
+    (g,) = torch.autograd.grad(loss.sum(), x, allow_unused=True)
+    return torch.zeros_like(x) if g is None else g

@@ -162,7 +162,7 @@ def is_own(adapter: Adapter) -> bool:
 
 
 def has_timing_path(adapter: Adapter) -> bool:
-    return type(adapter).prepare_timed is not Adapter.prepare_timed
+    return adapter.has_timing_path()
 
 
 def resolve_adapters(config: BenchConfig, notes: list[str]) -> list[Adapter]:
