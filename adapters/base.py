@@ -52,6 +52,24 @@ def one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")[:500]
 
 
+def failure(probe: Callable[[], object], why: str) -> str | None:
+    """None when ``probe()`` works (a framework's first use, an import), else ``why`` with the one-line
+    error in place of ``{err}``: every adapter's ``unavailable_reason`` in one shape."""
+    try:
+        probe()
+    except Exception as exc:  # ImportError, or a broken build
+        return why.format(err=one_line(exc))
+    return None
+
+
+def version_of(module: Callable[[], Any]) -> str | None:
+    """``module().__version__`` as a string, None when the framework cannot be loaded."""
+    try:
+        return str(module().__version__)
+    except Exception:
+        return None
+
+
 @contextlib.contextmanager
 def framework_errors(prefix: str = "") -> Iterator[None]:
     """Whatever the framework raises inside becomes one AdapterError line (AdapterError passes
@@ -202,15 +220,9 @@ class Adapter(abc.ABC):
         return None
 
     def run(
-        self,
-        variant: Variant,
-        inputs: np.ndarray,
-        targets: np.ndarray,
-        dtype: str,
-        device: str = "cpu",
-        mode: str = "eager",
-        want_grad: bool = True,
-    ) -> Output:
+        self, variant: Variant, inputs: np.ndarray, targets: np.ndarray, dtype: str, device: str = "cpu",
+        mode: str = "eager", want_grad: bool = True,
+    ) -> Output:  # fmt: skip
         """Evaluate the implementation; ``inputs`` are dtype-exact float64 values, ``targets``
         float (sigmoid) or int64 class indices / float distributions (softmax).  A combination
         ``supports`` refuses is refused here too (``require_supported``); an adapter implements
@@ -247,15 +259,9 @@ class Adapter(abc.ABC):
         )
 
     def prepare_timed(
-        self,
-        variant: Variant,
-        input_sets: list[np.ndarray],
-        targets: np.ndarray,
-        dtype: str,
-        device: str = "cpu",
-        mode: str = "eager",
-        backward: bool = False,
-    ) -> Timed:
+        self, variant: Variant, input_sets: list[np.ndarray], targets: np.ndarray, dtype: str, device: str = "cpu",
+        mode: str = "eager", backward: bool = False,
+    ) -> Timed:  # fmt: skip
         """Place every input set on the device once and return the timed step (see ``Timed``),
         after ``require_supported``: an adapter with a native timing path implements ``timed``."""
         if not self.has_timing_path():

@@ -8,6 +8,7 @@ Both settings are process-wide; every Output records them.
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -21,9 +22,10 @@ from focalspec.adapters.base import (
     Adapter,
     Output,
     Timed,
+    failure,
     framework_errors,
-    one_line,
     own_impl_kwargs,
+    version_of,
 )
 from focalspec.adapters.capabilities import Capabilities
 from focalspec.spec.variant import Variant
@@ -52,17 +54,10 @@ class _JaxAdapter(Adapter):
     # --- Adapter interface
 
     def unavailable_reason(self) -> str | None:
-        try:
-            _jax()
-        except Exception as exc:  # ImportError, or a broken jaxlib
-            return f"jax is not usable: {one_line(exc)}"
-        return None
+        return failure(_jax, "jax is not usable: {err}")
 
     def framework_version(self) -> str | None:
-        try:
-            return str(_jax().__version__)
-        except Exception:
-            return None
+        return version_of(_jax)
 
     def devices(self) -> tuple[str, ...]:
         return jax_devices()
@@ -210,14 +205,9 @@ class OptaxAdapter(_JaxAdapter):
     convention = "optax.sigmoid_focal_loss"
 
     def unavailable_reason(self) -> str | None:
-        reason = super().unavailable_reason()
-        if reason:
-            return reason
-        try:
-            import optax  # noqa: F401
-        except Exception as exc:
-            return f"optax is not usable: {one_line(exc)}"
-        return None
+        return super().unavailable_reason() or failure(
+            lambda: importlib.import_module("optax"), "optax is not usable: {err}"
+        )
 
     capabilities = Capabilities(
         "optax.sigmoid_focal_loss",

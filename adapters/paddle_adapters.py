@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from focalspec.adapters.backends.paddle_backend import paddle_module
-from focalspec.adapters.base import CLIP_UPPER_REASON, Adapter, Output, framework_errors, one_line
+from focalspec.adapters.base import CLIP_UPPER_REASON, Adapter, Output, failure, framework_errors, version_of
 from focalspec.adapters.capabilities import Capabilities
 from focalspec.spec.variant import Variant
 
@@ -35,17 +35,10 @@ class _PaddleAdapter(Adapter):
     modes = ("eager",)
 
     def unavailable_reason(self) -> str | None:
-        try:
-            _paddle()
-        except Exception as exc:
-            return f"paddle is not usable here ({one_line(exc)}; pip install paddlepaddle)"
-        return None
+        return failure(_paddle, "paddle is not usable here ({err}; pip install paddlepaddle)")
 
     def framework_version(self) -> str | None:
-        try:
-            return str(_paddle().__version__)
-        except Exception:
-            return None
+        return version_of(_paddle)
 
     def devices(self) -> tuple[str, ...]:
         return () if self.unavailable_reason() else ("cpu",)

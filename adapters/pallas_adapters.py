@@ -7,10 +7,11 @@ only mode claimed there, never reported as a GPU run.  On a GPU it runs compiled
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
-from focalspec.adapters.base import Adapter
+from focalspec.adapters.base import Adapter, failure
 from focalspec.adapters.capabilities import fused_kernel_capabilities
 from focalspec.adapters.jax_adapters import _JaxAdapter
 from focalspec.spec.variant import Variant
@@ -35,14 +36,10 @@ class FocalspecPallasAdapter(_JaxAdapter):
         return ("eager", INTERPRET)
 
     def unavailable_reason(self) -> str | None:
-        reason = super().unavailable_reason()
-        if reason:
-            return reason
-        try:
-            from jax.experimental import pallas  # noqa: F401
-        except Exception as exc:
-            return f"jax.experimental.pallas cannot be imported: {type(exc).__name__}: {exc}"
-        return None
+        pallas = "jax.experimental.pallas"
+        return super().unavailable_reason() or failure(
+            lambda: importlib.import_module(pallas), pallas + " cannot be imported: {err}"
+        )
 
     def supports(self, variant: Variant, dtype: str, device: str, mode: str) -> str | None:
         reason = super().supports(variant, dtype, device, mode)

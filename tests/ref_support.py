@@ -10,6 +10,17 @@ import numpy as np
 
 from focalspec.reference.exact import to_mpf_array
 from focalspec.reference.rounding import round_array, round_mpf
+from focalspec.spec.variant import Variant
+
+# what a plain sigmoid-on-logits, canonical-soft-target loss (torchvision's, optax's ...) cannot be asked
+OUTSIDE_PLAIN_SIGMOID = [
+    Variant(activation="softmax"),
+    Variant(input_kind="probs"),
+    Variant(soft_target="geometric"),
+    Variant(soft_target="margin"),
+    Variant(clip_eps=1e-7),
+    Variant(label_smoothing=0.1),
+]
 
 
 def rounded(a: Any, dtype: str) -> np.ndarray:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from focalspec.adapters.backends import CallBackend, call_for_probe, describe_exc, observed, returned_dtype
+from focalspec.adapters.backends import CallBackend, describe_exc, probe_mutable, returned_dtype
 from focalspec.adapters.base import AdapterError
 
 _PADDLE: list[Any] = []
@@ -54,10 +54,7 @@ class PaddleCallBackend(CallBackend):
         def snapshot() -> dict[str, np.ndarray]:
             return {k: v.astype("float64").numpy().copy() for k, v in (("inputs", x), ("targets", t))}
 
-        before = snapshot()
-        out = call_for_probe(call, x, t)
-        after = snapshot()
-        obs = observed(out, paddle.Tensor, "paddle.Tensor", before, after)
+        out, obs = probe_mutable(call, x, t, snapshot, paddle.Tensor, "paddle.Tensor")
         if isinstance(out, paddle.Tensor):
             obs |= {
                 "dtype": str(out.dtype).removeprefix("paddle."),

@@ -21,10 +21,10 @@ class Toolbelt(TorchAdapter):
     implementation = "pytorch_toolbelt.losses.functional.focal_loss_with_logits"
     package = "pytorch-toolbelt"
     module = "pytorch_toolbelt.losses.functional"
-    convention = "torchvision.ops.sigmoid_focal_loss"
+    convention = "canonical (torchvision's form); alpha=None off; float32 math for every input dtype"
     dtypes = ("float32",)
-    capabilities = Capabilities("pytorch-toolbelt focal_loss_with_logits", soft_targets=("canonical",),
-                                convention="torchvision.ops.sigmoid_focal_loss")  # fmt: skip
+    # no entry of spec/conventions.py names it yet (a named convention is the spec's entry for this very function)
+    capabilities = Capabilities("pytorch-toolbelt focal_loss_with_logits", soft_targets=("canonical",))
 
     def _loss(self, variant: Variant, x: Any, t: Any, n_classes: int | None) -> Any:
         from pytorch_toolbelt.losses.functional import focal_loss_with_logits  # type: ignore[import-not-found,import-untyped,unused-ignore]
