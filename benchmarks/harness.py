@@ -305,13 +305,15 @@ def moved_bytes(n: int, dtype: str, pass_: str, reduction: str) -> int:
 
 
 @dataclass
-class Check:
+class OutputCheck:
+    """Whether a timed output is right (the benchmark times only correct output), and by how much."""
+
     correct: bool
     max_err_u: float
     reason: str | None
 
 
-def check_output(loss: Any, grad: Any, ref: Any, dtype: str, variant: Variant, n: int, backward: bool) -> Check:
+def check_output(loss: Any, grad: Any, ref: Any, dtype: str, variant: Variant, n: int, backward: bool) -> OutputCheck:
     """Grade the timed output against the float64 reference (``reference.float64.NpResult``):
     'acceptable' or better for the reduced loss (budget of an n-element reduction) and for
     every gradient element; NaN/Inf where the reference is finite is always wrong."""
@@ -320,7 +322,7 @@ def check_output(loss: Any, grad: Any, ref: Any, dtype: str, variant: Variant, n
     if variant.reduction == "none":
         return _check_elementwise(loss, grad, ref, dtype, variant, backward)
     if loss.size != 1:
-        return Check(False, math.inf, f"wrong output: expected a scalar loss, got shape {loss.shape}")
+        return OutputCheck(False, math.inf, f"wrong output: expected a scalar loss, got shape {loss.shape}")
     got = float(loss.reshape(-1)[0])
     exact = float(ref.value)
     with np.errstate(over="ignore"):
@@ -330,51 +332,54 @@ def check_output(loss: Any, grad: Any, ref: Any, dtype: str, variant: Variant, n
     err_v = float(error_in_u(np.array([got]), np.array([exact]), np.array([abs(exact)]), dtype)[0])
     ok_v = budget(dtype, variant.gamma, n).acceptable
     if not err_v <= ok_v:
-        return Check(False, err_v, f"wrong loss: {got!r} vs reference {exact!r} ({_u(err_v)} > acceptable {ok_v:g} u)")
+        why = f"wrong loss: {got!r} vs reference {exact!r} ({_u(err_v)} > acceptable {ok_v:g} u)"
+        return OutputCheck(False, err_v, why)
     if not backward:
-        return Check(True, err_v, None)
+        return OutputCheck(True, err_v, None)
     if grad is None:
-        return Check(False, math.inf, "wrong output: forward+backward returned no gradient")
+        return OutputCheck(False, math.inf, "wrong output: forward+backward returned no gradient")
     g = np.asarray(grad, dtype=np.float64)
     if g.shape != ref.grad.shape:
-        return Check(False, math.inf, f"wrong output: gradient of shape {g.shape}, inputs {ref.grad.shape}")
+        return OutputCheck(False, math.inf, f"wrong output: gradient of shape {g.shape}, inputs {ref.grad.shape}")
     err_g, idx = worst(error_in_u(g, ref.grad, ref.grad_scale, dtype))
     ok_g = budget(dtype, variant.gamma, 1).acceptable
     if not err_g <= ok_g:
         at = np.unravel_index(idx, g.shape)
-        return Check(
+        return OutputCheck(
             False,
             err_g,
             f"wrong gradient at {tuple(int(i) for i in at)}: {g.flat[idx]!r} vs reference {ref.grad.flat[idx]!r} "
             f"({_u(err_g)} > acceptable {ok_g:g} u)",
         )
-    return Check(True, max(err_v, err_g), None)
+    return OutputCheck(True, max(err_v, err_g), None)
 
 
-def _check_elementwise(loss: np.ndarray, grad: Any, ref: Any, dtype: str, variant: Variant, backward: bool) -> Check:
+def _check_elementwise(
+    loss: np.ndarray, grad: Any, ref: Any, dtype: str, variant: Variant, backward: bool
+) -> OutputCheck:
     """Reduction 'none': every loss element (and gradient element) within 'acceptable'."""
     if loss.shape != ref.losses.shape:
-        return Check(False, math.inf, f"wrong output: loss of shape {loss.shape}, inputs {ref.losses.shape}")
+        return OutputCheck(False, math.inf, f"wrong output: loss of shape {loss.shape}, inputs {ref.losses.shape}")
     ok = budget(dtype, variant.gamma, 1).acceptable
     worst_err = 0.0
     parts = [("loss", loss, ref.losses, np.abs(ref.losses))]
     if backward:
         if grad is None:
-            return Check(False, math.inf, "wrong output: forward+backward returned no gradient")
+            return OutputCheck(False, math.inf, "wrong output: forward+backward returned no gradient")
         g = np.asarray(grad, dtype=np.float64)
         if g.shape != ref.grad.shape:
-            return Check(False, math.inf, f"wrong output: gradient of shape {g.shape}, inputs {ref.grad.shape}")
+            return OutputCheck(False, math.inf, f"wrong output: gradient of shape {g.shape}, inputs {ref.grad.shape}")
         parts.append(("gradient", g, ref.grad, ref.grad_scale))
     for what, got, exact, scale in parts:
         err, idx = worst(error_in_u(got, exact, scale, dtype))
         worst_err = max(worst_err, err)
         if not err <= ok:
             at = tuple(int(i) for i in np.unravel_index(idx, got.shape))
-            return Check(
+            return OutputCheck(
                 False, err, f"wrong {what} at {at}: {got.flat[idx]!r} vs reference {exact.flat[idx]!r} "
                 f"({_u(err)} > acceptable {ok:g} u)",
             )  # fmt: skip
-    return Check(True, worst_err, None)
+    return OutputCheck(True, worst_err, None)
 
 
 def _u(err: float) -> str:

@@ -33,9 +33,10 @@ import mpmath
 import numpy as np
 
 from focalspec.adapters.base import AdapterError, Output
+from focalspec.conformance.suite import grading
 from focalspec.reference import exact as mpref
 from focalspec.reference.rounding import get_format, round_array, round_mpf
-from focalspec.spec.tolerance import Budget, budget, error_in_u
+from focalspec.spec.tolerance import budget
 from focalspec.spec.variant import Variant
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,34 +78,21 @@ def prepare(variant: Variant, inputs: Any, targets: Any, dtype: str) -> tuple[np
 
 
 @dataclass
-class Check:
-    """One graded quantity (value or gradient) of one run."""
-
-    check: str  # "value" | "grad"
-    expected: np.ndarray
-    observed: np.ndarray
-    err: np.ndarray
-    budget: Budget
-
-    @property
-    def worst(self) -> float:
-        return float(np.max(self.err)) if self.err.size else 0.0
-
-    @property
-    def flagged(self) -> bool:
-        """Beyond the 'acceptable' budget, or non-finite where the reference is finite."""
-        return not self.worst <= self.budget.acceptable
-
-
-@dataclass
 class Graded:
+    """One run graded by the suite's own comparison (``conformance.suite.grading.measure``)."""
+
     variant: Variant  # the declared variant the reference was evaluated for
     inputs: np.ndarray
     targets: np.ndarray
     output: Output
-    value: Check
-    grad: Check | None
-    ref: mpref.MpResult | None = None
+    expected: grading.Expected
+    value: grading.Measure
+    grad: grading.Measure | None
+
+
+def flagged(m: grading.Measure) -> bool:
+    """Beyond the 'acceptable' budget, or non-finite where the reference is finite."""
+    return not m.passed
 
 
 def declared(adapter: Any, variant: Variant, inputs: np.ndarray) -> Variant:
@@ -121,24 +109,21 @@ def grade(
     want_grad: bool = True,
     reference: Variant | None = None,
 ) -> Graded:
-    """Run ``adapter`` on the dtype-rounded inputs and grade it against the mp reference of
-    its declared variant (or of ``reference`` when given)."""
+    """Run ``adapter`` on the dtype-rounded inputs and grade it, as the suite grades a third-party
+    implementation ('acceptable'), against the mp reference of its declared variant (or of
+    ``reference`` when given).  The budget counts the terms of a reduced value, for the gradient too."""
     x, t = prepare(variant, inputs, targets, dtype)
     ref_variant = reference or declared(adapter, variant, x)
-    ref = mpref.evaluate(ref_variant, x, t)
+    exp = grading.expected(ref_variant, x, t, dtype)
     out = adapter.run(variant, x, t, dtype, want_grad=want_grad)
-    n_reduced = 1 if variant.reduction == "none" else max(1, x.size)
-    bud = budget(dtype, variant.gamma, n_reduced)
-    exp_v = exact_float(ref.losses if ref.value is None else np.array(ref.value, dtype=object), dtype)
-    value = Check("value", exp_v, np.asarray(out.loss, dtype=np.float64), np.zeros(0), bud)
-    value.err = error_in_u(value.observed, exp_v, exp_v, dtype)
+    bud = budget(dtype, variant.gamma, 1 if variant.reduction == "none" else max(1, x.size))
+    value = grading.measure("value", np.asarray(out.loss, dtype=np.float64), exp.value, np.abs(exp.value), dtype, bud,
+                            grading.THIRD_PARTY_GRADE)  # fmt: skip
     grad = None
     if want_grad and out.grad is not None:
-        exp_g = exact_float(ref.grad, dtype)
-        scale = round_array(ref.grad_scale, "float64")
-        grad = Check("grad", exp_g, np.asarray(out.grad, dtype=np.float64), np.zeros(0), bud)
-        grad.err = error_in_u(grad.observed, exp_g, scale, dtype)
-    return Graded(ref_variant, x, t, out, value, grad, ref)
+        grad = grading.measure("grad", np.asarray(out.grad, dtype=np.float64), exp.grad, exp.grad_scale, dtype, bud,
+                               grading.THIRD_PARTY_GRADE)  # fmt: skip
+    return Graded(ref_variant, x, t, out, exp, value, grad)
 
 
 def margin_allowance(variant: Variant, x: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -442,7 +427,7 @@ def _sweep_one(impl: Any, v: Variant, kind: str, x: np.ndarray, t: np.ndarray, d
         return [{**base, "error": str(exc)}]
     found = []
     extra = margin_allowance(g.variant, g.inputs, g.targets) if g.targets.dtype.kind == "f" else 0
-    for chk in (g.value, g.grad):
+    for chk, exp, got in ((g.value, g.expected.value, g.output.loss), (g.grad, g.expected.grad, g.output.grad)):
         if chk is None:
             continue
         err = chk.err
@@ -452,11 +437,11 @@ def _sweep_one(impl: Any, v: Variant, kind: str, x: np.ndarray, t: np.ndarray, d
             found.append(
                 {
                     **base,
-                    "check": chk.check,
+                    "check": chk.which,
                     "x": g.inputs[idx[0]].tolist(),
                     "t": g.targets[idx[0]].tolist(),
-                    "expected": float(chk.expected[idx]),
-                    "observed": float(chk.observed[idx]),
+                    "expected": float(exp[idx]),
+                    "observed": float(np.asarray(got)[idx]),
                     "err_u": float(err[idx]),
                     "acceptable": chk.budget.acceptable,
                 }
@@ -487,16 +472,18 @@ def measure_finding(f: dict[str, Any]) -> dict[str, Any]:
             "observed": f"error: {exc}",
             "err_u": math.inf,
         }
-    chk = g.value if f["check"] == "value" else g.grad
-    assert chk is not None and g.ref is not None
-    certified = g.ref.grad if f["check"] == "grad" else (g.ref.losses if g.ref.value is None else [g.ref.value])
+    value = f["check"] == "value"
+    chk = g.value if value else g.grad
+    assert chk is not None
+    ref = mpref.evaluate(g.variant, g.inputs, g.targets)  # the certified digits, beyond float64
+    certified = (ref.losses if ref.value is None else [ref.value]) if value else ref.grad
     return {
         "expected_digits": [mpmath.nstr(v, 20) for v in np.ravel(np.asarray(certified, dtype=object))],
-        "expected": chk.expected.tolist(),
-        "observed": chk.observed.tolist(),
-        "err_u": chk.worst,
+        "expected": (g.expected.value if value else g.expected.grad).tolist(),
+        "observed": np.asarray(g.output.loss if value else g.output.grad, dtype=np.float64).tolist(),
+        "err_u": chk.max_err,
         "acceptable": chk.budget.acceptable,
-        "flagged": chk.flagged,
+        "flagged": flagged(chk),
     }
 
 
