@@ -25,6 +25,7 @@ import json
 import math
 import sys
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -138,17 +139,22 @@ def margin_allowance(variant: Variant, x: np.ndarray, t: np.ndarray) -> np.ndarr
 # ----------------------------------------------------------------------------- direct callers
 
 
+Call = Callable[[Variant, np.ndarray, np.ndarray, str], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True)
 class Direct:
     """A shipped implementation called directly, with the subset of the adapter interface
     the grading needs.  Used for findings only; the project's own adapters for these live
     in adapters/torch_adapters.py, jax_adapters.py and keras_adapters.py."""
 
-    name = ""
-    implementation = ""
-    package = ""
-    module = ""
-    convention = ""
-    framework = ""  # the module whose __version__ pins a finding, next to the package's
+    name: str
+    implementation: str
+    package: str
+    module: str
+    framework: str  # the module whose __version__ pins a finding, next to the package's
+    call: Call  # (variant, x, t, dtype) -> (elementwise loss, gradient of its sum)
+    convention: str = ""
 
     def framework_version(self) -> str | None:
         try:
@@ -187,96 +193,75 @@ class Direct:
         if reason:
             raise AdapterError(reason)
         try:
-            loss, grad = self._call(variant, inputs, targets, dtype)
+            loss, grad = self.call(variant, inputs, targets, dtype)
         except Exception as exc:
             raise AdapterError(f"{self.name}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
         return Output(loss=loss, grad=grad, ran={"package_version": self.package_version()})
 
-    def _call(self, variant: Variant, x: np.ndarray, t: np.ndarray, dtype: str) -> tuple[np.ndarray, np.ndarray]:
-        raise NotImplementedError
+def _torchvision(variant: Variant, x: np.ndarray, t: np.ndarray, dtype: str) -> tuple[np.ndarray, np.ndarray]:
+    import torch
+    from torchvision.ops import sigmoid_focal_loss
+
+    dt = getattr(torch, dtype)
+    xt = torch.from_numpy(np.ascontiguousarray(x)).to(dt).requires_grad_(True)
+    tt = torch.from_numpy(np.ascontiguousarray(t, dtype=np.float64)).to(dt)
+    alpha = -1.0 if variant.alpha is None else float(variant.alpha)  # type: ignore[arg-type]
+    loss = sigmoid_focal_loss(xt, tt, alpha=alpha, gamma=variant.gamma, reduction="none")
+    (g,) = torch.autograd.grad(loss.sum(), xt)
+    return loss.detach().double().numpy(), g.double().numpy()
 
 
-class DirectTorchvision(Direct):
-    name = "direct:torchvision"
-    implementation = "torchvision.ops.sigmoid_focal_loss"
-    package = "torchvision"
-    module = "torchvision.ops"
-    framework = "torch"
+def _optax(variant: Variant, x: np.ndarray, t: np.ndarray, dtype: str) -> tuple[np.ndarray, np.ndarray]:
+    import jax
 
-    def _call(self, variant: Variant, x: np.ndarray, t: np.ndarray, dtype: str) -> tuple[np.ndarray, np.ndarray]:
-        import torch
-        from torchvision.ops import sigmoid_focal_loss
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+    import optax
 
-        dt = getattr(torch, dtype)
-        xt = torch.from_numpy(np.ascontiguousarray(x)).to(dt).requires_grad_(True)
-        tt = torch.from_numpy(np.ascontiguousarray(t, dtype=np.float64)).to(dt)
-        alpha = -1.0 if variant.alpha is None else float(variant.alpha)  # type: ignore[arg-type]
-        loss = sigmoid_focal_loss(xt, tt, alpha=alpha, gamma=variant.gamma, reduction="none")
-        (g,) = torch.autograd.grad(loss.sum(), xt)
-        return loss.detach().double().numpy(), g.double().numpy()
+    xj = jnp.asarray(x, dtype=dtype)
+    tj = jnp.asarray(t, dtype=dtype)
+
+    def f(z: Any) -> Any:
+        return optax.losses.sigmoid_focal_loss(z, tj, alpha=variant.alpha, gamma=variant.gamma)
+
+    loss = f(xj)
+    g = jax.grad(lambda z: jnp.sum(f(z)))(xj)
+    return np.asarray(loss, dtype=np.float64), np.asarray(g, dtype=np.float64)
 
 
-class DirectOptax(Direct):
-    name = "direct:optax"
-    implementation = "optax.losses.sigmoid_focal_loss"
-    package = "optax"
-    module = "optax"
-    framework = "jax"
-
-    def _call(self, variant: Variant, x: np.ndarray, t: np.ndarray, dtype: str) -> tuple[np.ndarray, np.ndarray]:
-        import jax
-
-        jax.config.update("jax_enable_x64", True)
-        import jax.numpy as jnp
-        import optax
-
-        xj = jnp.asarray(x, dtype=dtype)
-        tj = jnp.asarray(t, dtype=dtype)
-
-        def f(z: Any) -> Any:
-            return optax.losses.sigmoid_focal_loss(z, tj, alpha=variant.alpha, gamma=variant.gamma)
-
-        loss = f(xj)
-        g = jax.grad(lambda z: jnp.sum(f(z)))(xj)
-        return np.asarray(loss, dtype=np.float64), np.asarray(g, dtype=np.float64)
-
-
-class DirectKeras(Direct):
+def _keras(variant: Variant, x: np.ndarray, t: np.ndarray, dtype: str) -> tuple[np.ndarray, np.ndarray]:
     """keras.losses.binary_focal_crossentropy(from_logits=True) on (n, 1) so that its mean
     over the last axis is the identity.  On the TensorFlow backend the BCE is computed from
     the logits that ``ops.sigmoid`` attaches to its output (``_get_logits``), so the 1e-7
     clip of the probability BCE does not apply; the modulating factor uses the unclipped
     sigmoid.  Findings recorded for Keras are non-finite results only (convention-free)."""
+    import keras
+    import tensorflow as tf
 
-    name = "direct:keras"
-    implementation = "keras.losses.binary_focal_crossentropy"
-    package = "keras"
-    module = "keras"
-    framework = "tensorflow"
-
-    def _call(self, variant: Variant, x: np.ndarray, t: np.ndarray, dtype: str) -> tuple[np.ndarray, np.ndarray]:
-        import keras
-        import tensorflow as tf
-
-        xt = tf.constant(np.asarray(x).reshape(-1, 1), dtype=dtype)
-        tt = tf.constant(np.asarray(t, dtype=np.float64).reshape(-1, 1), dtype=dtype)
-        with tf.GradientTape() as tape:
-            tape.watch(xt)
-            loss = keras.losses.binary_focal_crossentropy(
-                tt,
-                xt,
-                apply_class_balancing=variant.alpha is not None,
-                alpha=0.25 if variant.alpha is None else float(variant.alpha),  # type: ignore[arg-type]
-                gamma=variant.gamma,
-                from_logits=True,
-            )
-            total = tf.reduce_sum(loss)
-        g = tape.gradient(total, xt)
-        shape = np.shape(x)
-        return np.asarray(loss.numpy(), np.float64).reshape(shape), np.asarray(g.numpy(), np.float64).reshape(shape)
+    xt = tf.constant(np.asarray(x).reshape(-1, 1), dtype=dtype)
+    tt = tf.constant(np.asarray(t, dtype=np.float64).reshape(-1, 1), dtype=dtype)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        loss = keras.losses.binary_focal_crossentropy(
+            tt,
+            xt,
+            apply_class_balancing=variant.alpha is not None,
+            alpha=0.25 if variant.alpha is None else float(variant.alpha),  # type: ignore[arg-type]
+            gamma=variant.gamma,
+            from_logits=True,
+        )
+        total = tf.reduce_sum(loss)
+    g = tape.gradient(total, xt)
+    shape = np.shape(x)
+    return np.asarray(loss.numpy(), np.float64).reshape(shape), np.asarray(g.numpy(), np.float64).reshape(shape)
 
 
-DIRECT: dict[str, type[Direct]] = {c.name: c for c in (DirectTorchvision, DirectOptax, DirectKeras)}
+DIRECT: dict[str, Direct] = {d.name: d for d in (
+    Direct("direct:torchvision", "torchvision.ops.sigmoid_focal_loss", "torchvision", "torchvision.ops", "torch",
+           _torchvision),
+    Direct("direct:optax", "optax.losses.sigmoid_focal_loss", "optax", "optax", "jax", _optax),
+    Direct("direct:keras", "keras.losses.binary_focal_crossentropy", "keras", "keras", "tensorflow", _keras),
+)}  # fmt: skip
 
 
 class Sam3Finding:
@@ -355,7 +340,7 @@ class KerasFinding:
 def get_impl(name: str) -> Any:
     """The adapter (or direct caller) called ``name``; AdapterError when it is unknown."""
     if name in DIRECT:
-        return DIRECT[name]()
+        return DIRECT[name]
     if name.startswith("sam3-"):
         try:
             return Sam3Finding(name)
