@@ -32,6 +32,18 @@ def probe_mutable(
     return out, observed(out, tensor_type, tensor_name, before, snapshot())
 
 
+def tensor_loss(run: Callable[[], Any], tensor_type: type, tensor_name: str) -> Any:
+    """What the callable returned (``run()``): a raise becomes one AdapterError line, and anything but
+    a tensor of the framework is refused (torch, paddle: the loss comes alone, the gradient after)."""
+    try:
+        loss = run()
+    except Exception as exc:
+        raise AdapterError(describe_exc(exc)) from exc
+    if not isinstance(loss, tensor_type):
+        raise AdapterError(f"the callable returned {type(loss).__name__}, not a {tensor_name}")
+    return loss
+
+
 def not_installed(package: str, extra: str) -> str | None:
     """Why a framework cannot be used here (it is not installed), or None; found without importing it."""
     if importlib.util.find_spec(package) is None:

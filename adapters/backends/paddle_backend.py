@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from focalspec.adapters.backends import CallBackend, describe_exc, probe_mutable, returned_dtype
+from focalspec.adapters.backends import CallBackend, probe_mutable, returned_dtype, tensor_loss
 from focalspec.adapters.base import AdapterError
 
 _PADDLE: list[Any] = []
@@ -68,12 +68,7 @@ class PaddleCallBackend(CallBackend):
         if mode != "eager":
             raise AdapterError("paddle callables are tested in eager mode only")
         x, t = self._tensors(inputs, targets, dtype, softmax, grad=want_grad)
-        try:
-            loss = call(x, t)
-        except Exception as exc:
-            raise AdapterError(describe_exc(exc)) from exc
-        if not isinstance(loss, paddle.Tensor):
-            raise AdapterError(f"the callable returned {type(loss).__name__}, not a paddle.Tensor")
+        loss = tensor_loss(lambda: call(x, t), paddle.Tensor, "paddle.Tensor")
         note = returned_dtype(str(loss.dtype).removeprefix("paddle."), dtype)
         grad = None
         if want_grad:

@@ -17,11 +17,11 @@ import numpy as np
 
 from focalspec.adapters.backends import (
     CallBackend,
-    describe_exc,
     first_line,
     not_installed,
     probe_mutable,
     returned_dtype,
+    tensor_loss,
 )
 from focalspec.adapters.base import AdapterError
 from focalspec.spec.variant import Variant
@@ -215,16 +215,13 @@ class TorchCallBackend(CallBackend):
         tdt = self.dtypes[dtype]
         x, t = self._tensors(inputs, targets, dtype, device, softmax)
         x.requires_grad_(want_grad)
-        try:
-            if mode == "compiled":
-                fn = self._compiled.get((key, dtype, device), lambda: lambda a, b: call(a, b))
-                loss = call_compiled(fn, x, t)
-            else:
-                loss = call(x, t)
-        except Exception as exc:
-            raise AdapterError(describe_exc(exc)) from exc
-        if not isinstance(loss, torch.Tensor):
-            raise AdapterError(f"the callable returned {type(loss).__name__}, not a torch.Tensor")
+
+        def run() -> Any:
+            if mode != "compiled":
+                return call(x, t)
+            return call_compiled(self._compiled.get((key, dtype, device), lambda: lambda a, b: call(a, b)), x, t)
+
+        loss = tensor_loss(run, torch.Tensor, "torch.Tensor")
         note = returned_dtype(loss.dtype, tdt)
         grad = None
         if want_grad:
