@@ -141,12 +141,11 @@ class TorchAdapter(Adapter):
         self, variant: Variant, input_sets: list[np.ndarray], targets: np.ndarray, dtype: str, device: str, mode: str,
         backward: bool,
     ) -> Timed:  # fmt: skip
-        torch = torch_module()
         with framework_errors():
             xs = [place_inputs(a, dtype, device, backward) for a in input_sets]
             t = place_targets(variant, targets, xs[0].shape, dtype, device)
             fn = self._loss_fn(variant, dtype, device, mode)
-        n = len(xs)
+        n, torch = len(xs), torch_module()
 
         def step(i: int) -> Any:
             x = xs[i % n]
