@@ -52,6 +52,24 @@ def one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")[:500]
 
 
+def failure(probe: Callable[[], object], why: str) -> str | None:
+    """None when ``probe()`` works (a framework's first use, an import), else ``why`` with the one-line
+    error in place of ``{err}``: every adapter's ``unavailable_reason`` in one shape."""
+    try:
+        probe()
+    except Exception as exc:  # ImportError, or a broken build
+        return why.format(err=one_line(exc))
+    return None
+
+
+def version_of(module: Callable[[], Any]) -> str | None:
+    """``module().__version__`` as a string, None when the framework cannot be loaded."""
+    try:
+        return str(module().__version__)
+    except Exception:
+        return None
+
+
 @contextlib.contextmanager
 def framework_errors(prefix: str = "") -> Iterator[None]:
     """Whatever the framework raises inside becomes one AdapterError line (AdapterError passes
@@ -137,6 +155,7 @@ class Adapter(abc.ABC):
     clip_scopes: tuple[str, ...] = ("all",)  # where a clip it applies acts (Variant.clip_scope values)
     package: str = ""  # the distribution under test when it is not the framework (findings are pinned to it)
     capabilities: Capabilities | None = None  # what it accepts, declared (adapters/capabilities.py)
+    name_errors: bool = False  # its errors start with its name (the third-party ones: several share a framework)
     # the tox environment whose conformance run tests it (``focalspec adapters --env``); None: the
     # registry line's, "": none (it refuses every variant, or runs only where it says)
     env: str | None = None
@@ -176,16 +195,34 @@ class Adapter(abc.ABC):
     def supports(self, variant: Variant, dtype: str, device: str, mode: str) -> str | None:
         """None when this combination can be run, else the reason it cannot."""
 
+    # what a refused device or mode adds to the one shared message (``request_reason``)
+    device_note: str = ""
+    mode_note: str = ""
+
+    def request_reason(self, dtype: str, device: str, mode: str) -> str | None:
+        """The framework-free part of ``supports``, one check for every adapter: usable here,
+        then the declared ``dtypes``, ``devices()`` and ``modes``."""
+        reason = self.unavailable_reason()
+        if reason:
+            return reason
+        if dtype not in DTYPES:
+            return f"unknown dtype {dtype!r}"
+        if dtype not in self.dtypes:
+            return f"{self.name} does not support dtype {dtype} (supported: {', '.join(self.dtypes)})"
+        if device not in DEVICES:
+            return f"unknown device {device!r}"
+        if device not in self.devices():
+            return ("no CUDA device" if device == "cuda" else f"{self.name} has no {device} implementation") + (
+                f" ({self.device_note})" if self.device_note else ""
+            )
+        if mode not in self.modes:
+            return f"{self.name} has no {mode} mode" + (f" ({self.mode_note})" if self.mode_note else "")
+        return None
+
     def run(
-        self,
-        variant: Variant,
-        inputs: np.ndarray,
-        targets: np.ndarray,
-        dtype: str,
-        device: str = "cpu",
-        mode: str = "eager",
-        want_grad: bool = True,
-    ) -> Output:
+        self, variant: Variant, inputs: np.ndarray, targets: np.ndarray, dtype: str, device: str = "cpu",
+        mode: str = "eager", want_grad: bool = True,
+    ) -> Output:  # fmt: skip
         """Evaluate the implementation; ``inputs`` are dtype-exact float64 values, ``targets``
         float (sigmoid) or int64 class indices / float distributions (softmax).  A combination
         ``supports`` refuses is refused here too (``require_supported``); an adapter implements
@@ -207,7 +244,7 @@ class Adapter(abc.ABC):
         the reason: every ``run``/``prepare_timed`` starts here so a direct call cannot bypass it."""
         reason = self.clip_scope_reason(variant) or self.supports(variant, dtype, device, mode)
         if reason:
-            raise AdapterError(reason)
+            raise AdapterError(f"{self.name}: {reason}" if self.name_errors else reason)
         if input_sets is not None and not input_sets:
             raise AdapterError("prepare_timed needs at least one input set")
 
@@ -222,18 +259,27 @@ class Adapter(abc.ABC):
         )
 
     def prepare_timed(
-        self,
-        variant: Variant,
-        input_sets: list[np.ndarray],
-        targets: np.ndarray,
-        dtype: str,
-        device: str = "cpu",
-        mode: str = "eager",
-        backward: bool = False,
-    ) -> Timed:
-        """Place every input set on the device once and return the timed step (see ``Timed``).
-        Adapters that cannot be timed natively keep this default."""
+        self, variant: Variant, input_sets: list[np.ndarray], targets: np.ndarray, dtype: str, device: str = "cpu",
+        mode: str = "eager", backward: bool = False,
+    ) -> Timed:  # fmt: skip
+        """Place every input set on the device once and return the timed step (see ``Timed``),
+        after ``require_supported``: an adapter with a native timing path implements ``timed``."""
+        if not self.has_timing_path():
+            raise NotImplementedError(f"{self.name} has no native timing path")
+        self.require_supported(variant, dtype, device, mode, input_sets)
+        return self.timed(variant, input_sets, targets, dtype, device, mode, backward)
+
+    def timed(
+        self, variant: Variant, input_sets: list[np.ndarray], targets: np.ndarray, dtype: str, device: str, mode: str,
+        backward: bool,
+    ) -> Timed:  # fmt: skip
+        """``prepare_timed`` after ``require_supported``: what an adapter with a native timing path implements."""
         raise NotImplementedError(f"{self.name} has no native timing path")
+
+    def has_timing_path(self) -> bool:
+        """Whether this adapter times its implementation natively (``timed`` or ``prepare_timed`` of its own)."""
+        cls = type(self)
+        return cls.timed is not Adapter.timed or cls.prepare_timed is not Adapter.prepare_timed
 
     def describe(self) -> Description:
         reason = self.unavailable_reason()

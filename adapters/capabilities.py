@@ -54,6 +54,13 @@ class Capabilities:
             raise KeyError(f"{self.who}: unknown convention {self.convention!r}; known: {', '.join(CONVENTIONS)}")
 
 
+def fused_kernel_capabilities(who: str) -> Capabilities:
+    """focalspec's fused GPU kernels (Triton, Pallas): sigmoid on logits, canonical soft targets,
+    alpha a float or None, every sigmoid reduction; no clipping, no label smoothing."""
+    return Capabilities(who, soft_targets=("canonical",), reductions=(*SIGMOID_REDUCTIONS, "normalized"),
+                        convention="focalspec")  # fmt: skip
+
+
 def refusal(caps: Capabilities, v: Variant) -> str | None:
     """None when ``v`` is within ``caps``, else the one-line reason it is not."""
     who = caps.who

@@ -8,6 +8,7 @@ Both settings are process-wide; every Output records them.
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -21,9 +22,10 @@ from focalspec.adapters.base import (
     Adapter,
     Output,
     Timed,
+    failure,
     framework_errors,
-    one_line,
     own_impl_kwargs,
+    version_of,
 )
 from focalspec.adapters.capabilities import Capabilities
 from focalspec.spec.variant import Variant
@@ -46,43 +48,24 @@ class _JaxAdapter(Adapter):
         """A function (inputs, targets) -> loss calling the implementation under test."""
         raise NotImplementedError
 
-    def _variant_reason(self, variant: Variant) -> str | None:
-        return self.variant_reason(variant)  # the declared capabilities (the Pallas adapter overrides this)
-
     def _extra_ran(self, dtype: str) -> dict[str, Any]:
         return {}
 
     # --- Adapter interface
 
     def unavailable_reason(self) -> str | None:
-        try:
-            _jax()
-        except Exception as exc:  # ImportError, or a broken jaxlib
-            return f"jax is not usable: {one_line(exc)}"
-        return None
+        return failure(_jax, "jax is not usable: {err}")
 
     def framework_version(self) -> str | None:
-        try:
-            return str(_jax().__version__)
-        except Exception:
-            return None
+        return version_of(_jax)
 
     def devices(self) -> tuple[str, ...]:
         return jax_devices()
 
     def supports(self, variant: Variant, dtype: str, device: str, mode: str) -> str | None:
-        reason = self.unavailable_reason()
-        if reason:
-            return reason
-        if dtype not in self.dtypes:
-            return f"{self.name} does not run dtype {dtype}"
-        if mode not in self.modes:
-            return f"{self.name} has no mode {mode!r}"
-        if device not in self.devices():
-            return "no CUDA device" if device == "cuda" else f"no device {device!r}"
         if variant.clip_upper is not None:
             return CLIP_UPPER_REASON
-        return self._variant_reason(variant)
+        return self.request_reason(dtype, device, mode) or self.variant_reason(variant)
 
     def evaluate(
         self, variant: Variant, inputs: np.ndarray, targets: np.ndarray, dtype: str, device: str, mode: str,
@@ -102,17 +85,10 @@ class _JaxAdapter(Adapter):
             ran=self._ran(device, mode, dtype, call_seconds=seconds),
         )
 
-    def prepare_timed(
-        self,
-        variant: Variant,
-        input_sets: list[np.ndarray],
-        targets: np.ndarray,
-        dtype: str,
-        device: str = "cpu",
-        mode: str = "eager",
-        backward: bool = False,
-    ) -> Timed:
-        self.require_supported(variant, dtype, device, mode, input_sets)
+    def timed(
+        self, variant: Variant, input_sets: list[np.ndarray], targets: np.ndarray, dtype: str, device: str, mode: str,
+        backward: bool,
+    ) -> Timed:  # fmt: skip
         jax = _jax()
         with framework_errors():
             placed = [self._place(variant, s, targets, dtype, device) for s in input_sets]
@@ -229,14 +205,9 @@ class OptaxAdapter(_JaxAdapter):
     convention = "optax.sigmoid_focal_loss"
 
     def unavailable_reason(self) -> str | None:
-        reason = super().unavailable_reason()
-        if reason:
-            return reason
-        try:
-            import optax  # noqa: F401
-        except Exception as exc:
-            return f"optax is not usable: {one_line(exc)}"
-        return None
+        return super().unavailable_reason() or failure(
+            lambda: importlib.import_module("optax"), "optax is not usable: {err}"
+        )
 
     capabilities = Capabilities(
         "optax.sigmoid_focal_loss",

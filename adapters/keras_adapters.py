@@ -234,6 +234,7 @@ class KerasFocalAdapter(Adapter):
         self.convention = self.declared_convention()
         self.dtypes = DTYPES
         self.modes = ("eager",) if backend == "torch" else ("eager", "compiled")
+        self.mode_note = "torch.compile is not exercised" if backend == "torch" else ""
 
     # ------------------------------------------------------------------ availability
 
@@ -266,19 +267,7 @@ class KerasFocalAdapter(Adapter):
         return _local_devices(self.backend)  # listing adapters must not start a worker
 
     def supports(self, variant: Variant, dtype: str, device: str, mode: str) -> str | None:
-        reason = self.unavailable_reason()
-        if reason:
-            return reason
-        if dtype not in self.dtypes:
-            return f"{self.name} does not support dtype {dtype}"
-        if mode not in self.modes:
-            return f"{self.name} has no {mode} mode (torch.compile is not exercised)"
-        reason = self.variant_reason(variant)
-        if reason:
-            return reason
-        if device not in self.devices():
-            return "no CUDA device" if device == "cuda" else self.unavailable_reason() or f"unknown device {device!r}"
-        return None
+        return self.request_reason(dtype, device, mode) or self.variant_reason(variant)
 
     def variant_reason(self, v: Variant) -> str | None:
         """None when Keras computes this variant (its declared convention), else why not."""
@@ -354,19 +343,12 @@ class KerasFocalAdapter(Adapter):
         fn = runner.function(self._spec(variant, shape, dtype, device, mode, want_grad), shape)
         return lambda x, t: tuple(v for v in fn(x, t) if v is not None)
 
-    def prepare_timed(
-        self,
-        variant: Variant,
-        input_sets: list[np.ndarray],
-        targets: np.ndarray,
-        dtype: str,
-        device: str = "cpu",
-        mode: str = "eager",
-        backward: bool = False,
-    ) -> Timed:
+    def timed(
+        self, variant: Variant, input_sets: list[np.ndarray], targets: np.ndarray, dtype: str, device: str, mode: str,
+        backward: bool,
+    ) -> Timed:  # fmt: skip
         if self._uses_worker():
             raise NotImplementedError(f"{self.name} runs in a worker process: no native timing path")
-        self.require_supported(variant, dtype, device, mode)
         from focalspec.adapters.tf_adapters import tf_timed
 
         timed = tf_timed(self, variant, input_sets, targets, dtype, device, mode, backward)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from focalspec.adapters.backends.paddle_backend import paddle_module
-from focalspec.adapters.base import CLIP_UPPER_REASON, Adapter, AdapterError, Output, framework_errors, one_line
+from focalspec.adapters.base import CLIP_UPPER_REASON, Adapter, Output, failure, framework_errors, version_of
 from focalspec.adapters.capabilities import Capabilities
 from focalspec.spec.variant import Variant
 
@@ -35,17 +35,10 @@ class _PaddleAdapter(Adapter):
     modes = ("eager",)
 
     def unavailable_reason(self) -> str | None:
-        try:
-            _paddle()
-        except Exception as exc:
-            return f"paddle is not usable here ({one_line(exc)}; pip install paddlepaddle)"
-        return None
+        return failure(_paddle, "paddle is not usable here ({err}; pip install paddlepaddle)")
 
     def framework_version(self) -> str | None:
-        try:
-            return str(_paddle().__version__)
-        except Exception:
-            return None
+        return version_of(_paddle)
 
     def devices(self) -> tuple[str, ...]:
         return () if self.unavailable_reason() else ("cpu",)
@@ -54,37 +47,21 @@ class _PaddleAdapter(Adapter):
         """Both compute the spec's variants as asked (no convention to declare)."""
         return variant
 
+    device_note = "this adapter runs paddle on the CPU"
+    name_errors = True
+
     def supports(self, variant: Variant, dtype: str, device: str, mode: str) -> str | None:
-        reason = self.unavailable_reason()
-        if reason:
-            return reason
-        if dtype not in self.dtypes:
-            return f"{self.name} runs float64 and float32 only, not {dtype}"
-        if device not in self.devices():
-            return "no CUDA device (this adapter runs paddle on the CPU)" if device == "cuda" else f"no {device}"
-        if mode not in self.modes:
-            return f"{self.name} is tested in eager mode only"
         if variant.clip_upper is not None:
             return CLIP_UPPER_REASON
-        return self.variant_reason(variant)
+        return self.request_reason(dtype, device, mode) or self.variant_reason(variant)
 
     def _loss(self, variant: Variant, x: Any, t: Any) -> Any:
         raise NotImplementedError
 
-    def run(
-        self,
-        variant: Variant,
-        inputs: np.ndarray,
-        targets: np.ndarray,
-        dtype: str,
-        device: str = "cpu",
-        mode: str = "eager",
-        want_grad: bool = True,
-    ) -> Output:
-        try:
-            self.require_supported(variant, dtype, device, mode)
-        except AdapterError as exc:
-            raise AdapterError(f"{self.name}: {exc}") from None
+    def evaluate(
+        self, variant: Variant, inputs: np.ndarray, targets: np.ndarray, dtype: str, device: str, mode: str,
+        want_grad: bool,
+    ) -> Output:  # fmt: skip
         paddle = _paddle()
         with framework_errors(f"{self.name}: "):
             x = paddle.to_tensor(np.asarray(inputs, dtype=np.float64)).astype(dtype)

@@ -7,10 +7,12 @@ only mode claimed there, never reported as a GPU run.  On a GPU it runs compiled
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
-from focalspec.adapters.base import Adapter
+from focalspec.adapters.base import Adapter, failure
+from focalspec.adapters.capabilities import fused_kernel_capabilities
 from focalspec.adapters.jax_adapters import _JaxAdapter
 from focalspec.spec.variant import Variant
 
@@ -23,6 +25,7 @@ class FocalspecPallasAdapter(_JaxAdapter):
     name = "focalspec-pallas"
     implementation = "focalspec.kernels.pallas_kernel"
     convention = "focalspec"
+    capabilities = fused_kernel_capabilities("the fused Pallas kernel")
     _interpret = True
 
     @property
@@ -33,14 +36,10 @@ class FocalspecPallasAdapter(_JaxAdapter):
         return ("eager", INTERPRET)
 
     def unavailable_reason(self) -> str | None:
-        reason = super().unavailable_reason()
-        if reason:
-            return reason
-        try:
-            from jax.experimental import pallas  # noqa: F401
-        except Exception as exc:
-            return f"jax.experimental.pallas cannot be imported: {type(exc).__name__}: {exc}"
-        return None
+        pallas = "jax.experimental.pallas"
+        return super().unavailable_reason() or failure(
+            lambda: importlib.import_module(pallas), pallas + " cannot be imported: {err}"
+        )
 
     def supports(self, variant: Variant, dtype: str, device: str, mode: str) -> str | None:
         reason = super().supports(variant, dtype, device, mode)
@@ -49,19 +48,6 @@ class FocalspecPallasAdapter(_JaxAdapter):
         want = INTERPRET if device == "cpu" else "eager"
         if mode != want:
             return f"{self.name} runs on {device} in mode {want} only"
-        return None
-
-    def _variant_reason(self, v: Variant) -> str | None:
-        if v.activation != "sigmoid":
-            return "the fused Pallas kernel is sigmoid focal loss only (softmax: focalspec.kernels.jax_loss)"
-        if v.input_kind != "logits":
-            return "the fused Pallas kernel takes logits only"
-        if v.soft_target != "canonical":
-            return f"the fused Pallas kernel computes canonical soft targets, not {v.soft_target}"
-        if v.clip_eps is not None:
-            return "the fused Pallas kernel does not clip probabilities"
-        if v.label_smoothing:
-            return "the fused Pallas kernel has no label smoothing"
         return None
 
     def _function(self, variant: Variant, mode: str, want_grad: bool, x: Any, t: Any) -> Callable[..., Any]:

@@ -32,6 +32,7 @@ BUILTIN: list[tuple[str, str]] = [
     ("focalspec.adapters.thirdparty.transformers_adapter:adapters", "thirdparty"),
     ("focalspec.adapters.thirdparty.ultralytics_adapter:adapters", "thirdparty"),
     ("focalspec.adapters.thirdparty.mmdet_adapter:adapters", "thirdparty"),
+    ("focalspec.adapters.thirdparty.toolbelt_adapter:adapters", "thirdparty"),
     ("focalspec.adapters.paddle_adapters:adapters", "paddle"),
     ("focalspec.adapters.tf_adapters:focalspec_tf", "tensorflow"),
     ("focalspec.adapters.keras_adapters:keras_adapters", "tensorflow"),

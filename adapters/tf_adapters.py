@@ -36,20 +36,6 @@ from focalspec.adapters.base import (
 from focalspec.spec.variant import Variant
 
 
-def check_common(adapter: Adapter, dtype: str, device: str, mode: str) -> str | None:
-    """The dtype/device/mode part of ``supports`` shared by the TensorFlow adapters."""
-    reason = adapter.unavailable_reason()
-    if reason:
-        return reason
-    if dtype not in adapter.dtypes:
-        return f"{adapter.name} does not support dtype {dtype}"
-    if mode not in adapter.modes:
-        return f"{adapter.name} has no {mode} mode"
-    if device not in adapter.devices():
-        return "no CUDA device" if device == "cuda" else f"unknown device {device!r}"
-    return None
-
-
 class FocalspecTFAdapter(Adapter):
     """focalspec's own TensorFlow implementation; claims every variant of the spec."""
 
@@ -75,7 +61,7 @@ class FocalspecTFAdapter(Adapter):
     def supports(self, variant: Variant, dtype: str, device: str, mode: str) -> str | None:
         if variant.clip_upper is not None:
             return CLIP_UPPER_REASON
-        return check_common(self, dtype, device, mode)
+        return self.request_reason(dtype, device, mode)
 
     # ------------------------------------------------------------------ building blocks
 
@@ -143,17 +129,10 @@ class FocalspecTFAdapter(Adapter):
             raise AdapterError("TensorFlow returned no gradient for the inputs")
         return Output(loss=loss, grad=grad, ran=tf_ran(device, mode, dtype))
 
-    def prepare_timed(
-        self,
-        variant: Variant,
-        input_sets: list[np.ndarray],
-        targets: np.ndarray,
-        dtype: str,
-        device: str = "cpu",
-        mode: str = "eager",
-        backward: bool = False,
-    ) -> Timed:
-        self.require_supported(variant, dtype, device, mode, input_sets)
+    def timed(
+        self, variant: Variant, input_sets: list[np.ndarray], targets: np.ndarray, dtype: str, device: str, mode: str,
+        backward: bool,
+    ) -> Timed:  # fmt: skip
         return tf_timed(self, variant, input_sets, targets, dtype, device, mode, backward)
 
 

@@ -12,9 +12,10 @@ import importlib.util
 from collections.abc import Callable
 from typing import Any
 
-from focalspec.adapters._torch_common import TorchAdapter, torch_module
-from focalspec.adapters.base import own_impl_kwargs
+from focalspec.adapters.backends.torch_backend import torch_module
+from focalspec.adapters.base import CLIP_UPPER_REASON, one_line, own_impl_kwargs
 from focalspec.adapters.capabilities import Capabilities
+from focalspec.adapters.torch_base import TorchAdapter
 from focalspec.spec.variant import Variant
 
 
@@ -24,9 +25,9 @@ class FocalspecTorchAdapter(TorchAdapter):
     name = "focalspec-torch"
     implementation = "focalspec.kernels.torch_loss"
     convention = "focalspec"
-
-    def variant_reason(self, variant: Variant) -> str | None:
-        return None
+    modes = ("eager", "compiled")
+    name_errors = False
+    clip_upper_reason = CLIP_UPPER_REASON
 
     def make_loss(self, variant: Variant) -> Callable[[Any, Any], Any]:
         from focalspec.kernels import torch_loss as impl_torch
@@ -40,8 +41,9 @@ class FocalspecTorchAdapter(TorchAdapter):
         return loss
 
 
-class TorchvisionAdapter(TorchAdapter):
-    """``torchvision.ops.sigmoid_focal_loss``, called unmodified."""
+class TorchvisionAdapter(FocalspecTorchAdapter):
+    """``torchvision.ops.sigmoid_focal_loss``, called unmodified -- and run as focalspec's own is
+    (eager and compiled, a stated clip bound refused), so that the two compare one to one."""
 
     name = "torchvision"
     implementation = "torchvision.ops.sigmoid_focal_loss"
@@ -49,14 +51,15 @@ class TorchvisionAdapter(TorchAdapter):
 
     capabilities = Capabilities("torchvision", soft_targets=("canonical",), convention=implementation)
 
-    def extra_missing(self) -> str | None:
+    def _probe(self) -> str | None:
+        if super()._probe():
+            return super()._probe()
         if importlib.util.find_spec("torchvision") is None:
             return "torchvision is not installed in this environment (pip install torchvision)"
         try:
             import torchvision.ops  # noqa: F401  (a torch/torchvision version mismatch fails here)
         except Exception as exc:
-            text = str(exc).strip().splitlines()
-            return f"torchvision cannot be imported: {type(exc).__name__}: {text[0] if text else ''}"
+            return f"torchvision cannot be imported: {one_line(exc)}"
         return None
 
     def framework_version(self) -> str | None:

@@ -18,8 +18,10 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from focalspec.adapters._torch_common import TorchAdapter, check_common, torch_devices, torch_module
+from focalspec.adapters.backends.torch_backend import torch_devices, torch_module
 from focalspec.adapters.base import CLIP_UPPER_REASON
+from focalspec.adapters.capabilities import fused_kernel_capabilities
+from focalspec.adapters.torch_base import TorchAdapter
 from focalspec.spec.variant import Variant
 
 INTERPRET = "triton-interpret"
@@ -64,20 +66,14 @@ class TritonAdapter(TorchAdapter):
             return (INTERPRET,)
         return ("eager", INTERPRET)
 
-    def extra_missing(self) -> str | None:
+    name_errors = False
+    clip_upper_reason = CLIP_UPPER_REASON
+
+    def _probe(self) -> str | None:
         return triton_missing()
 
     def supports(self, variant: Variant, dtype: str, device: str, mode: str) -> str | None:
-        if variant.clip_upper is not None:
-            return CLIP_UPPER_REASON
-        return (
-            check_common(self, dtype, device, mode)
-            or triton_mode_reason(self.name, device, mode)
-            or self.variant_reason(variant)
-        )
-
-    def devices(self) -> tuple[str, ...]:
-        return () if self.unavailable_reason() else torch_devices()
+        return super().supports(variant, dtype, device, mode) or triton_mode_reason(self.name, device, mode)
 
     def _loss_fn(self, variant: Variant, dtype: str, device: str, mode: str) -> Callable[[Any, Any], Any]:
         return self.make_loss(variant)  # the kernel is compiled by Triton, or interpreted: never torch.compile
@@ -106,18 +102,7 @@ class FocalspecTritonAdapter(TritonAdapter):
     implementation = "focalspec.kernels.triton_kernel"
     convention = "focalspec"
 
-    def variant_reason(self, variant: Variant) -> str | None:
-        if variant.activation != "sigmoid":
-            return "the fused Triton kernel is sigmoid focal loss only (softmax: focalspec.kernels.torch_loss)"
-        if variant.input_kind != "logits":
-            return "the fused Triton kernel takes logits only"
-        if variant.soft_target != "canonical":
-            return f"the fused Triton kernel computes canonical soft targets, not {variant.soft_target}"
-        if variant.clip_eps is not None:
-            return "the fused Triton kernel does not clip probabilities"
-        if variant.label_smoothing:
-            return "the fused Triton kernel has no label smoothing"
-        return None
+    capabilities = fused_kernel_capabilities("the fused Triton kernel")
 
     def make_loss(self, variant: Variant) -> Callable[[Any, Any], Any]:
         from focalspec.kernels import triton_kernel as kt

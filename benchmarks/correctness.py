@@ -25,7 +25,7 @@ REQUIRED = grading.THIRD_PARTY_GRADE  # 'acceptable': the bar for every timed ou
 
 
 @dataclass
-class Check:
+class OutputCheck:
     correct: bool
     max_err_u: float
     reason: str | None
@@ -49,7 +49,7 @@ def _grade(
     )
 
 
-def check_output(loss: Any, grad: Any, ref: Any, dtype: str, variant: Variant, n: int, backward: bool) -> Check:
+def check_output(loss: Any, grad: Any, ref: Any, dtype: str, variant: Variant, n: int, backward: bool) -> OutputCheck:
     """Grade the timed output against the float64 reference (``reference.float64.NpResult``):
     'acceptable' or better for the reduced loss (budget of an n-element reduction) and for
     every gradient element; NaN/Inf where the reference is finite is always wrong."""
@@ -57,11 +57,11 @@ def check_output(loss: Any, grad: Any, ref: Any, dtype: str, variant: Variant, n
     gamma = float(variant.gamma)
     if variant.reduction == "none":
         if loss.shape != ref.losses.shape:
-            return Check(False, math.inf, f"wrong output: loss of shape {loss.shape}, inputs {ref.losses.shape}")
+            return OutputCheck(False, math.inf, f"wrong output: loss of shape {loss.shape}, inputs {ref.losses.shape}")
         err_v, why = _grade("loss", loss, ref.losses, np.abs(ref.losses), dtype, gamma, 1)
     else:
         if loss.size != 1:
-            return Check(False, math.inf, f"wrong output: expected a scalar loss, got shape {loss.shape}")
+            return OutputCheck(False, math.inf, f"wrong output: expected a scalar loss, got shape {loss.shape}")
         exact = float(ref.value)
         with np.errstate(over="ignore"):
             rounded = float(np.asarray(exact).astype(get_format(dtype).numpy_type).astype(np.float64))
@@ -70,18 +70,18 @@ def check_output(loss: Any, grad: Any, ref: Any, dtype: str, variant: Variant, n
         got = loss.reshape(1)
         err_v, why = _grade("loss", got, np.array([exact]), np.array([abs(exact)]), dtype, gamma, n)
     if why is not None:
-        return Check(False, err_v, why)
+        return OutputCheck(False, err_v, why)
     if not backward:
-        return Check(True, err_v, None)
+        return OutputCheck(True, err_v, None)
     if grad is None:
-        return Check(False, math.inf, "wrong output: forward+backward returned no gradient")
+        return OutputCheck(False, math.inf, "wrong output: forward+backward returned no gradient")
     g = np.asarray(grad, dtype=np.float64)
     if g.shape != ref.grad.shape:
-        return Check(False, math.inf, f"wrong output: gradient of shape {g.shape}, inputs {ref.grad.shape}")
+        return OutputCheck(False, math.inf, f"wrong output: gradient of shape {g.shape}, inputs {ref.grad.shape}")
     err_g, why = _grade("gradient", g, ref.grad, ref.grad_scale, dtype, gamma, 1)
     if why is not None:
-        return Check(False, err_g, why)
-    return Check(True, max(err_v, err_g), None)
+        return OutputCheck(False, err_g, why)
+    return OutputCheck(True, max(err_v, err_g), None)
 
 
 def _u(err: float) -> str:

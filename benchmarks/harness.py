@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 from focalspec.adapters.base import Adapter
 from focalspec.benchmarks import roofline
-from focalspec.benchmarks.correctness import Check, check_output
+from focalspec.benchmarks.correctness import OutputCheck, check_output
 from focalspec.benchmarks.inputs import (
     MAX_SETS,
     N_CLASSES,
@@ -49,7 +49,7 @@ from focalspec.benchmarks.timing import Timing, apply_thread_limit, limit_thread
 from focalspec.spec.variant import SOFT_TARGETS, SpecError, Variant
 
 __all__ = [  # the names tests and the CLI reach through ``harness`` (moved to the modules above)
-    "MAX_SETS", "N_CLASSES", "Check", "InputBatch", "References", "Timing", "apply_thread_limit", "check_output",
+    "MAX_SETS", "N_CLASSES", "OutputCheck", "InputBatch", "References", "Timing", "apply_thread_limit", "check_output",
     "fastest", "largest_size_rows", "limit_threads_env", "make_inputs", "markdown", "min_bytes", "moved_bytes",
     "peer_ratios", "ratio_lines", "reference", "rotation_count", "shape_for", "time_timed",
 ]  # fmt: skip
@@ -143,7 +143,7 @@ def is_own(adapter: Adapter) -> bool:
 
 
 def has_timing_path(adapter: Adapter) -> bool:
-    return type(adapter).prepare_timed is not Adapter.prepare_timed
+    return adapter.has_timing_path()
 
 
 def resolve_adapters(config: BenchConfig, notes: list[str]) -> list[Adapter]:

@@ -84,7 +84,7 @@ def ensure_chromium(install: bool = False) -> str:
 
 
 @dataclass
-class Check:
+class BrowserCheck:
     """What the browser saw."""
 
     dom_has_matrix: bool = False
@@ -126,11 +126,11 @@ def check(
     height: int = 1800,
     browser: str | None = None,
     timeout: float = 120.0,
-) -> Check:
-    """Render ``html``; problems are listed in ``Check.problems`` (empty when all is well)."""
+) -> BrowserCheck:
+    """Render ``html``; problems are listed in ``BrowserCheck.problems`` (empty when all is well)."""
     browser = browser or ensure_chromium()
     url = html.resolve().as_uri()
-    result = Check()
+    result = BrowserCheck()
     dom = _run(browser, ["--dump-dom", url], timeout)
     if dom.returncode != 0:
         result.problems.append(f"chromium --dump-dom exited {dom.returncode}: {dom.stderr.strip()[-300:]}")

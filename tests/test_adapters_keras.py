@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from ref_support import timed_matches_run
 
 pytest.importorskip("keras")
 
@@ -225,12 +226,7 @@ def test_inprocess_tensorflow_timed_path() -> None:
     sets = [np.linspace(-3.0, 3.0, 32), np.linspace(-1.0, 5.0, 32)]
     t = (np.arange(32) % 2).astype(np.float64)
     for mode in a.modes:
-        timed = a.prepare_timed(v, sets, t, "float32", mode=mode, backward=True)
-        out = timed.step(1)
-        timed.sync(out)
-        loss, grad = timed.to_numpy(out)
-        direct = a.run(v, sets[1], t, "float32", mode=mode)
-        assert grad is not None and np.array_equal(loss, direct.loss) and np.array_equal(grad, direct.grad)
+        timed = timed_matches_run(a, v, sets, t, mode)
         assert timed.ran["framework"] == "tensorflow" and timed.ran["tensor_float_32"] is False
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from ref_support import timed_matches_run
 
 pytest.importorskip("tensorflow")
 
@@ -293,12 +294,7 @@ def test_timed_path(adapter: FocalspecTFAdapter, mode: str) -> None:
     v = Variant(gamma=2.0, alpha=0.25, reduction="sum")
     sets = [np.linspace(-4.0, 4.0, 64), np.linspace(-8.0, 2.0, 64)]
     t = (np.arange(64) % 3 == 0).astype(np.float64)
-    timed = adapter.prepare_timed(v, sets, t, "float32", mode=mode, backward=True)
-    out = timed.step(1)
-    timed.sync(out)
-    loss, grad = timed.to_numpy(out)
-    direct = adapter.run(v, sets[1], t, "float32", mode=mode)
-    assert grad is not None and np.array_equal(loss, direct.loss) and np.array_equal(grad, direct.grad)
+    timed = timed_matches_run(adapter, v, sets, t, mode)
     assert timed.compile_seconds >= 0.0 and timed.ran["framework"] == "tensorflow"
 
 

@@ -14,11 +14,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from ref_support import OUTSIDE_PLAIN_SIGMOID, expected, rounded
 
 from focalspec.adapters.base import AdapterError
 from focalspec.reference import exact as ref
-from focalspec.reference.exact import to_mpf_array
-from focalspec.reference.rounding import round_array, round_mpf
 from focalspec.spec.tolerance import budget, error_in_u, worst
 from focalspec.spec.variant import Variant
 
@@ -43,20 +42,6 @@ STRICT_DTYPES = ["float64", "float32"]
 # ----------------------------------------------------------------------------- helpers
 
 
-def rounded(a: Any, dtype: str) -> np.ndarray:
-    """float64 array of the dtype-rounded values (inputs and float targets alike)."""
-    return round_array(to_mpf_array(np.asarray(a, dtype=np.float64)), dtype)
-
-
-def _expected(values: np.ndarray, dtype: str) -> np.ndarray:
-    """mpf -> float64, except where the dtype overflows (then its rounded inf), as error_in_u wants."""
-    out = np.empty(values.shape, dtype=np.float64)
-    for idx, v in np.ndenumerate(values):
-        r = round_mpf(v, dtype)
-        out[idx] = r if math.isinf(r) or math.isnan(r) else float(v)
-    return out
-
-
 def errors(adapter: Any, v: Variant, x: Any, t: Any, dtype: str, mode: str = "eager") -> dict[str, Any]:
     """Run the adapter and mp at the dtype-rounded inputs; errors in u of value and gradient."""
     xr = rounded(x, dtype)
@@ -65,8 +50,8 @@ def errors(adapter: Any, v: Variant, x: Any, t: Any, dtype: str, mode: str = "ea
     out = adapter.run(v, xr, tr, dtype, "cpu", mode, want_grad=True)
     mp_res = ref.evaluate(v, xr, tr)
     exact = mp_res.losses if mp_res.value is None else np.array(mp_res.value, dtype=object)
-    value_exact = _expected(exact, dtype)
-    grad_exact = _expected(mp_res.grad, dtype)
+    value_exact = expected(exact, dtype)
+    grad_exact = expected(mp_res.grad, dtype)
     grad_scale = np.array([float(s) for s in mp_res.grad_scale.ravel()]).reshape(mp_res.grad.shape)
     ev = error_in_u(out.loss, value_exact, value_exact, dtype)
     eg = error_in_u(out.grad, grad_exact, grad_scale, dtype)
@@ -350,14 +335,7 @@ def test_torchvision_unsupported_variants_have_reasons() -> None:
         assert TV.supports(Variant(), "float32", "cpu", "eager") == TV_MISSING
         assert TV.describe().unavailable == TV_MISSING
         return
-    for v in (
-        Variant(input_kind="probs"),
-        Variant(activation="softmax"),
-        Variant(soft_target="margin"),
-        Variant(clip_eps=1e-7),
-        Variant(label_smoothing=0.1),
-        Variant(reduction="normalized"),
-    ):
+    for v in (*OUTSIDE_PLAIN_SIGMOID, Variant(reduction="normalized")):
         reason = TV.supports(v, "float32", "cpu", "eager")
         assert reason and "\n" not in reason, v
     assert TV.supports(Variant(alpha=None, reduction="mean"), "float32", "cpu", "eager") is None

@@ -160,22 +160,27 @@ def test_float32_arithmetic_under_float64_inputs(tmp_path_factory: pytest.TempPa
     assert any(t["value"] and (t["value"]["max_err_u"] or 0) > 1e6 for t in failed(doc) if t["check"] == "value")
 
 
-def test_mean_over_rows(tmp_path_factory: pytest.TempPathFactory) -> None:
-    doc = run_of(tmp_path_factory, "mean_over_rows")
-    for t in failed(doc):
-        assert t["variant"]["reduction"] == "mean", t["nodeid"]
-    assert any(t["case_id"] == "shape_sig_nchw_mean" for t in failed(doc))
-    assert any(t["case_id"] == "inv_reduction_mean_g2" for t in failed(doc))
-    flat_mean = [t for t in doc["tests"] if t["case_id"].startswith("red_mean")]  # 1-D: rows = elements
-    assert flat_mean and all(t["outcome"] == "passed" for t in flat_mean)
+# a wrong divisor fails its reduction's checks only, among them these cases; and the cases where it
+# happens to be right pass (mean over rows of a 1-D input: rows = elements)
+REDUCTION_DEFECTS = [
+    ("mean_over_rows", "mean", ("shape_sig_nchw_mean", "inv_reduction_mean_g2"), "red_mean"),
+    ("normalized_by_n", "normalized", ("inv_normalized_nopos_g2", "red_normalized_nopos"), None),
+]
 
 
-def test_normalizer_counts_elements_not_positives(tmp_path_factory: pytest.TempPathFactory) -> None:
-    doc = run_of(tmp_path_factory, "normalized_by_n")
+@pytest.mark.parametrize(("defect", "reduction", "must_fail", "right_there"), REDUCTION_DEFECTS)
+def test_wrong_divisor_fails_its_reduction_only(
+    tmp_path_factory: pytest.TempPathFactory, defect: str, reduction: str, must_fail: tuple[str, ...],
+    right_there: str | None,
+) -> None:  # fmt: skip
+    doc = run_of(tmp_path_factory, defect)
     for t in failed(doc):
-        assert t["variant"]["reduction"] == "normalized", t["nodeid"]
-    assert any(t["case_id"] == "inv_normalized_nopos_g2" for t in failed(doc))
-    assert any(t["case_id"] == "red_normalized_nopos" for t in failed(doc))
+        assert t["variant"]["reduction"] == reduction, t["nodeid"]
+    for case in must_fail:
+        assert any(t["case_id"] == case for t in failed(doc)), case
+    if right_there:
+        same = [t for t in doc["tests"] if t["case_id"].startswith(right_there)]
+        assert same and all(t["outcome"] == "passed" for t in same)
 
 
 def test_clamped_logits(tmp_path_factory: pytest.TempPathFactory) -> None:

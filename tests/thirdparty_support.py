@@ -25,6 +25,7 @@ import json
 import math
 import sys
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,9 +34,10 @@ import mpmath
 import numpy as np
 
 from focalspec.adapters.base import AdapterError, Output
+from focalspec.conformance.suite import grading
 from focalspec.reference import exact as mpref
 from focalspec.reference.rounding import get_format, round_array, round_mpf
-from focalspec.spec.tolerance import Budget, budget, error_in_u
+from focalspec.spec.tolerance import budget
 from focalspec.spec.variant import Variant
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,34 +79,21 @@ def prepare(variant: Variant, inputs: Any, targets: Any, dtype: str) -> tuple[np
 
 
 @dataclass
-class Check:
-    """One graded quantity (value or gradient) of one run."""
-
-    check: str  # "value" | "grad"
-    expected: np.ndarray
-    observed: np.ndarray
-    err: np.ndarray
-    budget: Budget
-
-    @property
-    def worst(self) -> float:
-        return float(np.max(self.err)) if self.err.size else 0.0
-
-    @property
-    def flagged(self) -> bool:
-        """Beyond the 'acceptable' budget, or non-finite where the reference is finite."""
-        return not self.worst <= self.budget.acceptable
-
-
-@dataclass
 class Graded:
+    """One run graded by the suite's own comparison (``conformance.suite.grading.measure``)."""
+
     variant: Variant  # the declared variant the reference was evaluated for
     inputs: np.ndarray
     targets: np.ndarray
     output: Output
-    value: Check
-    grad: Check | None
-    ref: mpref.MpResult | None = None
+    expected: grading.Expected
+    value: grading.Measure
+    grad: grading.Measure | None
+
+
+def flagged(m: grading.Measure) -> bool:
+    """Beyond the 'acceptable' budget, or non-finite where the reference is finite."""
+    return not m.passed
 
 
 def declared(adapter: Any, variant: Variant, inputs: np.ndarray) -> Variant:
@@ -121,24 +110,21 @@ def grade(
     want_grad: bool = True,
     reference: Variant | None = None,
 ) -> Graded:
-    """Run ``adapter`` on the dtype-rounded inputs and grade it against the mp reference of
-    its declared variant (or of ``reference`` when given)."""
+    """Run ``adapter`` on the dtype-rounded inputs and grade it, as the suite grades a third-party
+    implementation ('acceptable'), against the mp reference of its declared variant (or of
+    ``reference`` when given).  The budget counts the terms of a reduced value, for the gradient too."""
     x, t = prepare(variant, inputs, targets, dtype)
     ref_variant = reference or declared(adapter, variant, x)
-    ref = mpref.evaluate(ref_variant, x, t)
+    exp = grading.expected(ref_variant, x, t, dtype)
     out = adapter.run(variant, x, t, dtype, want_grad=want_grad)
-    n_reduced = 1 if variant.reduction == "none" else max(1, x.size)
-    bud = budget(dtype, variant.gamma, n_reduced)
-    exp_v = exact_float(ref.losses if ref.value is None else np.array(ref.value, dtype=object), dtype)
-    value = Check("value", exp_v, np.asarray(out.loss, dtype=np.float64), np.zeros(0), bud)
-    value.err = error_in_u(value.observed, exp_v, exp_v, dtype)
+    bud = budget(dtype, variant.gamma, 1 if variant.reduction == "none" else max(1, x.size))
+    value = grading.measure("value", np.asarray(out.loss, dtype=np.float64), exp.value, np.abs(exp.value), dtype, bud,
+                            grading.THIRD_PARTY_GRADE)  # fmt: skip
     grad = None
     if want_grad and out.grad is not None:
-        exp_g = exact_float(ref.grad, dtype)
-        scale = round_array(ref.grad_scale, "float64")
-        grad = Check("grad", exp_g, np.asarray(out.grad, dtype=np.float64), np.zeros(0), bud)
-        grad.err = error_in_u(grad.observed, exp_g, scale, dtype)
-    return Graded(ref_variant, x, t, out, value, grad, ref)
+        grad = grading.measure("grad", np.asarray(out.grad, dtype=np.float64), exp.grad, exp.grad_scale, dtype, bud,
+                               grading.THIRD_PARTY_GRADE)  # fmt: skip
+    return Graded(ref_variant, x, t, out, exp, value, grad)
 
 
 def margin_allowance(variant: Variant, x: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -153,17 +139,22 @@ def margin_allowance(variant: Variant, x: np.ndarray, t: np.ndarray) -> np.ndarr
 # ----------------------------------------------------------------------------- direct callers
 
 
+Call = Callable[[Variant, np.ndarray, np.ndarray, str], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True)
 class Direct:
     """A shipped implementation called directly, with the subset of the adapter interface
     the grading needs.  Used for findings only; the project's own adapters for these live
     in adapters/torch_adapters.py, jax_adapters.py and keras_adapters.py."""
 
-    name = ""
-    implementation = ""
-    package = ""
-    module = ""
-    convention = ""
-    framework = ""  # the module whose __version__ pins a finding, next to the package's
+    name: str
+    implementation: str
+    package: str
+    module: str
+    framework: str  # the module whose __version__ pins a finding, next to the package's
+    call: Call  # (variant, x, t, dtype) -> (elementwise loss, gradient of its sum)
+    convention: str = ""
 
     def framework_version(self) -> str | None:
         try:
@@ -202,96 +193,75 @@ class Direct:
         if reason:
             raise AdapterError(reason)
         try:
-            loss, grad = self._call(variant, inputs, targets, dtype)
+            loss, grad = self.call(variant, inputs, targets, dtype)
         except Exception as exc:
             raise AdapterError(f"{self.name}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
         return Output(loss=loss, grad=grad, ran={"package_version": self.package_version()})
 
-    def _call(self, variant: Variant, x: np.ndarray, t: np.ndarray, dtype: str) -> tuple[np.ndarray, np.ndarray]:
-        raise NotImplementedError
+def _torchvision(variant: Variant, x: np.ndarray, t: np.ndarray, dtype: str) -> tuple[np.ndarray, np.ndarray]:
+    import torch
+    from torchvision.ops import sigmoid_focal_loss
+
+    dt = getattr(torch, dtype)
+    xt = torch.from_numpy(np.ascontiguousarray(x)).to(dt).requires_grad_(True)
+    tt = torch.from_numpy(np.ascontiguousarray(t, dtype=np.float64)).to(dt)
+    alpha = -1.0 if variant.alpha is None else float(variant.alpha)  # type: ignore[arg-type]
+    loss = sigmoid_focal_loss(xt, tt, alpha=alpha, gamma=variant.gamma, reduction="none")
+    (g,) = torch.autograd.grad(loss.sum(), xt)
+    return loss.detach().double().numpy(), g.double().numpy()
 
 
-class DirectTorchvision(Direct):
-    name = "direct:torchvision"
-    implementation = "torchvision.ops.sigmoid_focal_loss"
-    package = "torchvision"
-    module = "torchvision.ops"
-    framework = "torch"
+def _optax(variant: Variant, x: np.ndarray, t: np.ndarray, dtype: str) -> tuple[np.ndarray, np.ndarray]:
+    import jax
 
-    def _call(self, variant: Variant, x: np.ndarray, t: np.ndarray, dtype: str) -> tuple[np.ndarray, np.ndarray]:
-        import torch
-        from torchvision.ops import sigmoid_focal_loss
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+    import optax
 
-        dt = getattr(torch, dtype)
-        xt = torch.from_numpy(np.ascontiguousarray(x)).to(dt).requires_grad_(True)
-        tt = torch.from_numpy(np.ascontiguousarray(t, dtype=np.float64)).to(dt)
-        alpha = -1.0 if variant.alpha is None else float(variant.alpha)  # type: ignore[arg-type]
-        loss = sigmoid_focal_loss(xt, tt, alpha=alpha, gamma=variant.gamma, reduction="none")
-        (g,) = torch.autograd.grad(loss.sum(), xt)
-        return loss.detach().double().numpy(), g.double().numpy()
+    xj = jnp.asarray(x, dtype=dtype)
+    tj = jnp.asarray(t, dtype=dtype)
+
+    def f(z: Any) -> Any:
+        return optax.losses.sigmoid_focal_loss(z, tj, alpha=variant.alpha, gamma=variant.gamma)
+
+    loss = f(xj)
+    g = jax.grad(lambda z: jnp.sum(f(z)))(xj)
+    return np.asarray(loss, dtype=np.float64), np.asarray(g, dtype=np.float64)
 
 
-class DirectOptax(Direct):
-    name = "direct:optax"
-    implementation = "optax.losses.sigmoid_focal_loss"
-    package = "optax"
-    module = "optax"
-    framework = "jax"
-
-    def _call(self, variant: Variant, x: np.ndarray, t: np.ndarray, dtype: str) -> tuple[np.ndarray, np.ndarray]:
-        import jax
-
-        jax.config.update("jax_enable_x64", True)
-        import jax.numpy as jnp
-        import optax
-
-        xj = jnp.asarray(x, dtype=dtype)
-        tj = jnp.asarray(t, dtype=dtype)
-
-        def f(z: Any) -> Any:
-            return optax.losses.sigmoid_focal_loss(z, tj, alpha=variant.alpha, gamma=variant.gamma)
-
-        loss = f(xj)
-        g = jax.grad(lambda z: jnp.sum(f(z)))(xj)
-        return np.asarray(loss, dtype=np.float64), np.asarray(g, dtype=np.float64)
-
-
-class DirectKeras(Direct):
+def _keras(variant: Variant, x: np.ndarray, t: np.ndarray, dtype: str) -> tuple[np.ndarray, np.ndarray]:
     """keras.losses.binary_focal_crossentropy(from_logits=True) on (n, 1) so that its mean
     over the last axis is the identity.  On the TensorFlow backend the BCE is computed from
     the logits that ``ops.sigmoid`` attaches to its output (``_get_logits``), so the 1e-7
     clip of the probability BCE does not apply; the modulating factor uses the unclipped
     sigmoid.  Findings recorded for Keras are non-finite results only (convention-free)."""
+    import keras
+    import tensorflow as tf
 
-    name = "direct:keras"
-    implementation = "keras.losses.binary_focal_crossentropy"
-    package = "keras"
-    module = "keras"
-    framework = "tensorflow"
-
-    def _call(self, variant: Variant, x: np.ndarray, t: np.ndarray, dtype: str) -> tuple[np.ndarray, np.ndarray]:
-        import keras
-        import tensorflow as tf
-
-        xt = tf.constant(np.asarray(x).reshape(-1, 1), dtype=dtype)
-        tt = tf.constant(np.asarray(t, dtype=np.float64).reshape(-1, 1), dtype=dtype)
-        with tf.GradientTape() as tape:
-            tape.watch(xt)
-            loss = keras.losses.binary_focal_crossentropy(
-                tt,
-                xt,
-                apply_class_balancing=variant.alpha is not None,
-                alpha=0.25 if variant.alpha is None else float(variant.alpha),  # type: ignore[arg-type]
-                gamma=variant.gamma,
-                from_logits=True,
-            )
-            total = tf.reduce_sum(loss)
-        g = tape.gradient(total, xt)
-        shape = np.shape(x)
-        return np.asarray(loss.numpy(), np.float64).reshape(shape), np.asarray(g.numpy(), np.float64).reshape(shape)
+    xt = tf.constant(np.asarray(x).reshape(-1, 1), dtype=dtype)
+    tt = tf.constant(np.asarray(t, dtype=np.float64).reshape(-1, 1), dtype=dtype)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        loss = keras.losses.binary_focal_crossentropy(
+            tt,
+            xt,
+            apply_class_balancing=variant.alpha is not None,
+            alpha=0.25 if variant.alpha is None else float(variant.alpha),  # type: ignore[arg-type]
+            gamma=variant.gamma,
+            from_logits=True,
+        )
+        total = tf.reduce_sum(loss)
+    g = tape.gradient(total, xt)
+    shape = np.shape(x)
+    return np.asarray(loss.numpy(), np.float64).reshape(shape), np.asarray(g.numpy(), np.float64).reshape(shape)
 
 
-DIRECT: dict[str, type[Direct]] = {c.name: c for c in (DirectTorchvision, DirectOptax, DirectKeras)}
+DIRECT: dict[str, Direct] = {d.name: d for d in (
+    Direct("direct:torchvision", "torchvision.ops.sigmoid_focal_loss", "torchvision", "torchvision.ops", "torch",
+           _torchvision),
+    Direct("direct:optax", "optax.losses.sigmoid_focal_loss", "optax", "optax", "jax", _optax),
+    Direct("direct:keras", "keras.losses.binary_focal_crossentropy", "keras", "keras", "tensorflow", _keras),
+)}  # fmt: skip
 
 
 class Sam3Finding:
@@ -370,7 +340,7 @@ class KerasFinding:
 def get_impl(name: str) -> Any:
     """The adapter (or direct caller) called ``name``; AdapterError when it is unknown."""
     if name in DIRECT:
-        return DIRECT[name]()
+        return DIRECT[name]
     if name.startswith("sam3-"):
         try:
             return Sam3Finding(name)
@@ -442,7 +412,7 @@ def _sweep_one(impl: Any, v: Variant, kind: str, x: np.ndarray, t: np.ndarray, d
         return [{**base, "error": str(exc)}]
     found = []
     extra = margin_allowance(g.variant, g.inputs, g.targets) if g.targets.dtype.kind == "f" else 0
-    for chk in (g.value, g.grad):
+    for chk, exp, got in ((g.value, g.expected.value, g.output.loss), (g.grad, g.expected.grad, g.output.grad)):
         if chk is None:
             continue
         err = chk.err
@@ -452,11 +422,11 @@ def _sweep_one(impl: Any, v: Variant, kind: str, x: np.ndarray, t: np.ndarray, d
             found.append(
                 {
                     **base,
-                    "check": chk.check,
+                    "check": chk.which,
                     "x": g.inputs[idx[0]].tolist(),
                     "t": g.targets[idx[0]].tolist(),
-                    "expected": float(chk.expected[idx]),
-                    "observed": float(chk.observed[idx]),
+                    "expected": float(exp[idx]),
+                    "observed": float(np.asarray(got)[idx]),
                     "err_u": float(err[idx]),
                     "acceptable": chk.budget.acceptable,
                 }
@@ -487,16 +457,18 @@ def measure_finding(f: dict[str, Any]) -> dict[str, Any]:
             "observed": f"error: {exc}",
             "err_u": math.inf,
         }
-    chk = g.value if f["check"] == "value" else g.grad
-    assert chk is not None and g.ref is not None
-    certified = g.ref.grad if f["check"] == "grad" else (g.ref.losses if g.ref.value is None else [g.ref.value])
+    value = f["check"] == "value"
+    chk = g.value if value else g.grad
+    assert chk is not None
+    ref = mpref.evaluate(g.variant, g.inputs, g.targets)  # the certified digits, beyond float64
+    certified = (ref.losses if ref.value is None else [ref.value]) if value else ref.grad
     return {
         "expected_digits": [mpmath.nstr(v, 20) for v in np.ravel(np.asarray(certified, dtype=object))],
-        "expected": chk.expected.tolist(),
-        "observed": chk.observed.tolist(),
-        "err_u": chk.worst,
+        "expected": (g.expected.value if value else g.expected.grad).tolist(),
+        "observed": np.asarray(g.output.loss if value else g.output.grad, dtype=np.float64).tolist(),
+        "err_u": chk.max_err,
         "acceptable": chk.budget.acceptable,
-        "flagged": chk.flagged,
+        "flagged": flagged(chk),
     }
 
 

@@ -12,12 +12,44 @@ callable, autodiff of the summed loss, numpy out, and one raw call for the contr
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from focalspec.adapters.base import AdapterError
+
+
+def probe_mutable(
+    call: Callable[[Any, Any], Any], x: Any, t: Any, snapshot: Callable[[], dict[str, np.ndarray]], tensor_type: type,
+    tensor_name: str,
+) -> tuple[Any, dict[str, Any]]:  # fmt: skip
+    """One probing call of a framework whose tensors can be written in place (torch, paddle): the
+    arguments are snapshotted before and after, for contracts.py to judge."""
+    before = snapshot()
+    out = call_for_probe(call, x, t)
+    return out, observed(out, tensor_type, tensor_name, before, snapshot())
+
+
+def tensor_loss(run: Callable[[], Any], tensor_type: type, tensor_name: str) -> Any:
+    """What the callable returned (``run()``): a raise becomes one AdapterError line, and anything but
+    a tensor of the framework is refused (torch, paddle: the loss comes alone, the gradient after)."""
+    try:
+        loss = run()
+    except Exception as exc:
+        raise AdapterError(describe_exc(exc)) from exc
+    if not isinstance(loss, tensor_type):
+        raise AdapterError(f"the callable returned {type(loss).__name__}, not a {tensor_name}")
+    return loss
+
+
+def not_installed(package: str, extra: str) -> str | None:
+    """Why a framework cannot be used here (it is not installed), or None; found without importing it."""
+    if importlib.util.find_spec(package) is None:
+        return f"{package} is not installed (pip install focalspec[{extra}])"
+    return None
+
 
 RETURNED_DTYPE = "returned_dtype"  # Output.ran key: the callable broke the dtype contract (graded as returned)
 

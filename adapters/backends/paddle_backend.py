@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from focalspec.adapters.backends import CallBackend, call_for_probe, describe_exc, observed, returned_dtype
+from focalspec.adapters.backends import CallBackend, probe_mutable, returned_dtype, tensor_loss
 from focalspec.adapters.base import AdapterError
 
 _PADDLE: list[Any] = []
@@ -54,10 +54,7 @@ class PaddleCallBackend(CallBackend):
         def snapshot() -> dict[str, np.ndarray]:
             return {k: v.astype("float64").numpy().copy() for k, v in (("inputs", x), ("targets", t))}
 
-        before = snapshot()
-        out = call_for_probe(call, x, t)
-        after = snapshot()
-        obs = observed(out, paddle.Tensor, "paddle.Tensor", before, after)
+        out, obs = probe_mutable(call, x, t, snapshot, paddle.Tensor, "paddle.Tensor")
         if isinstance(out, paddle.Tensor):
             obs |= {
                 "dtype": str(out.dtype).removeprefix("paddle."),
@@ -71,12 +68,7 @@ class PaddleCallBackend(CallBackend):
         if mode != "eager":
             raise AdapterError("paddle callables are tested in eager mode only")
         x, t = self._tensors(inputs, targets, dtype, softmax, grad=want_grad)
-        try:
-            loss = call(x, t)
-        except Exception as exc:
-            raise AdapterError(describe_exc(exc)) from exc
-        if not isinstance(loss, paddle.Tensor):
-            raise AdapterError(f"the callable returned {type(loss).__name__}, not a paddle.Tensor")
+        loss = tensor_loss(lambda: call(x, t), paddle.Tensor, "paddle.Tensor")
         note = returned_dtype(str(loss.dtype).removeprefix("paddle."), dtype)
         grad = None
         if want_grad:

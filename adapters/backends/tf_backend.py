@@ -5,13 +5,19 @@ flushes subnormals), devices, run facts, and the callable's backend (compiled mo
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from focalspec.adapters.backends import CallBackend, call_for_probe, describe_exc, observed, returned_dtype
+from focalspec.adapters.backends import (
+    CallBackend,
+    call_for_probe,
+    describe_exc,
+    not_installed,
+    observed,
+    returned_dtype,
+)
 from focalspec.adapters.base import AdapterError
 
 _TF: Any = None
@@ -33,9 +39,7 @@ def tf_module() -> Any:
 
 def tf_missing() -> str | None:
     """Why TensorFlow cannot be used here, or None."""
-    if importlib.util.find_spec("tensorflow") is None:
-        return "tensorflow is not installed (pip install focalspec[tensorflow])"
-    return None
+    return not_installed("tensorflow", "tensorflow")
 
 
 def tf_devices() -> tuple[str, ...]:

@@ -9,14 +9,20 @@ variant/dtype is one more specialisation of the same code object).
 
 from __future__ import annotations
 
-import importlib.util
 import platform
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from focalspec.adapters.backends import CallBackend, call_for_probe, describe_exc, first_line, observed, returned_dtype
+from focalspec.adapters.backends import (
+    CallBackend,
+    first_line,
+    not_installed,
+    probe_mutable,
+    returned_dtype,
+    tensor_loss,
+)
 from focalspec.adapters.base import AdapterError
 from focalspec.spec.variant import Variant
 
@@ -39,9 +45,7 @@ def torch_module() -> Any:
 
 def torch_missing() -> str | None:
     """Why torch cannot be used here, or None."""
-    if importlib.util.find_spec("torch") is None:
-        return "torch is not installed (pip install focalspec[torch])"
-    return None
+    return not_installed("torch", "torch")
 
 
 def torch_devices() -> tuple[str, ...]:
@@ -196,10 +200,7 @@ class TorchCallBackend(CallBackend):
         def snapshot() -> dict[str, np.ndarray]:  # copies: .numpy() of a float64 CPU tensor aliases it
             return {k: v.detach().to(torch.float64).cpu().numpy().copy() for k, v in (("inputs", x), ("targets", t))}
 
-        before = snapshot()
-        out = call_for_probe(call, x, t)
-        after = snapshot()
-        obs = observed(out, torch.Tensor, "torch.Tensor", before, after)
+        out, obs = probe_mutable(call, x, t, snapshot, torch.Tensor, "torch.Tensor")
         if isinstance(out, torch.Tensor):
             obs |= {
                 "dtype": str(out.dtype).removeprefix("torch."),
@@ -214,16 +215,13 @@ class TorchCallBackend(CallBackend):
         tdt = self.dtypes[dtype]
         x, t = self._tensors(inputs, targets, dtype, device, softmax)
         x.requires_grad_(want_grad)
-        try:
-            if mode == "compiled":
-                fn = self._compiled.get((key, dtype, device), lambda: lambda a, b: call(a, b))
-                loss = call_compiled(fn, x, t)
-            else:
-                loss = call(x, t)
-        except Exception as exc:
-            raise AdapterError(describe_exc(exc)) from exc
-        if not isinstance(loss, torch.Tensor):
-            raise AdapterError(f"the callable returned {type(loss).__name__}, not a torch.Tensor")
+
+        def run() -> Any:
+            if mode != "compiled":
+                return call(x, t)
+            return call_compiled(self._compiled.get((key, dtype, device), lambda: lambda a, b: call(a, b)), x, t)
+
+        loss = tensor_loss(run, torch.Tensor, "torch.Tensor")
         note = returned_dtype(loss.dtype, tdt)
         grad = None
         if want_grad:

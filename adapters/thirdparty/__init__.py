@@ -1,2 +1,2 @@
 """Third-party focal losses: one module per library, named ``<library>_adapter.py`` (and the two bases,
-``torch_base`` and ``tf_base``).  Each module's ``adapters()`` is one line of ``registry.BUILTIN``."""
+``adapters/torch_base`` and ``tf_base``).  Each module's ``adapters()`` is one line of ``registry.BUILTIN``."""

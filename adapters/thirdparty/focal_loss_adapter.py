@@ -25,7 +25,7 @@ from focalspec.adapters.backends.tf_backend import tf_exact
 from focalspec.adapters.base import Adapter, AdapterError
 from focalspec.adapters.capabilities import Capabilities
 from focalspec.adapters.thirdparty.tf_base import KERAS_REDUCTION, FocalLossTF, _tf
-from focalspec.adapters.thirdparty.torch_base import class_indices
+from focalspec.adapters.thirdparty.torch_helpers import class_indices
 from focalspec.spec.variant import Variant
 
 

@@ -8,13 +8,11 @@ import numpy as np
 
 from focalspec.adapters.base import Adapter, AdapterError, Output
 from focalspec.adapters.capabilities import SIGMOID_REDUCTIONS, Capabilities
-from focalspec.adapters.thirdparty.torch_base import (
-    ThirdPartyTorch,
-)
+from focalspec.adapters.torch_base import TorchAdapter
 from focalspec.spec.variant import SpecError, Variant
 
 
-class Fvcore(ThirdPartyTorch):
+class Fvcore(TorchAdapter):
     """``fvcore.nn.sigmoid_focal_loss``: torchvision's body with ``alpha=-1`` (off) by
     default; alpha < 0 disables balancing.  It starts with ``inputs = inputs.float()``, so a
     float64 request is computed in float32 (a defect the suite reports, not a convention)."""
@@ -42,7 +40,7 @@ FL_STAR_REASON = (
 )
 
 
-class FvcoreStar(ThirdPartyTorch):
+class FvcoreStar(TorchAdapter):
     """``fvcore.nn.sigmoid_focal_loss_star`` (FL*).  Not the spec's focal loss: ``supports``
     refuses every variant (so the conformance suite skips it with that reason), while
     ``run_star`` evaluates FL* for its own closed-form check (tests/test_thirdparty.py)."""
@@ -80,7 +78,7 @@ class FvcoreStar(ThirdPartyTorch):
             raise AdapterError(f"{self.name} has no reduction {reduction!r}")
         # gamma = 0 is legal for the Variant; FL* divides by it (reported by the adapter as inf/nan, not hidden)
         variant = Variant(gamma=gamma, alpha=alpha, reduction=reduction)  # type: ignore[arg-type]
-        return self._run(variant, inputs, targets, dtype, "cpu", want_grad)
+        return self.evaluate(variant, inputs, targets, dtype, "cpu", "eager", want_grad)
 
     def _loss(self, variant: Variant, x: Any, t: Any, n_classes: int | None) -> Any:
         from fvcore.nn import sigmoid_focal_loss_star  # type: ignore[import-not-found,import-untyped,unused-ignore]

@@ -6,18 +6,18 @@ from typing import Any
 
 from focalspec.adapters.base import Adapter
 from focalspec.adapters.capabilities import Capabilities
-from focalspec.adapters.thirdparty.torch_base import (
+from focalspec.adapters.thirdparty.torch_helpers import (
     CLASS_MAP_MEAN,
-    ThirdPartyTorch,
     _torch,
     alpha_vector_scalar,
     background_alpha,
     class_indices,
 )
+from focalspec.adapters.torch_base import TorchAdapter
 from focalspec.spec.variant import Variant
 
 
-class KorniaBinary(ThirdPartyTorch):
+class KorniaBinary(TorchAdapter):
     """``kornia.losses.binary_focal_loss_with_logits``: the two-term form
     ``alpha t sig(-x)^g (-log sig(x)) + (1-alpha)(1-t) sig(x)^g (-log sig(-x))`` in log
     space; alpha=None weights both terms by 1.  Identical to canonical for hard targets."""
@@ -50,7 +50,7 @@ class KorniaBinary(ThirdPartyTorch):
         return out.reshape(shape) if variant.reduction == "none" else out
 
 
-class KorniaMulticlass(ThirdPartyTorch):
+class KorniaMulticlass(TorchAdapter):
     """``kornia.losses.focal_loss``: softmax focal loss on integer labels; a scalar alpha gives
     class 0 the weight 1 - alpha and every other class alpha (declared as that vector).
     'none' returns a (B, C, *) map whose non-target slices are exactly 0: the adapter sums it

@@ -7,12 +7,12 @@ from typing import Any
 
 from focalspec.adapters.base import Adapter, one_line
 from focalspec.adapters.capabilities import Capabilities
-from focalspec.adapters.thirdparty.torch_base import (
-    ThirdPartyTorch,
+from focalspec.adapters.thirdparty.torch_helpers import (
     _binary_targets,
     _torch,
     class_indices,
 )
+from focalspec.adapters.torch_base import TorchAdapter
 from focalspec.spec.variant import Variant
 
 MMCV_NO_OPS = (
@@ -22,7 +22,7 @@ MMCV_NO_OPS = (
 )
 
 
-class MmcvBase(ThirdPartyTorch):
+class MmcvBase(TorchAdapter):
     """mmcv's compiled focal-loss ops (CUDA kernels; no CPU kernel exists upstream)."""
 
     package = "mmcv"

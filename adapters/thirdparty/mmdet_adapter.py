@@ -25,7 +25,8 @@ from typing import Any
 
 from focalspec.adapters.base import Adapter
 from focalspec.adapters.capabilities import Capabilities
-from focalspec.adapters.thirdparty.torch_base import ThirdPartyTorch, _torch
+from focalspec.adapters.thirdparty.torch_helpers import _torch
+from focalspec.adapters.torch_base import TorchAdapter
 from focalspec.spec.variant import Variant
 
 FOCAL = "mmdet/models/losses/focal_loss.py"
@@ -55,7 +56,7 @@ def py_sigmoid_focal_loss() -> Any:
     return scope["py_sigmoid_focal_loss"]
 
 
-class Mmdet(ThirdPartyTorch):
+class Mmdet(TorchAdapter):
     """``mmdet.models.losses.focal_loss.py_sigmoid_focal_loss`` (loaded without mmcv.ops)."""
 
     name = "mmdet"

@@ -6,12 +6,12 @@ from typing import Any
 
 from focalspec.adapters.base import Adapter
 from focalspec.adapters.capabilities import Capabilities
-from focalspec.adapters.thirdparty.torch_base import (
+from focalspec.adapters.thirdparty.torch_helpers import (
     CLASS_MAP_MEAN,
-    ThirdPartyTorch,
     _torch,
     background_alpha,
 )
+from focalspec.adapters.torch_base import TorchAdapter
 from focalspec.spec.variant import Variant
 
 
@@ -21,7 +21,7 @@ def _monai_focal(**kwargs: Any) -> Any:
     return FocalLoss(**kwargs)
 
 
-class MonaiSigmoid(ThirdPartyTorch):
+class MonaiSigmoid(TorchAdapter):
     """``monai.losses.FocalLoss`` (sigmoid): BCE x exp(gamma logsigmoid(-x(2t-1))) -- the
     margin form, equal to canonical for hard targets.  Inputs are laid out as (N, 1, 1) so
     that MONAI's 'sum' (a sum of per-channel spatial means) is the plain sum.  It casts
@@ -44,7 +44,7 @@ class MonaiSigmoid(ThirdPartyTorch):
         return out.reshape(x.shape) if variant.reduction == "none" else out
 
 
-class MonaiSoftmax(ThirdPartyTorch):
+class MonaiSoftmax(TorchAdapter):
     """``monai.losses.FocalLoss(use_softmax=True)``: per component -(1-p_c)^g t_c log p_c,
     summed over classes by the adapter (in torch) for 'none'; a scalar alpha weights class 0
     by 1 - alpha and the others by alpha; a sequence alpha (MONAI >= 1.5) is per class.

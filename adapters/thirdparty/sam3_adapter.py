@@ -24,7 +24,8 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from focalspec.adapters.base import Adapter
+from focalspec.adapters.base import Adapter, one_line
+from focalspec.adapters.capabilities import Capabilities
 from focalspec.adapters.triton_adapters import INTERPRET, TritonAdapter, interpret_everywhere, triton_missing
 from focalspec.spec.variant import Variant
 
@@ -91,12 +92,13 @@ class Sam3Adapter(TritonAdapter):
         entry = "triton_sigmoid_focal_loss_reduce" if reduced else "triton_sigmoid_focal_loss"
         self.implementation = f"sam3.train.loss.sigmoid_focal_loss.{entry}"
         self._entry = entry
-        self._missing: str | bool | None = False
-
-    def extra_missing(self) -> str | None:
-        if self._missing is False:
-            self._missing = self._probe()
-        return self._missing  # type: ignore[return-value]
+        self.capabilities = Capabilities(
+            "SAM3's Triton kernel",
+            soft_targets=("canonical",),
+            reductions=("sum",) if reduced else ("none",),
+            alpha_off=False,
+            convention="sam3.train.loss.sigmoid_focal_loss",
+        )
 
     def _probe(self) -> str | None:
         reason = triton_missing()
@@ -111,8 +113,7 @@ class Sam3Adapter(TritonAdapter):
         try:
             load_sam3_loss()
         except Exception as exc:
-            text = str(exc).strip().splitlines()
-            return f"SAM3's loss module cannot be loaded: {type(exc).__name__}: {text[0] if text else ''}"
+            return f"SAM3's loss module cannot be loaded: {one_line(exc)}"
         return None
 
     def framework_version(self) -> str | None:
@@ -123,24 +124,6 @@ class Sam3Adapter(TritonAdapter):
         if device == "cpu" and not interpret_everywhere():
             return "SAM3's kernels run on CPU only under TRITON_INTERPRET=1 (set before Python starts)"
         return super().supports(variant, dtype, device, mode)
-
-    def variant_reason(self, variant: Variant) -> str | None:
-        if variant.activation != "sigmoid":
-            return "SAM3's Triton kernel is sigmoid focal loss only"
-        if variant.input_kind != "logits":
-            return "SAM3's Triton kernel takes logits only"
-        if variant.soft_target != "canonical":
-            return f"SAM3's kernel computes canonical soft targets, not {variant.soft_target}"
-        if variant.clip_eps is not None:
-            return "SAM3's kernel does not clip probabilities"
-        if variant.label_smoothing:
-            return "SAM3's kernel has no label smoothing"
-        if variant.alpha is None:
-            return "SAM3's kernel always applies alpha (no value switches it off)"
-        want = "sum" if self.reduced else "none"
-        if variant.reduction != want:
-            return f"{self.implementation} computes reduction {want!r} only"
-        return None
 
     def make_loss(self, variant: Variant) -> Callable[[Any, Any], Any]:
         fn = getattr(load_sam3_loss(), self._entry)

@@ -6,14 +6,14 @@ from typing import Any
 
 from focalspec.adapters.base import Adapter
 from focalspec.adapters.capabilities import Capabilities
-from focalspec.adapters.thirdparty.torch_base import (
-    ThirdPartyTorch,
+from focalspec.adapters.thirdparty.torch_helpers import (
     _binary_targets,
 )
+from focalspec.adapters.torch_base import TorchAdapter
 from focalspec.spec.variant import Variant
 
 
-class Smp(ThirdPartyTorch):
+class Smp(TorchAdapter):
     """``segmentation_models_pytorch.losses.FocalLoss(mode="binary")``: ``pt = exp(-BCE)``,
     ``(1 - pt)^gamma * BCE`` -- the geometric soft-target form.  On probabilities
     (``from_logits=False``) it clamps to [eps, 1-eps] (eps=1e-7 by default) and converts back

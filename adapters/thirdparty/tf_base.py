@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from focalspec.adapters.backends.tf_backend import tf_exact, tf_module
-from focalspec.adapters.base import DEVICES, Adapter, AdapterError, Output, framework_errors, one_line
+from focalspec.adapters.base import Adapter, Output, failure, framework_errors, version_of
 from focalspec.spec.variant import Variant
 
 KERAS_REDUCTION = {"none": "none", "sum": "sum", "mean": "sum_over_batch_size"}
@@ -27,25 +27,19 @@ class FocalLossTF(Adapter):
     module = "focal_loss"
     dtypes: tuple[str, ...] = ("float64", "float32")
     modes = ("eager",)
+    name_errors = True
 
     def __init__(self) -> None:
         self._unavailable: str | bool | None = False
 
     def unavailable_reason(self) -> str | None:
         if self._unavailable is False:
-            try:
-                _tf()
-                importlib.import_module(self.module)
-                self._unavailable = None
-            except Exception as exc:
-                self._unavailable = f"{self.package} is not usable here ({self.module}: {one_line(exc)})"
+            why = f"{self.package} is not usable here ({self.module}: {{err}})"
+            self._unavailable = failure(lambda: (_tf(), importlib.import_module(self.module)), why)
         return self._unavailable  # type: ignore[return-value]
 
     def framework_version(self) -> str | None:
-        try:
-            return str(_tf().__version__)
-        except Exception:
-            return None
+        return version_of(_tf)
 
     def devices(self) -> tuple[str, ...]:
         if self.unavailable_reason():
@@ -57,35 +51,15 @@ class FocalLossTF(Adapter):
         return variant
 
     def supports(self, variant: Variant, dtype: str, device: str, mode: str) -> str | None:
-        reason = self.unavailable_reason()
-        if reason:
-            return reason
-        if dtype not in self.dtypes:
-            return f"{self.name} does not run in {dtype} (supported: {', '.join(self.dtypes)})"
-        if device not in DEVICES:
-            return f"unknown device {device!r}"
-        if device not in self.devices():
-            return "no CUDA device"
-        if mode not in self.modes:
-            return f"{self.name} is tested in eager mode only"
-        return self.variant_reason(variant)
+        return self.request_reason(dtype, device, mode) or self.variant_reason(variant)
 
     def _loss(self, variant: Variant, x: Any, targets: np.ndarray, dtype: str) -> Any:
         raise NotImplementedError
 
-    def run(
-        self,
-        variant: Variant,
-        inputs: np.ndarray,
-        targets: np.ndarray,
-        dtype: str,
-        device: str = "cpu",
-        mode: str = "eager",
-        want_grad: bool = True,
-    ) -> Output:
-        reason = self.supports(variant, dtype, device, mode)
-        if reason:
-            raise AdapterError(f"{self.name}: {reason}")
+    def evaluate(
+        self, variant: Variant, inputs: np.ndarray, targets: np.ndarray, dtype: str, device: str, mode: str,
+        want_grad: bool,
+    ) -> Output:  # fmt: skip
         tf = _tf()
         with framework_errors(f"{self.name}: "):
             with tf.device("/GPU:0" if device == "cuda" else "/CPU:0"):

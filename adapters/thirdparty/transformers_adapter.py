@@ -15,11 +15,12 @@ from typing import Any
 
 from focalspec.adapters.base import Adapter
 from focalspec.adapters.capabilities import Capabilities
-from focalspec.adapters.thirdparty.torch_base import ThirdPartyTorch, per_element
+from focalspec.adapters.thirdparty.torch_helpers import per_element
+from focalspec.adapters.torch_base import TorchAdapter
 from focalspec.spec.variant import Variant
 
 
-class Transformers(ThirdPartyTorch):
+class Transformers(TorchAdapter):
     """``transformers.loss.loss_for_object_detection.sigmoid_focal_loss``."""
 
     name = "transformers"
