@@ -49,9 +49,27 @@ from focalspec.benchmarks.timing import Timing, apply_thread_limit, limit_thread
 from focalspec.spec.variant import SOFT_TARGETS, SpecError, Variant
 
 __all__ = [  # the names tests and the CLI reach through ``harness`` (moved to the modules above)
-    "MAX_SETS", "N_CLASSES", "OutputCheck", "InputBatch", "References", "Timing", "apply_thread_limit", "check_output",
-    "fastest", "largest_size_rows", "limit_threads_env", "make_inputs", "markdown", "min_bytes", "moved_bytes",
-    "peer_ratios", "ratio_lines", "reference", "rotation_count", "shape_for", "time_timed",
+    "MAX_SETS",
+    "N_CLASSES",
+    "InputBatch",
+    "OutputCheck",
+    "References",
+    "Timing",
+    "apply_thread_limit",
+    "check_output",
+    "fastest",
+    "largest_size_rows",
+    "limit_threads_env",
+    "make_inputs",
+    "markdown",
+    "min_bytes",
+    "moved_bytes",
+    "peer_ratios",
+    "ratio_lines",
+    "reference",
+    "rotation_count",
+    "shape_for",
+    "time_timed",
 ]  # fmt: skip
 
 SCHEMA = "focalspec-bench"
