@@ -19,7 +19,15 @@ from typing import Any
 import numpy as np
 
 from focalspec.adapters.backends.paddle_backend import paddle_module
-from focalspec.adapters.base import CLIP_UPPER_REASON, Adapter, Output, failure, framework_errors, version_of
+from focalspec.adapters.base import (
+    CLIP_UPPER_REASON,
+    Adapter,
+    Output,
+    Timed,
+    failure,
+    framework_errors,
+    version_of,
+)
 from focalspec.adapters.capabilities import Capabilities
 from focalspec.spec.variant import Variant
 
@@ -91,6 +99,34 @@ class _PaddleAdapter(Adapter):
         }
         return Output(loss=np.asarray(loss_np, dtype=np.float64), grad=grad, ran=ran)
 
+
+    def timed(
+        self, variant: Variant, input_sets: list[np.ndarray], targets: np.ndarray, dtype: str, device: str, mode: str,
+        backward: bool,
+    ) -> Timed:  # fmt: skip
+        """Inputs placed once as paddle tensors of ``dtype``; one step = the loss (+ ``paddle.grad`` of its sum),
+        exactly what ``evaluate`` computes. Paddle's CPU ops return when done, so ``sync`` waits for nothing."""
+        paddle = _paddle()
+        xs = []
+        for s in input_sets:
+            x = paddle.to_tensor(np.asarray(s, dtype=np.float64)).astype(dtype)
+            x.stop_gradient = not backward
+            xs.append(x)
+        t = paddle.to_tensor(np.asarray(targets, dtype=np.float64)).astype(dtype)
+
+        def step(i: int) -> Any:
+            x = xs[i % len(xs)]
+            loss = self._loss(variant, x, t)
+            if not backward:
+                return loss, None
+            (g,) = paddle.grad(paddle.sum(loss), [x])
+            return loss, g
+
+        def to_numpy(out: Any) -> tuple[np.ndarray, np.ndarray | None]:
+            loss, g = out
+            return loss.astype("float64").numpy(), None if g is None else g.astype("float64").numpy()
+
+        return Timed(step=step, sync=lambda out: None, to_numpy=to_numpy, ran={"device_name": "cpu"})
 
 class FocalspecPaddle(_PaddleAdapter):
     """focalspec's own Paddle implementation (``focalspec.kernels.paddle_loss``)."""

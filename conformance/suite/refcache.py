@@ -28,7 +28,13 @@ from focalspec.adapters.base import cache_folder
 MIN_ELEMENTS = 256
 SMALL_FILE = "small.npz"
 _FIELDS = ("value", "grad", "scale")
-_SOURCES = ("reference/exact.py", "reference/float64.py", "reference/rounding.py", "conformance/suite/grading.py")
+_SOURCES = (
+    "reference/exact.py",
+    "reference/float64.py",
+    "reference/rounding.py",
+    "spec/rounding.py",
+    "conformance/suite/grading.py",
+)
 
 
 @functools.cache
