@@ -244,3 +244,49 @@ def test_the_gradient_on_a_dtype_rounded_clip_bound_is_not_graded() -> None:
     off[1] *= 1 + 1e-9
     assert grading.measure_grad(off, exact, v, x, t, "float64", "accurate").n_bad == 1
     assert grading.on_clip_bound(Variant(input_kind="probs"), x, "float64") is None
+
+
+def _invariant_outputs(inv, evals, dtype):  # type: ignore[no-untyped-def]
+    """Outputs equal to the exact values of each evaluation (a correct implementation)."""
+    from focalspec.adapters.base import Output
+    from focalspec.conformance.suite.grading import expected
+
+    outs = []
+    for e in evals:
+        exp = expected(e.variant, e.inputs, e.targets, dtype)
+        outs.append(Output(loss=np.array(exp.value, dtype=np.float64), grad=np.array(exp.grad, dtype=np.float64)))
+    return outs
+
+
+def test_an_invariant_is_classified_against_exact_values_not_its_twin_call() -> None:
+    """A NaN in the twin call (gamma0_linear's t = 1 evaluation at a large x) is the twin's own
+    NaN at a finite input, not the soft-target call's 'convention' or 'unclassified' (issue #24)."""
+    from focalspec.conformance.suite import invariants
+    from focalspec.conformance.suite.families import InvariantCase
+
+    inv = InvariantCase("inv_gamma0_soft_linear", "gamma0_linear", Variant(gamma=0.0, alpha=None), {}, 64, 7,
+                        "§4", "")  # fmt: skip
+    dtype = "float64"
+    evals = invariants.evaluations(inv, dtype)
+    outs = _invariant_outputs(inv, evals, dtype)
+    i = int(np.argmax(evals[1].inputs))
+    outs[1].grad[i] = math.nan  # the t = 1 call alone breaks, at a finite input
+    mv, mg = invariants.compare(inv, evals, outs, dtype, "acceptable")
+    assert mv.passed and mg is not None and not mg.passed
+    v = causes.for_measures("invariant", dtype, inv.variant.to_dict(), [mg], "saturation")
+    assert v.cause == "nonfinite_at_finite", v.detail
+    assert v.example is not None and v.example["target"] == 1.0 and v.example["input"] == evals[1].inputs[i]
+    # the soft-target call, graded alone, is right: an identity broken by one side names that side
+    assert all(r["t"] is not evals[0].targets or not np.any(r["err"] > r["limit"]) for r in mg.extra["evals"])
+
+
+def test_an_invariant_whose_evaluations_each_pass_keeps_the_twin_comparison() -> None:
+    """Where no evaluation misses its exact value, the classifier reads the identity itself."""
+    from focalspec.conformance.suite import invariants
+    from focalspec.conformance.suite.families import InvariantCase
+
+    inv = InvariantCase("inv_alpha", "alpha", Variant(gamma=2.0, alpha=0.25), {}, 32, 3, "§2", "")
+    evals = invariants.evaluations(inv, "float64")
+    outs = _invariant_outputs(inv, evals, "float64")
+    assert all(m is None or m.passed for m in invariants.compare(inv, evals, outs, "float64", "acceptable"))
+    assert causes._from_evaluations("invariant", "float64", [], "finite") is None
