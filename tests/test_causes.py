@@ -290,3 +290,18 @@ def test_an_invariant_whose_evaluations_each_pass_keeps_the_twin_comparison() ->
     outs = _invariant_outputs(inv, evals, "float64")
     assert all(m is None or m.passed for m in invariants.compare(inv, evals, outs, "float64", "acceptable"))
     assert causes._from_evaluations("invariant", "float64", [], "finite") is None
+
+
+def test_a_softmax_row_whose_target_probability_underflows_does_not_crash_the_classifier() -> None:
+    """monai-softmax, float64: a row with its target 800 below its max (p_target = 0 in float64)
+    once made the softmax clip rule take log(0) ('math domain error', issue #24)."""
+    rows = np.array([[-0.2, 1.7e-7, 801.6, -29.3, -0.7], [0.0, 26.4, -5.1, 0.0, -27.4]])
+    cls = np.array([4, 1])
+    v = Variant(activation="softmax", gamma=0.5, alpha=None).to_dict()
+    exact = np.array([802.3, 6.65e-12])
+    got = np.array([700.0, 0.0])
+    err = np.array([1e12, 9.0e15])
+    ev_ = causes.from_arrays("value", "float64", v, "value", rows, cls, got, exact, err, 2.0**21, "finite")
+    assert ev_.elements[0].row is not None
+    verdict = causes.safely(lambda: classify(ev_))
+    assert "classifier failed" not in verdict.detail, verdict.detail

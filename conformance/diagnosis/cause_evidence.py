@@ -244,10 +244,13 @@ def softmax_clip_match(e: Element, v: dict[str, Any], dtype: str) -> str | None:
     w = np.exp(zs - zmax)
     p = float(w[c] / w.sum())
     q = float(np.delete(w, c).sum() / w.sum())  # 1 - p_target, accurate
+    log_p = float(zs[c] - zmax - math.log(w.sum()))  # finite where p underflows to 0 (a target far below the max)
     g = float(v.get("gamma") or 0.0)
 
     def loss(pp: float, qq: float) -> float:
-        return qq**g * -math.log(pp) if pp < 0.5 else qq**g * -math.log1p(-qq)
+        if pp < 0.5:
+            return qq**g * -(math.log(pp) if pp > 0.0 else log_p)
+        return qq**g * -math.log1p(-qq) if qq < 1.0 else math.inf
 
     declared = v.get("clip_eps")  # the spec's loss of a declared clip has the exact bounds
     if declared:
