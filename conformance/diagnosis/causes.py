@@ -133,6 +133,10 @@ _FAULT_WORDS = re.compile(r" raised |did not return|has shape|returned shape|ret
                           r"no gradient|returned torch\.|returned a |not run|crashed|exited|memory limit")  # fmt: skip
 
 
+# an empty input whose loss came back with an empty shape other than the spec's (extended tier, SPEC §2.3)
+_EMPTY_SHAPE = re.compile(r"has shape \((?:\d+, )*0(?:, \d+)*,?\), the spec gives \(")
+
+
 @dataclass
 class Verdict:
     cause: str
@@ -288,6 +292,11 @@ def classify(ev: Evidence) -> Verdict:
     """The cause of one failing check (see module docstring)."""
     if ev.fault or ev.check == "contract":
         return Verdict("fault", f"{ev.fault or 'contract'}: {_first(ev.message)}")
+    if not ev.elements and ev.failure_tier == "extended" and _EMPTY_SHAPE.search(ev.message):
+        return Verdict("nonfinite_input_policy",
+                       f"an empty tensor comes back unreduced, {ev.dtype}: {_first(ev.message)} (a (0,)-shaped batch "
+                       "returned as is, e.g. Keras' reduce_values; the spec's sum of no elements is 0, its mean NaN, "
+                       "both scalars)")  # fmt: skip
     if not ev.elements:  # nothing was graded: the call gave no usable result
         if ev.failure_tier == "extended" and not _FAULT_WORDS.search(ev.message):
             return Verdict("nonfinite_input_policy", f"at ±inf/NaN/empty inputs, {ev.dtype}: {_first(ev.message)}")
@@ -306,7 +315,9 @@ def element_causes(ev: Evidence) -> list[tuple[str, str, str]]:
             out.append(by_mech[i])
         else:
             cause, why = _fallback_cause(e, ev)
-            out.append((cause, why, ""))
+            # a softmax row at the declared clip with its bound rounded to the dtype: that mechanism's fix
+            rounded = cause == "clip_epsilon" and ev.variant.get("clip_eps") is not None and "rounded to" in why
+            out.append((cause, why, "declared_clip_rounded" if rounded else ""))
     return out
 
 
@@ -339,7 +350,9 @@ def _fmt(v: float | None) -> str:
 def describe(cause: str, e: Element, ev: Evidence, why: str = "") -> str:
     """A short human line, e.g. 'NaN gradient at x=17.5 (finite, saturation tier), t=1, float32'."""
     what = "gradient" if e.which == "grad" else "value"
-    if e.x is None:
+    if e.x is None and e.row is not None and e.t is not None:
+        where = f"in a softmax row (target class {int(e.t)})"
+    elif e.x is None:
         where = "in a reduced value"
     else:
         tier = ev.failure_tier or "?"

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from focalspec.conformance.diagnosis.dual import Arith, D, Ops, _c, _sig
+from focalspec.conformance.diagnosis.dual import Arith, D, Ops, _c
 from focalspec.reference.rounding import get_format
 
 # ----------------------------------------------------------------------------- the catalogue
@@ -130,6 +130,14 @@ def _catalogue() -> tuple[Mechanism, ...]:
                        "1 − 2^−23) and 1 − p is taken of the clipped p: the clipped loss is −log(2^−23·…), not −log ε.",
                        "Form the bounds in float64 or clip the complement σ(−x) to [ε, 1 − ε] directly; or declare "
                        "the rounded bound (--clip-eps with the dtype's value)."))
+    m.append(Mechanism("declared_clip_torch_bce", "bound", "torch_bce", "clip_epsilon",
+                       "Keras on torch: p is clipped to [ε, 1 − ε] with the bounds rounded to the working dtype "
+                       "(1 − 1e−7 is 1 in float16/bfloat16, so p = 1 passes), then torch.nn.functional."
+                       "binary_cross_entropy takes max(log p, −100) and max(log1p(−p), −100), gradient "
+                       "(p − t)/max(p(1 − p), 1e−12): the loss is capped at 100 (75 with α = 0.25) where σ rounds "
+                       "to 1, and 1 − p_t is formed as 1 − p (keras/src/losses/losses.py, backend/torch/nn.py).",
+                       "Compute from logits with softplus forms (no clip, no log cap); in half types compute in "
+                       "float32, where 1 − ε survives, and round once."))
     for lim in _CLAMPS:
         m.append(Mechanism(f"clamp_{lim:g}", "clamp", lim, "clip_epsilon",
                            f"logits are clamped to [−{lim:g}, {lim:g}]: the loss is frozen and its gradient 0 beyond.",
@@ -203,7 +211,7 @@ def _evaluate(model: dict[str, Any], x: np.ndarray, t: np.ndarray, v: dict[str, 
     if declared is not None:  # the declared clip (SPEC §3), bounds formed in the working dtype
         eps = float(declared)
         hi = float(v.get("clip_upper") or 1.0 - eps)
-        if model.get("bound") == "rounded":  # Keras: clip(p, ε, 1 − ε) with 1 − ε formed in the dtype, then 1 − p
+        if model.get("bound") in ("rounded", "torch_bce"):  # Keras: clip(p, ε, 1 − ε), 1 − ε in the dtype, 1 − p
             pc = o.clip(p, eps, hi)
             qc = o.sub(1.0, pc)
         else:  # the declared bounds exactly (the complement clipped on its own: no 1 − p)
@@ -237,8 +245,9 @@ def _evaluate(model: dict[str, Any], x: np.ndarray, t: np.ndarray, v: dict[str, 
         ce = o.sub(o.sub(xd, o.mul(xd, t)), o.log_sigmoid(xd))
     elif ce_kind == "torch_bce" and not probs:
         ce = o.sub(o.mul(one_t, xd), o.log_sigmoid(xd))
-        # its backward is σ(x) − t, one kernel (derivatives.yaml), not the product rule of the forward
-        ce = D(ce.v, ar.r(ar.r(_sig(xd.v)) - t) * xd.d)
+        # its backward is σ(x) − t, one kernel (derivatives.yaml), not the product rule of the forward, with
+        # the platform's σ (torch float32: 1/(1 + e^{−x}) is 1 from x = 16.6355, so the gradient there is 0)
+        ce = D(ce.v, ar.r(ar.r(o.sigmoid(D(xd.v, np.zeros_like(xd.v))).v) - t) * xd.d)
     elif ce_kind == "tf_sce" and not probs:
         relu = o.where(xd.v >= 0, xd, _c(ar, 0.0, x))
         nabs = o.where(xd.v >= 0, o.neg(xd), xd)
@@ -250,6 +259,8 @@ def _evaluate(model: dict[str, Any], x: np.ndarray, t: np.ndarray, v: dict[str, 
         ce = o.add(o.mul(o.softplus(o.neg(xd)), t), o.mul(o.softplus(xd), one_t))
         if declared is not None:  # clipped probabilities inside the log
             ce = o.neg(o.add(o.mul(o.log(pc), t), o.mul(o.log(qc), one_t)))
+    if declared is not None and model.get("bound") == "torch_bce":
+        ce = _torch_bce(ar, pc, t)
     if m is None:
         m = o.sub(1.0, o.exp(o.neg(ce)))
     if model.get("factor") == "where_branches":  # focal-loss (TF): where(t, (1 − p)^γ, p^γ), both computed
@@ -276,6 +287,16 @@ def _evaluate(model: dict[str, Any], x: np.ndarray, t: np.ndarray, v: dict[str, 
     if out != work:
         loss = D(Arith(out).r(loss.v), Arith(out).r(loss.d))
     return loss
+
+
+def _torch_bce(ar: Arith, p: D, t: np.ndarray) -> D:
+    """torch.nn.functional.binary_cross_entropy on probabilities (aten Loss.cpp): each log clamped at
+    −100, log(1 − p) as log1p(−p); its backward one kernel, (p − t)/max(p(1 − p), 1e−12)."""
+    r = ar.r
+    lp, lq = np.maximum(r(np.log(p.v)), -100.0), np.maximum(r(np.log1p(-p.v)), -100.0)
+    v = r(r(r(t - 1.0) * lq) - r(t * lp))
+    d = r(r(r(p.v - t) / np.maximum(r(p.v * r(1.0 - p.v)), 1e-12)) * p.d)
+    return D(v, d)
 
 
 # ----------------------------------------------------------------------------- explanation
@@ -423,7 +444,7 @@ def explain(x: np.ndarray, t: np.ndarray, got: np.ndarray, expected: np.ndarray,
     # framework primitives and working dtypes that only show together with another mechanism
     helpful = sorted((k for k in singles if k in res and np.any(res[k] < 0.9 * np.minimum(r_spec, err))),
                      key=lambda k: float(np.sum(np.minimum(res[k], 1e300))))[:6]  # fmt: skip
-    always = [k for k in singles if BY_KEY[k[0]].slot in ("precision", "pow", "factor")
+    always = [k for k in singles if BY_KEY[k[0]].slot in ("precision", "pow", "factor", "bound")
               or k[0] in ("torch_bce", "tf_sce", "naive_log", "bce_formula")]  # fmt: skip
     cands = list(dict.fromkeys(always + [k for k in helpful if k not in always][:4]))
     def score(k: tuple[str, ...]) -> tuple[int, float]:
