@@ -398,3 +398,24 @@ def test_torchvision_zero_gradient_past_float32_sigmoid_saturation_is_torch_bce_
     verdict = classify(causes.from_arrays("grad", "float32", v.to_dict(), "grad", x, t, got, exp.grad, err, 512.0,
                                           "finite"))  # fmt: skip
     assert verdict.cause == "bce_cancellation" and "torch_bce" in verdict.detail, verdict.detail
+
+
+def test_alpha_zero_read_as_no_alpha_is_its_own_convention_not_alpha_on_the_wrong_class() -> None:
+    """ultralytics' FocalLoss weights by α only `if (alpha > 0).any()`: at α = 0 every element keeps
+    weight 1 (the spec's α_t is 0 for positives, 1 for negatives); α on the wrong class would give
+    the negatives 0 too, which the implementation does not."""
+    from focalspec.conformance.diagnosis import mechanisms as mech
+    from focalspec.conformance.suite.grading import expected
+
+    v = Variant(gamma=2.0, alpha=0.0)
+    x = np.array([-2.0, -0.5, 0.0, 1.5, 3.0, -2.0, -0.5, 0.0, 1.5, 3.0])
+    t = np.array([1.0] * 5 + [0.0] * 5)
+    exp = expected(v, x, t, "float32")
+    # ultralytics/utils/loss.py FocalLoss at alpha = 0: BCE-with-logits · (1 − p_t)^γ, no α factor
+    p = 1.0 / (1.0 + np.exp(-x))
+    got = np.asarray(((np.logaddexp(0.0, x) - x * t) * (1.0 - (t * p + (1 - t) * (1 - p))) ** 2.0), dtype=np.float32)
+    got = got.astype(np.float64)
+    bad = np.abs(got - exp.value) > 1e-3 * np.abs(got)
+    assert bad.sum() == 5  # the positives, whose exact loss is 0
+    ex = mech.explain(x[bad], t[bad], got[bad], exp.value[bad], "value", v.to_dict(), "float32")
+    assert ex.cause == ["convention"] * 5 and all(k == ("alpha_zero_off",) for k in ex.keys), ex.keys

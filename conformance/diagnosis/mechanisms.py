@@ -143,6 +143,12 @@ def _catalogue() -> tuple[Mechanism, ...]:
                            f"logits are clamped to [−{lim:g}, {lim:g}]: the loss is frozen and its gradient 0 beyond.",
                            "Remove the clamp: softplus/log-sigmoid forms are finite at every logit.", ("logits",)))
     m += [  # conventions last: at equal fit, a precision mechanism is the likelier one
+        Mechanism("alpha_zero_off", "alpha", "zero_off", "convention",
+                  "α = 0 is read as 'no α weighting' (ultralytics FocalLoss: `if (alpha > 0).any()`; Paddle "
+                  "sigmoid_focal_loss: `if alpha != 0`): every element keeps weight 1 where the spec's α = 0 "
+                  "gives the positives weight 0.",
+                  "Declare the convention (α = 0 switches α off, --focal-alpha-off) or weight by "
+                  "α_t = α·t + (1 − α)·(1 − t) for every α in [0, 1], α = 0 included."),
         Mechanism("alpha_swapped", "alpha", "swapped", "convention",
                   "α weights the wrong class: negatives get α and positives 1 − α.",
                   "α_t = α·t + (1 − α)·(1 − t): α belongs to the positive class (SPEC §2)."),
@@ -283,7 +289,8 @@ def _evaluate(model: dict[str, Any], x: np.ndarray, t: np.ndarray, v: dict[str, 
     if a is not None and not isinstance(a, list | tuple) and float(a) >= 0:
         a = float(a)
         at = a * t + (1 - a) * (1 - t) if model.get("alpha") != "swapped" else (1 - a) * t + a * (1 - t)
-        loss = o.mul(loss, at)
+        if not (model.get("alpha") == "zero_off" and a == 0):
+            loss = o.mul(loss, at)
     if out != work:
         loss = D(Arith(out).r(loss.v), Arith(out).r(loss.d))
     return loss
@@ -358,6 +365,8 @@ def applicable(v: dict[str, Any], dtype: str, moderate: bool = True) -> list[str
         if mech.key == "pow_autodiff" and not 0 <= g < 1:
             continue
         if mech.slot == "alpha" and (v.get("alpha") is None or isinstance(v.get("alpha"), list | tuple)):
+            continue
+        if mech.key == "alpha_zero_off" and float(v.get("alpha")) != 0.0:  # type: ignore[arg-type]
             continue
         if mech.slot == "ce" and v.get("clip_eps") is not None and mech.key != "naive_log":
             continue
