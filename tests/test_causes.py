@@ -244,3 +244,183 @@ def test_the_gradient_on_a_dtype_rounded_clip_bound_is_not_graded() -> None:
     off[1] *= 1 + 1e-9
     assert grading.measure_grad(off, exact, v, x, t, "float64", "accurate").n_bad == 1
     assert grading.on_clip_bound(Variant(input_kind="probs"), x, "float64") is None
+
+
+def _invariant_outputs(inv, evals, dtype):  # type: ignore[no-untyped-def]
+    """Outputs equal to the exact values of each evaluation (a correct implementation)."""
+    from focalspec.adapters.base import Output
+    from focalspec.conformance.suite.grading import expected
+
+    outs = []
+    for e in evals:
+        exp = expected(e.variant, e.inputs, e.targets, dtype)
+        outs.append(Output(loss=np.array(exp.value, dtype=np.float64), grad=np.array(exp.grad, dtype=np.float64)))
+    return outs
+
+
+def test_an_invariant_is_classified_against_exact_values_not_its_twin_call() -> None:
+    """A NaN in the twin call (gamma0_linear's t = 1 evaluation at a large x) is the twin's own
+    NaN at a finite input, not the soft-target call's 'convention' or 'unclassified' (issue #24)."""
+    from focalspec.conformance.suite import invariants
+    from focalspec.conformance.suite.families import InvariantCase
+
+    inv = InvariantCase("inv_gamma0_soft_linear", "gamma0_linear", Variant(gamma=0.0, alpha=None), {}, 64, 7,
+                        "§4", "")  # fmt: skip
+    dtype = "float64"
+    evals = invariants.evaluations(inv, dtype)
+    outs = _invariant_outputs(inv, evals, dtype)
+    i = int(np.argmax(evals[1].inputs))
+    outs[1].grad[i] = math.nan  # the t = 1 call alone breaks, at a finite input
+    mv, mg = invariants.compare(inv, evals, outs, dtype, "acceptable")
+    assert mv.passed and mg is not None and not mg.passed
+    v = causes.for_measures("invariant", dtype, inv.variant.to_dict(), [mg], "saturation")
+    assert v.cause == "nonfinite_at_finite", v.detail
+    assert v.example is not None and v.example["target"] == 1.0 and v.example["input"] == evals[1].inputs[i]
+    # the soft-target call, graded alone, is right: an identity broken by one side names that side
+    assert all(r["t"] is not evals[0].targets or not np.any(r["err"] > r["limit"]) for r in mg.extra["evals"])
+
+
+def test_an_invariant_whose_evaluations_each_pass_keeps_the_twin_comparison() -> None:
+    """Where no evaluation misses its exact value, the classifier reads the identity itself."""
+    from focalspec.conformance.suite import invariants
+    from focalspec.conformance.suite.families import InvariantCase
+
+    inv = InvariantCase("inv_alpha", "alpha", Variant(gamma=2.0, alpha=0.25), {}, 32, 3, "§2", "")
+    evals = invariants.evaluations(inv, "float64")
+    outs = _invariant_outputs(inv, evals, "float64")
+    assert all(m is None or m.passed for m in invariants.compare(inv, evals, outs, "float64", "acceptable"))
+    assert causes._from_evaluations("invariant", "float64", [], "finite") is None
+
+
+def test_a_softmax_row_whose_target_probability_underflows_does_not_crash_the_classifier() -> None:
+    """monai-softmax, float64: a row with its target 800 below its max (p_target = 0 in float64)
+    once made the softmax clip rule take log(0) ('math domain error', issue #24)."""
+    rows = np.array([[-0.2, 1.7e-7, 801.6, -29.3, -0.7], [0.0, 26.4, -5.1, 0.0, -27.4]])
+    cls = np.array([4, 1])
+    v = Variant(activation="softmax", gamma=0.5, alpha=None).to_dict()
+    exact = np.array([802.3, 6.65e-12])
+    got = np.array([700.0, 0.0])
+    err = np.array([1e12, 9.0e15])
+    ev_ = causes.from_arrays("value", "float64", v, "value", rows, cls, got, exact, err, 2.0**21, "finite")
+    assert ev_.elements[0].row is not None
+    verdict = causes.safely(lambda: classify(ev_))
+    assert "classifier failed" not in verdict.detail, verdict.detail
+
+
+def test_an_empty_batch_returned_unreduced_is_the_empty_tensor_policy_not_a_fault() -> None:
+    """Keras' reduce_values returns a (0,)-shaped batch as is (keras/src/losses/loss.py): at an
+    empty tensor (extended tier) that is the library's declared behaviour, named, severity policy."""
+    from focalspec.conformance.diagnosis import severity
+
+    for gives in ("()", "(0, 3)"):
+        msg = f"value check of empty_sum [v] in float32 on k: the loss has shape (0,), the spec gives {gives}"
+        v = classify(Evidence("value", "float32", variant(), "extended", None, msg))
+        assert v.cause == "nonfinite_input_policy" and "empty tensor" in v.detail, v.detail
+        assert severity.severity(v.cause) == "policy"
+    # a wrong shape at a non-empty input stays a fault
+    msg = "value check of grid [v] in float32 on k (cpu, eager): the loss has shape (3,), the spec gives ()"
+    assert classify(Evidence("value", "float32", variant(), "finite", None, msg)).cause == "fault"
+
+
+def _keras_on_torch(x: float, t: float, gamma: float, alpha: float, dtype: str) -> tuple[float, float]:
+    """keras.losses.binary_focal_crossentropy(from_logits=True) on the torch backend, step by step
+    (keras/src/losses/losses.py, keras/src/backend/torch/nn.py binary_crossentropy): value, gradient."""
+    torch = pytest.importorskip("torch")
+    dt = getattr(torch, dtype)
+    xt = torch.tensor([x], dtype=dt, requires_grad=True)
+    tt = torch.tensor([t], dtype=dt)
+    p = torch.sigmoid(xt)
+    bce = torch.nn.functional.binary_cross_entropy(torch.clip(p, 1e-7, 1.0 - 1e-7), tt, reduction="none")
+    p_t = tt * p + (1 - tt) * (1 - p)
+    loss = (tt * alpha + (1 - tt) * (1 - alpha)) * (torch.pow(1.0 - p_t, gamma) * bce)
+    loss.sum().backward()
+    return float(loss.detach().double()[0]), float(xt.grad.double()[0])
+
+
+@pytest.mark.parametrize(("x", "t", "gamma", "alpha", "dtype", "which", "cause"), [
+    (-10.0, 0.0, 0.5, 0.0, "float32", "grad", "one_minus_p_cancellation"),  # 1 − (1 − p): 1.29e3 u
+    (-10.0, 0.0, 2.0, 0.0, "float32", "grad", "one_minus_p_cancellation"),
+    (10.0, 0.0, 2.0, 0.25, "float16", "value", "low_precision_compute"),  # 1 − 1e−7 is 1 in float16: log cap 100
+])  # fmt: skip
+def test_keras_on_torch_is_reproduced_step_by_step(x, t, gamma, alpha, dtype, which, cause) -> None:  # type: ignore[no-untyped-def]
+    """Keras' binary focal loss on torch: torch's binary_cross_entropy of the clipped p (log capped
+    at −100, fused backward) and 1 − p_t formed as 1 − p (issue #24: 53 unclassified checks)."""
+    from focalspec.conformance.suite.grading import expected
+
+    v = Variant(gamma=gamma, alpha=alpha, clip_eps=1e-7, clip_scope="ce")
+    xs, ts = np.array([x]), np.array([t])
+    exp = expected(v, xs, ts, dtype)
+    got = _keras_on_torch(x, t, gamma, alpha, dtype)[0 if which == "value" else 1]
+    want = float((exp.value if which == "value" else exp.grad)[0])
+    e = el(x, t, want, got, {"float32": U32, "float16": 2.0**-11}[dtype], which)
+    verdict = classify(Evidence(which, dtype, v.to_dict(), "finite", None, "", [e]))
+    assert verdict.cause == cause, verdict.detail
+    assert "declared_clip_torch_bce" in verdict.detail and "reproduced by" in verdict.detail
+
+
+def test_keras_categorical_clip_bound_rounded_to_float32_on_probability_rows() -> None:
+    """keras.losses.categorical_focal_crossentropy renormalises the row, clips it to
+    [1e−7, 1 − 1e−7] in float32 (1 − 1e−7 is 1 − 2^−23 there) and takes α(1 − p)^γ·(−log p):
+    4.235e−22 where the declared clip gives 2.5e−22 (issue #24: 'unclassified' before)."""
+    from focalspec.conformance.suite.grading import expected
+
+    v = Variant(activation="softmax", input_kind="probs", gamma=2.0, alpha=0.25, clip_eps=1e-7, renormalize=True)
+    x, t = np.array([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]]), np.array([0, 1])
+    exp = expected(v, x, t, "float32")
+    f = np.float32
+    hi, lo = f(1) - f(1e-7), f(1e-7)  # keras: ops.clip(output, epsilon, 1 - epsilon) in float32
+    got = np.array([f(0.25) * (f(1) - hi) ** 2 * -np.log(hi), f(0.25) * (f(1) - lo) ** 2 * -np.log(lo)])
+    err = np.abs(got - exp.value) / np.abs(exp.value) / U32
+    verdict = classify(causes.from_arrays("value", "float32", v.to_dict(), "value", x, t, got, exp.value, err,
+                                          512.0, "finite"))  # fmt: skip
+    assert verdict.cause == "clip_epsilon" and "rounded to float32" in verdict.detail, verdict.detail
+    assert verdict.fix is not None and "--clip-eps with the dtype's value" in verdict.fix
+
+
+def test_torchvision_zero_gradient_past_float32_sigmoid_saturation_is_torch_bce_not_a_clip() -> None:
+    """torchvision.ops.sigmoid_focal_loss, γ = 0, float32, t = 1, x ≥ 16.6355: torch's σ(x) =
+    1/(1 + e^{−x}) rounds to 1, and binary_cross_entropy_with_logits' backward σ(x) − t is 0 where the
+    exact gradient is −α·σ(−x), a normal float32 number (issue #24: was attributed to a clip at 1e−7)."""
+    torch = pytest.importorskip("torch")
+    from focalspec.conformance.suite.grading import expected
+
+    x = np.array([16.640625, 17.0, 20.0])
+    t = np.ones(3)
+    xt = torch.tensor(x, dtype=torch.float32, requires_grad=True)
+    tt = torch.tensor(t, dtype=torch.float32)
+    # torchvision/ops/focal_loss.py sigmoid_focal_loss, line for line (torchvision itself is not imported:
+    # its import pulls in triton, which crashed an xdist worker here)
+    p = torch.sigmoid(xt)
+    ce_loss = torch.nn.functional.binary_cross_entropy_with_logits(xt, tt, reduction="none")
+    p_t = p * tt + (1 - p) * (1 - tt)
+    loss = ce_loss * ((1 - p_t) ** 0.0)
+    ((0.25 * tt + (1 - 0.25) * (1 - tt)) * loss).sum().backward()
+    got = xt.grad.double().numpy()
+    v = Variant(gamma=0.0, alpha=0.25, reduction="sum")
+    exp = expected(v, x, t, "float32")
+    assert np.all(got == 0.0) and np.all(exp.grad != 0.0)
+    err = np.abs(got - exp.grad) / np.abs(exp.grad) / U32
+    verdict = classify(causes.from_arrays("grad", "float32", v.to_dict(), "grad", x, t, got, exp.grad, err, 512.0,
+                                          "finite"))  # fmt: skip
+    assert verdict.cause == "bce_cancellation" and "torch_bce" in verdict.detail, verdict.detail
+
+
+def test_alpha_zero_read_as_no_alpha_is_its_own_convention_not_alpha_on_the_wrong_class() -> None:
+    """ultralytics' FocalLoss weights by α only `if (alpha > 0).any()`: at α = 0 every element keeps
+    weight 1 (the spec's α_t is 0 for positives, 1 for negatives); α on the wrong class would give
+    the negatives 0 too, which the implementation does not."""
+    from focalspec.conformance.diagnosis import mechanisms as mech
+    from focalspec.conformance.suite.grading import expected
+
+    v = Variant(gamma=2.0, alpha=0.0)
+    x = np.array([-2.0, -0.5, 0.0, 1.5, 3.0, -2.0, -0.5, 0.0, 1.5, 3.0])
+    t = np.array([1.0] * 5 + [0.0] * 5)
+    exp = expected(v, x, t, "float32")
+    # ultralytics/utils/loss.py FocalLoss at alpha = 0: BCE-with-logits · (1 − p_t)^γ, no α factor
+    p = 1.0 / (1.0 + np.exp(-x))
+    got = np.asarray(((np.logaddexp(0.0, x) - x * t) * (1.0 - (t * p + (1 - t) * (1 - p))) ** 2.0), dtype=np.float32)
+    got = got.astype(np.float64)
+    bad = np.abs(got - exp.value) > 1e-3 * np.abs(got)
+    assert bad.sum() == 5  # the positives, whose exact loss is 0
+    ex = mech.explain(x[bad], t[bad], got[bad], exp.value[bad], "value", v.to_dict(), "float32")
+    assert ex.cause == ["convention"] * 5 and all(k == ("alpha_zero_off",) for k in ex.keys), ex.keys

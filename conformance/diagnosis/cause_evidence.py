@@ -123,8 +123,12 @@ def from_arrays(
             els.append(Element(float(xf[i]), float(tf[i]), float(exact.flat[i]), float(got.flat[i]),
                                float(err.flat[i]), which))  # fmt: skip
     else:  # a reduced value or softmax rows: no single input per element
-        margins = softmax_margins(x, t, err.shape) if variant.get("activation") == "softmax" else None
+        softmax = variant.get("activation") == "softmax"
+        t = class_index(x, t) if softmax else t
+        probs = variant.get("input_kind") == "probs"
+        margins = softmax_margins(x, t, err.shape) if softmax else None
         rows = np.reshape(np.asarray(x, dtype=np.float64), (-1, np.shape(x)[-1])) if margins is not None else None
+        margins = None if probs else margins  # a margin of logits: probabilities have none
         for i in idx[:MAX_ELEMENTS]:
             rowv, tv = None, None
             if rows is not None and err.shape == np.shape(x)[:-1] and rows.shape[1] <= 64:
@@ -147,6 +151,14 @@ def from_arrays(
         arrays = {"x": np.ravel(x)[idx], "t": np.ravel(np.broadcast_to(t, np.shape(x)))[idx],
                   "got": sg[idx], "exact": se[idx]}  # fmt: skip
     return Evidence(check, dtype, variant, failure_tier, None, "", els, arrays, bound)
+
+
+def class_index(x: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Softmax targets as class indices where they are exactly one-hot rows (else as given)."""
+    t = np.asarray(t)
+    if t.shape == np.shape(x) and t.ndim >= 1 and np.all((t == 0) | (t == 1)) and np.all(t.sum(-1) == 1):
+        return np.argmax(t, axis=-1)
+    return t
 
 
 def softmax_margins(x: np.ndarray, t: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:
@@ -240,14 +252,23 @@ def softmax_clip_match(e: Element, v: dict[str, Any], dtype: str) -> str | None:
         return None
     c = int(e.t)
     zs = np.asarray(e.row, dtype=np.float64)
-    zmax = zs.max()
-    w = np.exp(zs - zmax)
+    if v.get("input_kind") == "probs":  # a row of probabilities, renormalised to sum 1 (Keras)
+        w = zs
+        log_p = safe_log(float(w[c] / w.sum())) if w.sum() > 0 else -math.inf
+    else:
+        zmax = zs.max()
+        w = np.exp(zs - zmax)
+        log_p = float(zs[c] - zmax - math.log(w.sum()))  # finite where p underflows to 0 (a target far below)
+    if not w.sum() > 0:
+        return None
     p = float(w[c] / w.sum())
     q = float(np.delete(w, c).sum() / w.sum())  # 1 - p_target, accurate
     g = float(v.get("gamma") or 0.0)
 
     def loss(pp: float, qq: float) -> float:
-        return qq**g * -math.log(pp) if pp < 0.5 else qq**g * -math.log1p(-qq)
+        if pp < 0.5:
+            return qq**g * -(math.log(pp) if pp > 0.0 else log_p)
+        return qq**g * -math.log1p(-qq) if qq < 1.0 else math.inf
 
     declared = v.get("clip_eps")  # the spec's loss of a declared clip has the exact bounds
     if declared:

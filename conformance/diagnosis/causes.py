@@ -133,6 +133,10 @@ _FAULT_WORDS = re.compile(r" raised |did not return|has shape|returned shape|ret
                           r"no gradient|returned torch\.|returned a |not run|crashed|exited|memory limit")  # fmt: skip
 
 
+# an empty input whose loss came back with an empty shape other than the spec's (extended tier, SPEC §2.3)
+_EMPTY_SHAPE = re.compile(r"has shape \((?:\d+, )*0(?:, \d+)*,?\), the spec gives \(")
+
+
 @dataclass
 class Verdict:
     cause: str
@@ -144,6 +148,11 @@ class Verdict:
 def for_measures(check: str, dtype: str, variant: dict[str, Any], bad: list[Any], failure_tier: str | None) -> Verdict:
     """The runner's entry: the cause of a graded failure from its failing ``grading.Measure``s
     (full arrays where the measure carries them in ``extra``, else its worst element)."""
+    per_eval = [r for m in bad for r in m.extra.get("evals", ())]
+    if per_eval:  # an invariant: each evaluation against the exact values, not against its twin
+        verdict = _from_evaluations(check, dtype, per_eval, failure_tier)
+        if verdict is not None:
+            return verdict
     ev = Evidence(check, dtype, variant, failure_tier)
     for m in bad:
         x = m.extra.get("x")
@@ -157,8 +166,41 @@ def for_measures(check: str, dtype: str, variant: dict[str, Any], bad: list[Any]
             ev.reduced_bound = ev.reduced_bound or sub.reduced_bound
         elif m.worst:
             ev.elements += from_entry({"worst": {**m.worst, "which": m.which}, "check": check}).elements
-    ev.elements.sort(key=lambda e: math.inf if e.x is None or math.isnan(e.x) else abs(e.x))
+    ev.elements.sort(key=_size_key)
     return classify(ev)
+
+
+def _from_evaluations(check: str, dtype: str, recs: list[dict[str, Any]], failure_tier: str | None) -> Verdict | None:
+    """The cause of a broken invariant from the elements where one of its evaluations (each in
+    its own variant) misses the exact value; None where every evaluation is within its budget
+    (the identity alone breaks: the elements of the twin comparison decide)."""
+    found: list[tuple[Element, tuple[str, str, str], Evidence]] = []
+    for r in recs:
+        sub = from_arrays(check, dtype, r["variant"], r["which"], r["x"], r["t"], r["got"], r["exact"], r["err"],
+                          r["limit"], failure_tier, r.get("sim"))  # fmt: skip
+        sub.elements.sort(key=_size_key)
+        found += [(e, c, sub) for e, c in zip(sub.elements, element_causes(sub), strict=True)]
+    if not found:
+        return None
+    found.sort(key=lambda f: _size_key(f[0]))
+    return _verdict(found)
+
+
+def _size_key(e: Element) -> float:
+    return math.inf if e.x is None or math.isnan(e.x) else abs(e.x)
+
+
+def _verdict(found: list[tuple[Element, tuple[str, str, str], Evidence]]) -> Verdict:
+    """One defect, one cause: the verdict of a check's elements (smallest input first) and their causes."""
+    by: dict[str, list[tuple[Element, str, str, Evidence]]] = {}
+    for e, (cause, why, key), ev in found:
+        by.setdefault(cause, []).append((e, why, key, ev))
+    cause = check_cause({c: len(v) for c, v in by.items()})
+    e, why, key, ev = by[cause][0]
+    ex = example(e, str(ev.variant.get("input_kind") or "logits"))
+    if key:
+        ex["mechanism"] = key
+    return Verdict(cause, describe(cause, e, ev, why), ex, mech.BY_KEY[key].fix if key else None)
 
 
 def _fallback_cause(e: Element, ev: Evidence) -> tuple[str, str]:
@@ -250,20 +292,17 @@ def classify(ev: Evidence) -> Verdict:
     """The cause of one failing check (see module docstring)."""
     if ev.fault or ev.check == "contract":
         return Verdict("fault", f"{ev.fault or 'contract'}: {_first(ev.message)}")
+    if not ev.elements and ev.failure_tier == "extended" and _EMPTY_SHAPE.search(ev.message):
+        return Verdict("nonfinite_input_policy",
+                       f"an empty tensor comes back unreduced, {ev.dtype}: {_first(ev.message)} (a (0,)-shaped batch "
+                       "returned as is, e.g. Keras' reduce_values; the spec's sum of no elements is 0, its mean NaN, "
+                       "both scalars)")  # fmt: skip
     if not ev.elements:  # nothing was graded: the call gave no usable result
         if ev.failure_tier == "extended" and not _FAULT_WORDS.search(ev.message):
             return Verdict("nonfinite_input_policy", f"at ±inf/NaN/empty inputs, {ev.dtype}: {_first(ev.message)}")
         return Verdict("fault", _first(ev.message))
-    found: dict[str, list[tuple[Element, str, str]]] = {}
     # smallest |x| first: the first element of a cause is where it starts
-    for e, (cause, why, key) in zip(ev.elements, element_causes(ev), strict=True):
-        found.setdefault(cause, []).append((e, why, key))
-    cause = check_cause({c: len(v) for c, v in found.items()})
-    e, why, key = found[cause][0]
-    ex = example(e, str(ev.variant.get("input_kind") or "logits"))
-    if key:
-        ex["mechanism"] = key
-    return Verdict(cause, describe(cause, e, ev, why), ex, mech.BY_KEY[key].fix if key else None)
+    return _verdict([(e, c, ev) for e, c in zip(ev.elements, element_causes(ev), strict=True)])
 
 
 def element_causes(ev: Evidence) -> list[tuple[str, str, str]]:
@@ -276,7 +315,9 @@ def element_causes(ev: Evidence) -> list[tuple[str, str, str]]:
             out.append(by_mech[i])
         else:
             cause, why = _fallback_cause(e, ev)
-            out.append((cause, why, ""))
+            # a softmax row at the declared clip with its bound rounded to the dtype: that mechanism's fix
+            rounded = cause == "clip_epsilon" and ev.variant.get("clip_eps") is not None and "rounded to" in why
+            out.append((cause, why, "declared_clip_rounded" if rounded else ""))
     return out
 
 
@@ -309,7 +350,9 @@ def _fmt(v: float | None) -> str:
 def describe(cause: str, e: Element, ev: Evidence, why: str = "") -> str:
     """A short human line, e.g. 'NaN gradient at x=17.5 (finite, saturation tier), t=1, float32'."""
     what = "gradient" if e.which == "grad" else "value"
-    if e.x is None:
+    if e.x is None and e.row is not None and e.t is not None:
+        where = f"in a softmax row (target class {int(e.t)})"
+    elif e.x is None:
         where = "in a reduced value"
     else:
         tier = ev.failure_tier or "?"

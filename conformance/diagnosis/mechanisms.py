@@ -26,141 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from focalspec.conformance.diagnosis.dual import Arith, D, Ops, _c
 from focalspec.reference.rounding import get_format
-
-# ----------------------------------------------------------------------------- rounded dual numbers
-
-
-class Arith:
-    """Arithmetic whose every result is rounded to a working dtype (values held as float64)."""
-
-    def __init__(self, dtype: str) -> None:
-        self.dtype = dtype
-        self.npt = None if dtype == "float64" else get_format(dtype).numpy_type
-
-    def r(self, a: Any) -> Any:
-        """Round to the working dtype (callers run under np.errstate(all="ignore"): overflow is ±∞)."""
-        if self.npt is None:
-            return a
-        return np.asarray(a, dtype=np.float64).astype(self.npt).astype(np.float64)
-
-
-@dataclass
-class D:
-    """A value and its derivative in x, both rounded to the working dtype."""
-
-    v: np.ndarray
-    d: np.ndarray
-
-
-def _c(ar: Arith, a: Any, like: np.ndarray) -> D:
-    """A constant (a number or the targets): rounded, derivative 0 (broadcast by numpy)."""
-    return a if isinstance(a, D) else D(ar.r(np.asarray(a, dtype=np.float64)), np.float64(0.0))
-
-
-def _mul0(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return a * b  # IEEE: 0 · ∞ = NaN, as autodiff does
-
-
-class Ops:
-    """The primitives implementations call, each rounded once (a fused kernel) to the working dtype."""
-
-    def __init__(self, ar: Arith, sigmoid: str = "formula") -> None:
-        self.ar = ar
-        self.sig_mode = sigmoid  # formula: 1/(1 + e^{−x}) in float32 steps (torch); rounded: σ rounded once
-
-    def add(self, a: D, b: Any) -> D:
-        b = _c(self.ar, b, a.v)
-        return D(self.ar.r(a.v + b.v), self.ar.r(a.d + b.d))
-
-    def sub(self, a: Any, b: Any) -> D:
-        like = a.v if isinstance(a, D) else b.v
-        a, b = _c(self.ar, a, like), _c(self.ar, b, like)
-        return D(self.ar.r(a.v - b.v), self.ar.r(a.d - b.d))
-
-    def mul(self, a: Any, b: Any) -> D:
-        like = a.v if isinstance(a, D) else b.v
-        a, b = _c(self.ar, a, like), _c(self.ar, b, like)
-        r = self.ar.r
-        return D(r(a.v * b.v), r(r(_mul0(a.d, b.v)) + r(_mul0(a.v, b.d))))
-
-    def neg(self, a: D) -> D:
-        return D(-a.v, -a.d)
-
-    def exp(self, a: D) -> D:
-        v = self.ar.r(np.exp(a.v))
-        return D(v, self.ar.r(_mul0(v, a.d)))
-
-    def log(self, a: D) -> D:
-        return D(self.ar.r(np.log(a.v)), self.ar.r(a.d / a.v))
-
-    def log1p(self, a: D) -> D:
-        return D(self.ar.r(np.log1p(a.v)), self.ar.r(a.d / self.ar.r(1.0 + a.v)))
-
-    def sigmoid(self, a: D) -> D:
-        """σ as torch/JAX/TF compute it; derivative y·(1 − y) from the rounded y (their backward)."""
-        r = self.ar.r
-        if self.sig_mode == "steps":  # the stable form written with tensor ops, each rounded to the dtype
-            e = r(np.exp(-np.abs(a.v)))
-            den = r(1.0 + e)
-            y = np.where(a.v >= 0, r(1.0 / den), r(e / den))
-            c = np.where(a.v >= 0, r(e / den), r(1.0 / den))  # σ(−x), the custom backward's s·c
-            return D(y, r(_mul0(r(y * c), a.d)))
-        elif self.sig_mode == "ratio":  # e^x/(1 + e^x) (TensorFlow's float64 σ: 1 − σ(36.7368) = 2^−53)
-            e = r(np.exp(a.v))
-            y = np.where(np.isinf(e), 1.0, r(e / r(1.0 + e)))
-        elif self.sig_mode == "formula" and self.ar.dtype == "float64":  # 1/(1 + e^{−x}) in float64 steps
-            y = 1.0 / (1.0 + np.exp(-a.v))
-        elif self.sig_mode == "formula":
-            # 1/(1 + e^{−x}) in float32 steps (half types: float32 inside, rounded once): σ(17) = 1 in float32
-            r32 = _R32.r
-            y = r(r32(1.0 / r32(1.0 + r32(np.exp(-a.v)))))
-        else:
-            y = r(_sig(a.v))
-        return D(y, self.ar.r(_mul0(self.ar.r(y * self.ar.r(1.0 - y)), a.d)))
-
-    def softplus(self, a: D) -> D:
-        """log(1 + e^x), stable (log_sigmoid(−x) in JAX/optax, the spec's form); derivative σ(x)."""
-        return D(self.ar.r(_softplus(a.v)), self.ar.r(self.ar.r(_sig(a.v)) * a.d))
-
-    def log_sigmoid(self, a: D) -> D:
-        """torch's log_sigmoid: min(x, 0) − log1p(e^{−|x|}) in one kernel; derivative σ(−x)."""
-        return D(self.ar.r(-_softplus(-a.v)), self.ar.r(self.ar.r(_sig(-a.v)) * a.d))
-
-    def pow(self, a: D, g: float, autodiff: bool) -> D:
-        """a^g; ``autodiff``: derivative g·a^(g−1)·a' (∞·0 = NaN at a = 0 for 0 < g < 1), else the
-        bounded form a custom backward gives (0 where a = 0)."""
-        if not g:  # JAX/TF differentiate a**0 as 0·a^(−1)·a' (NaN at a = 0); torch masks it to 0
-            d = self.ar.r(_mul0(self.ar.r(0.0 * np.power(a.v, -1.0)), a.d)) if autodiff else np.zeros_like(a.v)
-            return D(np.ones_like(a.v), d)
-        v = self.ar.r(np.power(a.v, g))
-        k = self.ar.r(g * self.ar.r(np.power(a.v, g - 1.0)))
-        d = self.ar.r(_mul0(k, a.d))
-        if not autodiff:
-            d = np.where(a.v == 0, 0.0, d)
-            d = np.where(np.isfinite(d), d, 0.0)
-        return D(v, d)
-
-    def clip(self, a: D, lo: float, hi: float, exact: bool = False) -> D:
-        lo_r, hi_r = (lo, hi) if exact else (self.ar.r(np.float64(lo)), self.ar.r(np.float64(hi)))
-        inside = (a.v >= lo_r) & (a.v <= hi_r)
-        return D(np.clip(a.v, lo_r, hi_r), np.where(inside, a.d, 0.0))
-
-    def where(self, c: np.ndarray, a: D, b: D) -> D:
-        return D(np.where(c, a.v, b.v), np.where(c, a.d, b.d))
-
-
-def _sig(z: np.ndarray) -> np.ndarray:
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-
-
-def _softplus(z: np.ndarray) -> np.ndarray:
-    return np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z)))
-
-
-_R32 = Arith("float32")
-
 
 # ----------------------------------------------------------------------------- the catalogue
 
@@ -263,11 +130,25 @@ def _catalogue() -> tuple[Mechanism, ...]:
                        "1 − 2^−23) and 1 − p is taken of the clipped p: the clipped loss is −log(2^−23·…), not −log ε.",
                        "Form the bounds in float64 or clip the complement σ(−x) to [ε, 1 − ε] directly; or declare "
                        "the rounded bound (--clip-eps with the dtype's value)."))
+    m.append(Mechanism("declared_clip_torch_bce", "bound", "torch_bce", "clip_epsilon",
+                       "Keras on torch: p is clipped to [ε, 1 − ε] with the bounds rounded to the working dtype "
+                       "(1 − 1e−7 is 1 in float16/bfloat16, so p = 1 passes), then torch.nn.functional."
+                       "binary_cross_entropy takes max(log p, −100) and max(log1p(−p), −100), gradient "
+                       "(p − t)/max(p(1 − p), 1e−12): the loss is capped at 100 (75 with α = 0.25) where σ rounds "
+                       "to 1, and 1 − p_t is formed as 1 − p (keras/src/losses/losses.py, backend/torch/nn.py).",
+                       "Compute from logits with softplus forms (no clip, no log cap); in half types compute in "
+                       "float32, where 1 − ε survives, and round once."))
     for lim in _CLAMPS:
         m.append(Mechanism(f"clamp_{lim:g}", "clamp", lim, "clip_epsilon",
                            f"logits are clamped to [−{lim:g}, {lim:g}]: the loss is frozen and its gradient 0 beyond.",
                            "Remove the clamp: softplus/log-sigmoid forms are finite at every logit.", ("logits",)))
     m += [  # conventions last: at equal fit, a precision mechanism is the likelier one
+        Mechanism("alpha_zero_off", "alpha", "zero_off", "convention",
+                  "α = 0 is read as 'no α weighting' (ultralytics FocalLoss: `if (alpha > 0).any()`; Paddle "
+                  "sigmoid_focal_loss: `if alpha != 0`): every element keeps weight 1 where the spec's α = 0 "
+                  "gives the positives weight 0.",
+                  "Declare the convention (α = 0 switches α off, --focal-alpha-off) or weight by "
+                  "α_t = α·t + (1 − α)·(1 − t) for every α in [0, 1], α = 0 included."),
         Mechanism("alpha_swapped", "alpha", "swapped", "convention",
                   "α weights the wrong class: negatives get α and positives 1 − α.",
                   "α_t = α·t + (1 − α)·(1 − t): α belongs to the positive class (SPEC §2)."),
@@ -336,7 +217,7 @@ def _evaluate(model: dict[str, Any], x: np.ndarray, t: np.ndarray, v: dict[str, 
     if declared is not None:  # the declared clip (SPEC §3), bounds formed in the working dtype
         eps = float(declared)
         hi = float(v.get("clip_upper") or 1.0 - eps)
-        if model.get("bound") == "rounded":  # Keras: clip(p, ε, 1 − ε) with 1 − ε formed in the dtype, then 1 − p
+        if model.get("bound") in ("rounded", "torch_bce"):  # Keras: clip(p, ε, 1 − ε), 1 − ε in the dtype, 1 − p
             pc = o.clip(p, eps, hi)
             qc = o.sub(1.0, pc)
         else:  # the declared bounds exactly (the complement clipped on its own: no 1 − p)
@@ -370,8 +251,9 @@ def _evaluate(model: dict[str, Any], x: np.ndarray, t: np.ndarray, v: dict[str, 
         ce = o.sub(o.sub(xd, o.mul(xd, t)), o.log_sigmoid(xd))
     elif ce_kind == "torch_bce" and not probs:
         ce = o.sub(o.mul(one_t, xd), o.log_sigmoid(xd))
-        # its backward is σ(x) − t, one kernel (derivatives.yaml), not the product rule of the forward
-        ce = D(ce.v, ar.r(ar.r(_sig(xd.v)) - t) * xd.d)
+        # its backward is σ(x) − t, one kernel (derivatives.yaml), not the product rule of the forward, with
+        # the platform's σ (torch float32: 1/(1 + e^{−x}) is 1 from x = 16.6355, so the gradient there is 0)
+        ce = D(ce.v, ar.r(ar.r(o.sigmoid(D(xd.v, np.zeros_like(xd.v))).v) - t) * xd.d)
     elif ce_kind == "tf_sce" and not probs:
         relu = o.where(xd.v >= 0, xd, _c(ar, 0.0, x))
         nabs = o.where(xd.v >= 0, o.neg(xd), xd)
@@ -383,6 +265,8 @@ def _evaluate(model: dict[str, Any], x: np.ndarray, t: np.ndarray, v: dict[str, 
         ce = o.add(o.mul(o.softplus(o.neg(xd)), t), o.mul(o.softplus(xd), one_t))
         if declared is not None:  # clipped probabilities inside the log
             ce = o.neg(o.add(o.mul(o.log(pc), t), o.mul(o.log(qc), one_t)))
+    if declared is not None and model.get("bound") == "torch_bce":
+        ce = _torch_bce(ar, pc, t)
     if m is None:
         m = o.sub(1.0, o.exp(o.neg(ce)))
     if model.get("factor") == "where_branches":  # focal-loss (TF): where(t, (1 − p)^γ, p^γ), both computed
@@ -405,10 +289,21 @@ def _evaluate(model: dict[str, Any], x: np.ndarray, t: np.ndarray, v: dict[str, 
     if a is not None and not isinstance(a, list | tuple) and float(a) >= 0:
         a = float(a)
         at = a * t + (1 - a) * (1 - t) if model.get("alpha") != "swapped" else (1 - a) * t + a * (1 - t)
-        loss = o.mul(loss, at)
+        if not (model.get("alpha") == "zero_off" and a == 0):
+            loss = o.mul(loss, at)
     if out != work:
         loss = D(Arith(out).r(loss.v), Arith(out).r(loss.d))
     return loss
+
+
+def _torch_bce(ar: Arith, p: D, t: np.ndarray) -> D:
+    """torch.nn.functional.binary_cross_entropy on probabilities (aten Loss.cpp): each log clamped at
+    −100, log(1 − p) as log1p(−p); its backward one kernel, (p − t)/max(p(1 − p), 1e−12)."""
+    r = ar.r
+    lp, lq = np.maximum(r(np.log(p.v)), -100.0), np.maximum(r(np.log1p(-p.v)), -100.0)
+    v = r(r(r(t - 1.0) * lq) - r(t * lp))
+    d = r(r(r(p.v - t) / np.maximum(r(p.v * r(1.0 - p.v)), 1e-12)) * p.d)
+    return D(v, d)
 
 
 # ----------------------------------------------------------------------------- explanation
@@ -470,6 +365,8 @@ def applicable(v: dict[str, Any], dtype: str, moderate: bool = True) -> list[str
         if mech.key == "pow_autodiff" and not 0 <= g < 1:
             continue
         if mech.slot == "alpha" and (v.get("alpha") is None or isinstance(v.get("alpha"), list | tuple)):
+            continue
+        if mech.key == "alpha_zero_off" and float(v.get("alpha")) != 0.0:  # type: ignore[arg-type]
             continue
         if mech.slot == "ce" and v.get("clip_eps") is not None and mech.key != "naive_log":
             continue
@@ -556,7 +453,7 @@ def explain(x: np.ndarray, t: np.ndarray, got: np.ndarray, expected: np.ndarray,
     # framework primitives and working dtypes that only show together with another mechanism
     helpful = sorted((k for k in singles if k in res and np.any(res[k] < 0.9 * np.minimum(r_spec, err))),
                      key=lambda k: float(np.sum(np.minimum(res[k], 1e300))))[:6]  # fmt: skip
-    always = [k for k in singles if BY_KEY[k[0]].slot in ("precision", "pow", "factor")
+    always = [k for k in singles if BY_KEY[k[0]].slot in ("precision", "pow", "factor", "bound")
               or k[0] in ("torch_bce", "tf_sce", "naive_log", "bce_formula")]  # fmt: skip
     cands = list(dict.fromkeys(always + [k for k in helpful if k not in always][:4]))
     def score(k: tuple[str, ...]) -> tuple[int, float]:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from focalspec.conformance.suite.cases import Evaluation, InvariantCase, log_uniform_logits, round_to
-from focalspec.conformance.suite.grading import Measure, expected, measure
+from focalspec.conformance.suite.grading import Measure, expected, measure, measure_grad, measure_value
 from focalspec.reference.rounding import round_mpf
 from focalspec.spec.tolerance import budget
 from focalspec.spec.variant import Variant
@@ -83,7 +83,38 @@ def compare(
 ) -> tuple[Measure, Measure | None]:
     """(value measure, gradient measure or None) of the identity, errors halved (module doc)."""
     fn = _COMPARE[inv.kind]
-    return fn(inv, evals, outs, dtype, required)
+    mv, mg = fn(inv, evals, outs, dtype, required)
+    for m in (mv, mg):
+        if m is not None and not m.passed:
+            m.extra["evals"] = against_reference(m.which, evals, outs, dtype, required)
+    return mv, mg
+
+
+def against_reference(
+    which: str, evals: list[Evaluation], outs: Outputs, dtype: str, required: str
+) -> list[dict[str, Any]]:
+    """Each evaluation of a broken identity graded on its own against the exact values at its
+    dtype-rounded inputs: what the cause is read from (``causes.for_measures``).  The twin call is
+    no reference: a NaN or a cancellation in it must be named as what it is, not as the other
+    side's convention."""
+    recs = []
+    for ev, out in zip(evals, outs, strict=True):
+        raw = out.loss if which == "value" else out.grad
+        if raw is None:
+            continue
+        exp = expected(ev.variant, ev.inputs, ev.targets, dtype, "mp")
+        got = np.asarray(raw, dtype=np.float64)
+        if got.shape != (exp.value if which == "value" else exp.grad).shape:
+            continue
+        grade = measure_value if which == "value" else measure_grad
+        m = grade(got, exp, ev.variant, ev.inputs, ev.targets, dtype, required)
+        sim = None
+        if out.loss is not None and np.shape(out.loss) == exp.value.shape:
+            sim = (np.asarray(out.loss, dtype=np.float64), exp.value)
+        recs.append({"variant": ev.variant.to_dict(), "which": which, "x": ev.inputs, "t": ev.targets, "got": got,
+                     "exact": exp.value if which == "value" else exp.grad, "err": m.err,
+                     "limit": getattr(m.budget, required), "sim": sim})  # fmt: skip
+    return recs
 
 
 def _grade(
