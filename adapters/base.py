@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from focalspec.adapters.capabilities import Capabilities, refusal
+from focalspec.adapters.capabilities import Capabilities, data_refusal, refusal
 from focalspec.spec.variant import Variant
 
 DTYPES: tuple[str, ...] = ("float64", "float32", "bfloat16", "float16")
@@ -169,6 +169,11 @@ class Adapter(abc.ABC):
     def extra_reason(self, variant: Variant) -> str | None:
         """A refusal the capabilities cannot state (a per-class alpha of one shape only ...)."""
         return None
+
+    def supports_data(self, variant: Variant, inputs: np.ndarray, targets: np.ndarray) -> str | None:
+        """None, or why this case's data is outside the declared capabilities (soft targets for a hard-target
+        library): the check is not applicable, with that reason, instead of a fault."""
+        return data_refusal(self.capabilities, variant, targets) if self.capabilities is not None else None
 
     def package_version(self) -> str | None:
         """The installed version of ``package`` (None when it is not installed or not named)."""

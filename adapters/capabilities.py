@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from focalspec.spec.conventions import CONVENTIONS
 from focalspec.spec.variant import Variant
 
@@ -33,6 +35,10 @@ class Capabilities:
     alpha_note: what its alpha (or the lack of one) is instead, added to an alpha refusal.
     reduction_notes: why a reduction is missing, where a plain "has no reduction" would mislead.
     convention: a key of ``spec.conventions.CONVENTIONS`` (checked when declared).
+    labels_only: softmax targets must be class indices (or exactly one-hot rows); a case with target
+        distributions is not applicable (``data_refusal``), not a fault.
+    hard_targets_on: the sigmoid input kinds on which only 0/1 targets are accepted; hard_targets_note says
+        why (the library's documented behaviour), shown as the not-applicable reason.
     """
 
     who: str
@@ -48,6 +54,9 @@ class Capabilities:
     alpha_note: str = ""
     reduction_notes: dict[str, str] = field(default_factory=dict)
     convention: str | None = None
+    labels_only: bool = False
+    hard_targets_on: tuple[str, ...] = ()
+    hard_targets_note: str = ""
 
     def __post_init__(self) -> None:
         if self.convention is not None and self.convention not in CONVENTIONS:
@@ -85,4 +94,21 @@ def refusal(caps: Capabilities, v: Variant) -> str | None:
         return f"{who} always applies alpha: alpha=None is impossible{note}"
     if v.alpha is not None and not caps.alpha_on:
         return f"{who} has no alpha of the spec's: alpha=None only{note}"
+    return None
+
+
+def data_refusal(caps: Capabilities, v: Variant, targets: np.ndarray) -> str | None:
+    """None when the case's targets are within ``caps``, else why the check is not applicable: a label-only
+    softmax given target distributions, or a hard-target sigmoid given soft targets (declared, not a fault)."""
+    t = np.asarray(targets)
+    if t.dtype.kind in "iub":
+        return None
+    binary = bool(np.all((t == 0) | (t == 1)))
+    if v.activation == "softmax":
+        one_hot = binary and t.ndim >= 1 and bool(np.all(t.sum(axis=-1) == 1))
+        if caps.labels_only and not one_hot:
+            return f"{caps.who} takes integer class labels only; target distributions are not applicable"
+        return None
+    if v.input_kind in caps.hard_targets_on and not binary:
+        return caps.hard_targets_note or f"{caps.who} takes hard 0/1 targets only"
     return None

@@ -53,7 +53,14 @@ class FocalLossBinary(FocalLossTF):
             "not the spec's clip to [eps, 1-eps]"
         },
         convention="focal_loss.BinaryFocalLoss",
+        hard_targets_on=("logits", "probs"),
+        hard_targets_note="focal-loss-binary: without label smoothing focal-loss casts labels to bool "
+        "(documented: binary 0/1 labels)",
     )
+
+    def supports_data(self, variant: Variant, inputs: np.ndarray, targets: np.ndarray) -> str | None:
+        """Soft targets are taken as they are once label smoothing is on (no bool cast then)."""
+        return None if variant.label_smoothing else super().supports_data(variant, inputs, targets)
 
     def _loss(self, variant: Variant, x: Any, targets: np.ndarray, dtype: str) -> Any:
         from focal_loss import BinaryFocalLoss  # type: ignore[import-not-found,import-untyped,unused-ignore]
@@ -89,6 +96,7 @@ class FocalLossSparse(FocalLossTF):
             "probs": "focal-loss on probabilities takes the CE of log(clip(p, 1e-7, 1-1e-7)) renormalised by the "
             "softmax but the modulating factor of the raw p: no spec variant"
         },
+        labels_only=True,
     )
 
     def _loss(self, variant: Variant, x: Any, targets: np.ndarray, dtype: str) -> Any:

@@ -72,6 +72,7 @@ class KorniaMulticlass(TorchAdapter):
         reductions=("none", "sum"),
         reduction_notes={"mean": CLASS_MAP_MEAN.format(who="kornia focal_loss")},
         convention="kornia.losses.focal_loss",
+        labels_only=True,
     )
 
     def extra_reason(self, variant: Variant) -> str | None:

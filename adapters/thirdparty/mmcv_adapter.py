@@ -54,7 +54,11 @@ class MmcvSigmoid(MmcvBase):
     implementation = "mmcv.ops.sigmoid_focal_loss"
     convention = "canonical on hard labels; alpha always applied; 'mean' = sum / rows; log(max(p, FLT_MIN))"
 
-    capabilities = Capabilities("mmcv sigmoid_focal_loss", alpha_off=False, convention="mmcv.ops.sigmoid_focal_loss")
+    capabilities = Capabilities(
+        "mmcv sigmoid_focal_loss", alpha_off=False, convention="mmcv.ops.sigmoid_focal_loss",
+        hard_targets_on=("logits",),
+        hard_targets_note="mmcv sigmoid_focal_loss takes one integer label per row: hard 0/1 targets only",
+    )
 
     def _loss(self, variant: Variant, x: Any, t: Any, n_classes: int | None) -> Any:
         from mmcv.ops import sigmoid_focal_loss  # type: ignore[import-not-found,import-untyped,unused-ignore]
@@ -78,7 +82,7 @@ class MmcvSoftmax(MmcvBase):
     convention = "softmax on labels; alpha multiplies every class; per-class alpha via weight[label]"
 
     capabilities = Capabilities(
-        "mmcv softmax_focal_loss", activations=("softmax",), convention="mmcv.ops.softmax_focal_loss"
+        "mmcv softmax_focal_loss", activations=("softmax",), convention="mmcv.ops.softmax_focal_loss", labels_only=True
     )
 
     def _loss(self, variant: Variant, x: Any, t: Any, n_classes: int | None) -> Any:

@@ -38,6 +38,8 @@ class Smp(TorchAdapter):
         input_kinds=("logits", "probs"),
         clip_inputs=("probs",),
         convention="segmentation_models_pytorch.losses.FocalLoss",
+        hard_targets_on=("probs",),
+        hard_targets_note="smp on probabilities (declared: clip convention) takes hard 0/1 targets only",
     )
 
     def _loss(self, variant: Variant, x: Any, t: Any, n_classes: int | None) -> Any:

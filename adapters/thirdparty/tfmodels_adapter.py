@@ -71,6 +71,8 @@ class TfModelsFocalLoss(FocalLossTF):
         soft_targets=("canonical",),
         alpha_off=False,
         convention="official.vision.losses.focal_loss.FocalLoss",
+        hard_targets_on=("logits",),
+        hard_targets_note="TF Model Garden's FocalLoss takes hard 0/1 targets only (a soft one counts as 0)",
     )
 
     def _loss(self, variant: Variant, x: Any, targets: np.ndarray, dtype: str) -> Any:

@@ -426,6 +426,9 @@ def explain(x: np.ndarray, t: np.ndarray, got: np.ndarray, expected: np.ndarray,
     if ok.any() and abs(scale - 1.0) < 1e-6:
         scale = 1.0
     err = residual(expected, got)
+    # what still passes at an element: a few hundred units of the dtype's roundoff (the acceptable grade's
+    # order for one element), for telling which reversal leaves a right answer (``attribute``)
+    pass_bound = 256 * get_format(dtype).unit_roundoff * np.abs(expected)
     # reproduced: within a few ulps of the dtype (kernels' last-bit differences), or 2 % of the error
     tol = np.maximum(3 * _ulp(got, dtype), 0.02 * np.where(np.isfinite(err), err, 0.0))
     if dtype == "float64":  # a float32 working dtype: its results are float32 numbers, to its own few ulps
@@ -496,7 +499,7 @@ def explain(x: np.ndarray, t: np.ndarray, got: np.ndarray, expected: np.ndarray,
             keys_out.append(())
             exact.append(False)
             continue
-        causes.append(attribute(best, i, got, expected, pred_as))
+        causes.append(attribute(best, i, got, expected, pred_as, passing=pass_bound[i]))
         full = pred_as(best, best, i)
         # shown: the mechanisms that change the result at this element (a framework form that agrees
         # with the stable one there is not part of the explanation)
@@ -510,14 +513,19 @@ def _same(a: float | None, b: float | None) -> bool:
     return a is not None and b is not None and (a == b or (math.isnan(a) and math.isnan(b)))
 
 
-def attribute(best: tuple[str, ...], i: int, got: np.ndarray, expected: np.ndarray, pred_as: Any) -> str:
+def attribute(best: tuple[str, ...], i: int, got: np.ndarray, expected: np.ndarray, pred_as: Any,
+              passing: float = 0.0) -> str:
     """The cause within a reproducing model: the mechanism whose reversal to the stable form removes
     the most error (|got − expected| − |without it − expected|, in the same platform rounding); a
-    non-finite result that reverting autodiff of the power makes finite is that power's."""
+    non-finite result that reverting autodiff of the power makes finite is that power's.  Where several
+    reversals remove nearly all the error, one that leaves a passing result (within ``passing``) wins over
+    one that does not: float64 inputs computed in float32 with a naive 1 − p are the working dtype's
+    defect, since a stable form in float32 still fails float64."""
     if len(best) == 1:
         return BY_KEY[best[0]].cause
     err = float(residual(expected[i : i + 1], got[i : i + 1])[0])
     shares: dict[str, float] = {}
+    left_after: dict[str, float] = {}
     for k in best:
         p = pred_as(tuple(m for m in best if m != k), best, i)
         if p is None:
@@ -529,13 +537,15 @@ def attribute(best: tuple[str, ...], i: int, got: np.ndarray, expected: np.ndarr
             shares[k] = math.inf if math.isfinite(left) else 0.0
         else:
             shares[k] = err - left
+            left_after[k] = left
     if not shares:
         return BY_KEY[best[0]].cause
     # a mechanism whose reversal alone removes (nearly) all the error is the defect; where several do, the
     # formula's comes before the working dtype's (a stable form computed op by op in a half type passes)
     whole = [k for k in best if shares.get(k, -math.inf) >= 0.9 * err]
     if whole:
-        return BY_KEY[whole[0]].cause
+        right = [k for k in whole if left_after.get(k, math.inf) <= passing]
+        return BY_KEY[(right or whole)[0]].cause
     top = max(shares.values())
     return next(BY_KEY[k].cause for k in best if shares.get(k) == top)
 
