@@ -1,0 +1,123 @@
+"""Compensated arithmetic for focalspec's own PyTorch kernels (``focalspec.kernels.torch_loss``).
+
+Why a module of its own: every form of the loss (sigmoid, softmax, clipped probabilities) needs
+the same few exact building blocks -- constants split into hi + lo, TwoSum / TwoProduct, a
+cancellation-free expm1, a power with gamma taken exactly, and a fast accurate log1p on [0, 1] --
+and they are tested once here rather than per form.  Depends on torch only.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from fractions import Fraction
+
+import torch
+
+Tensor = torch.Tensor
+
+# ----------------------------------------------------------------------------- arithmetic
+
+
+def _opmath(dtype: torch.dtype) -> torch.dtype:
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def _round_host(v: float, dtype: torch.dtype) -> float:
+    """``v`` rounded to nearest in ``dtype`` (float64 or float32), as a Python float."""
+    return v if dtype == torch.float64 else struct.unpack("<f", struct.pack("<f", v))[0]
+
+
+def _split_const(v: float | Fraction, dtype: torch.dtype) -> tuple[float, float]:
+    """A constant as hi + lo, hi the nearest ``dtype`` value, lo the rest (rounded)."""
+    exact = Fraction(v)
+    hi = _round_host(float(exact), dtype)
+    return hi, _round_host(float(exact - Fraction(hi)), dtype)
+
+
+def _next_up_or_equal(v: float, dtype: torch.dtype) -> float:
+    """The smallest ``dtype`` value >= v, so that ``p < v`` is ``p < this`` exactly for dtype p."""
+    r = _round_host(v, dtype)
+    if r >= v:
+        return r
+    if dtype == torch.float64:
+        return math.nextafter(r, math.inf)
+    bits = struct.unpack("<I", struct.pack("<f", r))[0]
+    return struct.unpack("<f", struct.pack("<I", bits + 1))[0]  # r > 0 here
+
+
+def _mul0(c: Tensor, v: Tensor) -> Tensor:
+    """c * v with 0 * anything = 0 (the x log x -> 0 convention of the specification)."""
+    return torch.where(c == 0, 0.0, c * v)
+
+
+def _div0(c: Tensor, d: Tensor) -> Tensor:
+    """c / d with 0 / anything = 0."""
+    return torch.where(c == 0, 0.0, c / d)
+
+
+def _two_sum(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    """s + err == a + b exactly (Knuth); no multiplications, so FMA contraction cannot spoil it."""
+    s = a + b
+    bb = s - a
+    err = (a - (s - bb)) + (b - bb)
+    return s, torch.where(torch.isfinite(err), err, 0.0)
+
+
+def _split(a: Tensor) -> tuple[Tensor, Tensor]:
+    """a == hi + lo with hi holding the upper half of the significand, by masking bits
+    (not Veltkamp's multiply-subtract, which a contracting compiler could turn into an FMA)."""
+    if a.dtype == torch.float64:
+        hi = (a.view(torch.int64) & -(1 << 27)).view(torch.float64)
+    else:
+        hi = (a.view(torch.int32) & -(1 << 12)).view(torch.float32)
+    return hi, a - hi
+
+
+def _two_prod(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    """p + err == a * b up to a relative 2**-100 or so (Dekker), err = 0 where a*b overflows."""
+    p = a * b
+    ah, al = _split(a)
+    bh, bl = _split(b)
+    err = ((ah * bh - p) + ah * bl + al * bh) + al * bl
+    return p, torch.where(torch.isfinite(err), err, 0.0)
+
+
+def _expm1(y: Tensor) -> Tensor:
+    """exp(y) - 1 without cancellation, by Kahan's (u - 1) y / log u with u = fl(exp y).
+
+    Not ``torch.expm1``: Inductor's vectorised CPU code in torch 2.13 lowers it to
+    ``exp(y) - 1``, which returns 0 for |y| below 1e-16 under ``torch.compile``."""
+    u = torch.exp(y)
+    um1 = u - 1
+    r = torch.where(u == 1, y, um1 * y / torch.log(u))
+    return torch.where(um1 == -1, -1.0, torch.where(torch.isinf(u), u, r))
+
+
+def _pow(m: Tensor, gamma: float) -> Tensor:
+    """m ** gamma with gamma taken exactly (float32 rounds a gamma like 0.3; the error would be
+    amplified by |log m|)."""
+    if gamma == 0:
+        return torch.ones_like(m)
+    g_hi, g_lo = _split_const(gamma, m.dtype)
+    r = torch.pow(m, g_hi)
+    if g_lo:
+        r = torch.where(m > 0, r + r * (g_lo * torch.log(m)), r)
+    return r
+
+
+def _clip(
+    p: Tensor, q: Tensor, logp: Tensor, logq: Tensor, eps: float
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """Clip (p, 1-p) to [eps, 1-eps]; the masks compare with the exact eps, the clipped
+    complement is eps itself (not 1 - fl(1 - eps)), the logs are those of the exact eps."""
+    dt = p.dtype
+    e_up = _next_up_or_equal(eps, dt)
+    e_near, one_m = _round_host(eps, dt), _round_host(1 - eps, dt)
+    log_e, log_1me = math.log(eps), math.log1p(-eps)
+    lo, hi = p < e_up, q < e_up
+    pc = torch.where(lo, e_near, torch.where(hi, one_m, p))
+    qc = torch.where(lo, one_m, torch.where(hi, e_near, q))
+    logpc = torch.where(lo, log_e, torch.where(hi, log_1me, logp))
+    logqc = torch.where(lo, log_1me, torch.where(hi, log_e, logq))
+    return pc, qc, logpc, logqc, ~(lo | hi)
