@@ -38,7 +38,7 @@ import torch
 
 from focalspec.kernels.params import choice, real
 from focalspec.kernels.torch_exact_ops import _clip, _mul0, _opmath, _pow, _two_sum
-from focalspec.kernels.torch_sigmoid import _SigmoidFocal
+from focalspec.kernels.torch_sigmoid import _sigmoid_elementwise, _SigmoidFocal
 
 Tensor = torch.Tensor
 
@@ -91,7 +91,10 @@ def _checked_ranges(checks: Sequence[tuple[str, Tensor, float, float]]) -> bool:
     filled = [c for c in checks if c[1].numel()]
     if not filled:
         return True
-    stats = torch.stack([m.to(torch.float64) for c in filled for m in torch.aminmax(c[1].detach())]).tolist()
+    extremes = [m for c in filled for m in torch.aminmax(c[1].detach())]
+    if any(m.dtype != extremes[0].dtype for m in extremes):
+        extremes = [m.to(torch.float64) for m in extremes]
+    stats = torch.stack(extremes).tolist()  # the one host synchronisation
     finite = True
     for i, (name, values, lo, hi) in enumerate(filled):
         vmin, vmax = stats[2 * i], stats[2 * i + 1]
@@ -154,7 +157,10 @@ def sigmoid_focal_loss(
             [("targets", t0, 0.0, 1.0), ("probabilities" if input_kind == "probs" else "logits", x, *limits)]
         )
     cfg = (gamma, alpha, input_kind, soft_target, clip_eps, label_smoothing, finite)
-    loss = _SigmoidFocal.apply(x, t0, cfg)
+    if x.requires_grad and torch.is_grad_enabled():
+        loss = _SigmoidFocal.apply(x, t0, cfg)
+    else:  # no gradient wanted: no autograd.Function (its bookkeeping is a fixed cost per call)
+        loss = _sigmoid_elementwise(x, t0, cfg, False)[0]
     if reduction == "sum":
         loss = loss.sum()
     elif reduction == "mean":

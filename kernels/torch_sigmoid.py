@@ -18,6 +18,7 @@ from focalspec.kernels.torch_exact_ops import (
     _clip,
     _div0,
     _expm1,
+    _log1p_unit,
     _mul0,
     _pow,
     _round_host,
@@ -154,10 +155,10 @@ def _canonical_parts(x: Tensor, compiled: bool) -> tuple[Tensor, Tensor, Tensor,
     (1 - p_t)**gamma, measured by the conformance suite).  Eager, where every operation is a
     pass over memory, the work is done in place on fresh buffers; compiled, it fuses."""
     if compiled:
-        log1pe = torch.log1p(torch.exp(-x.abs()))
+        log1pe = _log1p_unit(torch.exp(-x.abs()), inplace=False)
         return torch.sigmoid(x), torch.sigmoid(-x), log1pe + torch.clamp(-x, min=0), log1pe + torch.clamp(x, min=0)
-    log1pe = x.abs().neg_().exp_().log1p_()
     nx = -x
+    log1pe = _log1p_unit(torch.minimum(x, nx).exp_(), inplace=True)  # -|x| in one pass
     nlogp = torch.clamp(nx, min=0).add_(log1pe)
     return torch.sigmoid(x), nx.sigmoid_(), nlogp, torch.clamp(x, min=0).add_(log1pe)
 
@@ -268,6 +269,20 @@ def _sigmoid_two_term(
     return value, grad
 
 
+def _alpha_weight(t: Tensor, alpha: float) -> Tensor:
+    """alpha t + (1 - alpha)(1 - t) for t in [0, 1] with 1 - t exact (no label smoothing).
+
+    Where 1 - alpha and 2 alpha - 1 are exact and 2 alpha - 1 is 0 or a power of two (alpha =
+    0.25, 0.5, 0.75, 0.375, ...: the usual ones), (1 - alpha) + (2 alpha - 1) t has an exact
+    product and so one rounding, in two passes.  Otherwise the folded form could cancel (small
+    alpha), and the two non-negative terms are kept (three passes, 1 - t exact or rounded once)."""
+    k, c = 2.0 * alpha - 1.0, 1.0 - alpha
+    dt = t.dtype
+    if (k == 0 or abs(math.frexp(k)[0]) == 0.5) and _round_host(k, dt) == k and _round_host(c, dt) == c:
+        return torch.mul(t, k).add_(c)
+    return torch.rsub(t, 1.0).mul_(c).add_(t, alpha=alpha)
+
+
 def _sigmoid_canonical(
     x: Tensor, t0: Tensor, gamma: float, alpha: float | None, ls: float, finite: bool, need_grad: bool
 ) -> tuple[Tensor, Tensor | None]:
@@ -283,9 +298,7 @@ def _sigmoid_canonical(
     a = None
     if alpha is not None:
         if exact_tn:
-            # alpha t + (1 - alpha)(1 - t): two non-negative terms (the folded (1 - alpha) +
-            # (2 alpha - 1) t cancels for small alpha); 1 - t is exact or rounded once
-            a = torch.rsub(t, 1.0).mul_(1.0 - alpha).add_(t, alpha=alpha)
+            a = _alpha_weight(t, alpha)
         else:
             assert tn is not None
             a = alpha * t + (1.0 - alpha) * tn
