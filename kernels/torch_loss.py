@@ -19,9 +19,14 @@ matters most -- at confident predictions:
 * float16 / bfloat16 are evaluated in float32 and rounded once at the end.
 * Speed (the common canonical loss on logits): eager, every operation is a pass over memory,
   so the data check is one ``aminmax`` per tensor that also tells whether the limit and NaN
-  passes are needed, -log p and -log(1 - p) share one exp/log1p, and the work is done in
-  place; compiled, everything fuses into one loop per pass.  ``focalspec bench`` measures it
-  against torchvision (benchmarks/SPEED.md).
+  passes are needed, -log p and -log(1 - p) share one exp/log1p, the work is done in place,
+  and a call that needs no gradient skips the ``autograd.Function``; compiled, everything fuses
+  into one loop per pass.  torch 2.14's float32 log1p is slow where ATen runs AVX512 code, so
+  there it is taken in float64 (torch_exact_ops).  ``focalspec bench`` measures it against
+  torchvision (benchmarks/SPEED.md).
+* Layout: this module holds the API, the argument and data checks and the softmax form;
+  torch_sigmoid.py the element-wise sigmoid forms, torch_exact_ops.py the compensated
+  arithmetic; argument checks shared with the other frameworks come from params.py.
 
 It works under ``torch.compile(fullgraph=True)``; the data checks (targets in [0, 1],
 probabilities in [0, 1], class indices in range) run in eager mode only, because they need
