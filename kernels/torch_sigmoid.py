@@ -183,8 +183,9 @@ def _canonical_fused(
 
 def _canonical_unweighted(
     x: Tensor, t: Tensor, tn: Tensor | None, gamma: float, exact_tn: bool, need_grad: bool, compiled: bool
-) -> tuple[Tensor, Tensor | None]:
-    """Unweighted canonical loss (1 - p_t)^g CE and d/dx for finite x, in the fewest passes.
+) -> tuple[Tensor, Tensor | None, Tensor | None]:
+    """Unweighted canonical loss (1 - p_t)^g CE and d/dx for finite x, in the fewest passes, and
+    a spare buffer of x's shape that the caller may overwrite (eager, no gradient), or None.
 
     1 - p_t = tn p + t q and CE = tn (-log(1 - p)) + t (-log p) (``_mix``); d CE/dx =
     tn p - t q; d(1 - p_t)/dx = p q (tn - t).  For gamma = 2 the gradient is
@@ -192,9 +193,11 @@ def _canonical_unweighted(
     p q / (1 - p_t) is taken where 1 - p_t > 0 (where it is 0, so is CE, and the term)."""
     p, q, nlogp, nlogq = _canonical_parts(x, compiled)
     if compiled:
-        return _canonical_fused(p, q, nlogp, nlogq, t, 1 - t if tn is None else tn, gamma, need_grad)
+        return (*_canonical_fused(p, q, nlogp, nlogq, t, 1 - t if tn is None else tn, gamma, need_grad), None)
+    spare = None
     if not need_grad and (exact_tn or tn is None):  # p and -log(1 - p) are not needed again
         m, ce = p.lerp_(q, t), nlogq.lerp_(nlogp, t)  # fresh buffers reused: fewer page faults
+        spare = q
     else:
         m = _mix(p, q, t, tn, exact_tn)
         ce = _mix(nlogq, nlogp, t, tn, exact_tn)
@@ -207,12 +210,12 @@ def _canonical_unweighted(
         mg = _pow(m, gamma)
         value = mg * ce
     if not need_grad:
-        return value, None
+        return value, None, spare
     # d CE/dx = tn p - t q; without smoothing (1 - p_t) - 2 t q, one pass: exact at t = 0 and
     # t = 1 (q - 2q = -q), and elsewhere rounded on the scale of tn p + t q, as the two products are
     dce = torch.addcmul(m, t, q, value=-2.0) if exact_tn or tn is None else torch.addcmul(tn * p, t, q, value=-1.0)
     if gamma == 0:
-        return value, dce
+        return value, dce, None
     w = torch.rsub(t, 1.0, alpha=2.0) if exact_tn or tn is None else tn - t  # 1 - 2t: exact or rounded once
     pqw = p * q
     pqw.mul_(w)
@@ -220,11 +223,11 @@ def _canonical_unweighted(
         grad = m * dce
         grad.addcmul_(pqw, ce, value=2.0)
         grad.mul_(m)
-        return value, grad
+        return value, grad, None
     r = torch.where(m == 0, 0.0, pqw / m * ce)  # p q / (1 - p_t) first: p q CE alone can underflow
     grad = torch.add(dce, r, alpha=gamma)
     grad.mul_(mg)
-    return value, grad
+    return value, grad, None
 
 
 def _sigmoid_logits_limits(
@@ -269,18 +272,20 @@ def _sigmoid_two_term(
     return value, grad
 
 
-def _alpha_weight(t: Tensor, alpha: float) -> Tensor:
+def _alpha_weight(t: Tensor, alpha: float, out: Tensor | None = None) -> Tensor:
     """alpha t + (1 - alpha)(1 - t) for t in [0, 1] with 1 - t exact (no label smoothing).
 
     Where 1 - alpha and 2 alpha - 1 are exact and 2 alpha - 1 is 0 or a power of two (alpha =
     0.25, 0.5, 0.75, 0.375, ...: the usual ones), (1 - alpha) + (2 alpha - 1) t has an exact
     product and so one rounding, in two passes.  Otherwise the folded form could cancel (small
-    alpha), and the two non-negative terms are kept (three passes, 1 - t exact or rounded once)."""
+    alpha), and the two non-negative terms are kept (three passes, 1 - t exact or rounded once).
+    ``out``: a spare buffer of t's shape and dtype to write into (no fresh memory to fault in)."""
     k, c = 2.0 * alpha - 1.0, 1.0 - alpha
     dt = t.dtype
     if (k == 0 or abs(math.frexp(k)[0]) == 0.5) and _round_host(k, dt) == k and _round_host(c, dt) == c:
-        return torch.mul(t, k).add_(c)
-    return torch.rsub(t, 1.0).mul_(c).add_(t, alpha=alpha)
+        return torch.mul(t, k, out=out).add_(c) if out is not None else torch.mul(t, k).add_(c)
+    a = torch.rsub(t, 1.0) if out is None else torch.sub(1.0, t, out=out)
+    return a.mul_(c).add_(t, alpha=alpha)
 
 
 def _sigmoid_canonical(
@@ -294,11 +299,11 @@ def _sigmoid_canonical(
     exact_tn = not ls
     t, tn = (t0, None) if exact_tn else _smoothed(t0, ls)
     compiled = torch.compiler.is_compiling()
-    value, grad = _canonical_unweighted(x, t, tn, gamma, exact_tn, need_grad, compiled)
+    value, grad, spare = _canonical_unweighted(x, t, tn, gamma, exact_tn, need_grad, compiled)
     a = None
     if alpha is not None:
         if exact_tn:
-            a = _alpha_weight(t, alpha)
+            a = _alpha_weight(t, alpha, spare)
         else:
             assert tn is not None
             a = alpha * t + (1.0 - alpha) * tn

@@ -189,7 +189,8 @@ def test_torch_seen_finite_path_still_finds_inf_and_nan() -> None:
     assert K.sigmoid_focal_loss(torch.zeros(0), torch.zeros(0), reduction="sum").item() == 0.0
 
 
-_VIEWS = {"detach", "expand", "view", "alias", "lift_fresh", "t", "reshape", "_reshape_alias", "as_strided"}
+_VIEWS = {"detach", "expand", "view", "alias", "lift_fresh", "t", "reshape", "_reshape_alias", "as_strided", "slice"}
+_ALLOCATIONS = {"empty", "empty_like", "empty_strided"}  # no pass over memory
 
 
 def _passes(fn: Any, n: int) -> collections.Counter[str]:
@@ -207,7 +208,7 @@ def _passes(fn: Any, n: int) -> collections.Counter[str]:
             out = func(*args, **(kwargs or {}))
             name = func.overloadpacket.__name__
             leaves = tree_leaves((args, kwargs, out))
-            if name not in _VIEWS and any(isinstance(a, torch.Tensor) and a.numel() >= n for a in leaves):
+            if name not in _VIEWS | _ALLOCATIONS and any(isinstance(a, torch.Tensor) and a.numel() >= n for a in leaves):
                 self.ops[name] += 1
             return out
 
