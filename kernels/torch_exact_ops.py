@@ -3,14 +3,17 @@
 Why a module of its own: every form of the loss (sigmoid, softmax, clipped probabilities) needs
 the same few exact building blocks -- constants split into hi + lo, TwoSum / TwoProduct, a
 cancellation-free expm1, a power with gamma taken exactly, and a fast accurate log1p on [0, 1] --
-and they are tested once here rather than per form.  Depends on torch only.
+and they are tested once here rather than per form; with them the ``autograd.Function`` shape
+that both forms share (value and closed-form gradient from one call).  Depends on torch only.
 """
 
 from __future__ import annotations
 
 import math
 import struct
+from collections.abc import Callable
 from fractions import Fraction
+from typing import Any
 
 import torch
 
@@ -148,3 +151,28 @@ def _clip(
     logpc = torch.where(lo, log_e, torch.where(hi, log_1me, logp))
     logqc = torch.where(lo, log_1me, torch.where(hi, log_e, logq))
     return pc, qc, logpc, logqc, ~(lo | hi)
+
+
+def closed_form_function(
+    compute: Callable[[Tensor, Tensor, Any, bool], tuple[Tensor, Tensor | None]], per_row: bool
+) -> type[torch.autograd.Function]:
+    """An ``autograd.Function`` whose forward runs ``compute(x, other, cfg, need_grad)`` -> (value,
+    d value/dx) and keeps the gradient for backward; ``per_row``: the value is reduced over the
+    last axis, so the incoming gradient is broadcast back over it."""
+
+    class ClosedForm(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x: Tensor, other: Tensor, cfg: Any) -> Tensor:  # type: ignore[override]
+            value, grad = compute(x, other, cfg, ctx.needs_input_grad[0])
+            if grad is not None:
+                ctx.save_for_backward(grad)
+            return value
+
+        @staticmethod
+        def backward(ctx, grad_out: Tensor) -> tuple[Tensor | None, None, None]:  # type: ignore[override]
+            if not ctx.needs_input_grad[0]:
+                return None, None, None
+            (grad,) = ctx.saved_tensors
+            return (grad_out.unsqueeze(-1) if per_row else grad_out) * grad, None, None
+
+    return ClosedForm

@@ -42,7 +42,7 @@ from collections.abc import Sequence
 import torch
 
 from focalspec.kernels.params import choice, real
-from focalspec.kernels.torch_exact_ops import _clip, _mul0, _opmath, _pow, _two_sum
+from focalspec.kernels.torch_exact_ops import _clip, _mul0, _opmath, _pow, _two_sum, closed_form_function
 from focalspec.kernels.torch_sigmoid import _sigmoid_elementwise, _SigmoidFocal
 
 Tensor = torch.Tensor
@@ -261,22 +261,8 @@ def _softmax_rows(z: Tensor, w: Tensor, cfg: _SoftmaxCfg, need_grad: bool) -> tu
     return terms.sum(-1), dp
 
 
-class _SoftmaxFocal(torch.autograd.Function):
-    """Per-row softmax focal loss; the closed-form gradient is computed with the value."""
-
-    @staticmethod
-    def forward(ctx, z: Tensor, w: Tensor, cfg: _SoftmaxCfg) -> Tensor:  # type: ignore[override]
-        value, grad = _softmax_rows(z, w, cfg, ctx.needs_input_grad[0])
-        if grad is not None:
-            ctx.save_for_backward(grad)
-        return value
-
-    @staticmethod
-    def backward(ctx, grad_out: Tensor) -> tuple[Tensor | None, None, None]:  # type: ignore[override]
-        if not ctx.needs_input_grad[0]:
-            return None, None, None
-        (grad,) = ctx.saved_tensors
-        return grad_out.unsqueeze(-1) * grad, None, None
+# per-row softmax focal loss; the closed-form gradient is computed with the value
+_SoftmaxFocal = closed_form_function(_softmax_rows, per_row=True)
 
 
 def softmax_focal_loss(

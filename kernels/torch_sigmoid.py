@@ -25,6 +25,7 @@ from focalspec.kernels.torch_exact_ops import (
     _split_const,
     _two_prod,
     _two_sum,
+    closed_form_function,
 )
 
 Tensor = torch.Tensor
@@ -366,19 +367,5 @@ def _sigmoid_elementwise(x: Tensor, t0: Tensor, cfg: _SigmoidCfg, need_grad: boo
     return _weighted_with_nan(value, grad, None, x, t0)
 
 
-class _SigmoidFocal(torch.autograd.Function):
-    """Element-wise sigmoid focal loss; the closed-form gradient is computed with the value."""
-
-    @staticmethod
-    def forward(ctx, x: Tensor, t0: Tensor, cfg: _SigmoidCfg) -> Tensor:  # type: ignore[override]
-        value, grad = _sigmoid_elementwise(x, t0, cfg, ctx.needs_input_grad[0])
-        if grad is not None:
-            ctx.save_for_backward(grad)
-        return value
-
-    @staticmethod
-    def backward(ctx, grad_out: Tensor) -> tuple[Tensor | None, None, None]:  # type: ignore[override]
-        if not ctx.needs_input_grad[0]:
-            return None, None, None
-        (grad,) = ctx.saved_tensors
-        return grad_out * grad, None, None
+# element-wise sigmoid focal loss; the closed-form gradient is computed with the value
+_SigmoidFocal = closed_form_function(_sigmoid_elementwise, per_row=False)

@@ -208,7 +208,8 @@ def _passes(fn: Any, n: int) -> collections.Counter[str]:
             out = func(*args, **(kwargs or {}))
             name = func.overloadpacket.__name__
             leaves = tree_leaves((args, kwargs, out))
-            if name not in _VIEWS | _ALLOCATIONS and any(isinstance(a, torch.Tensor) and a.numel() >= n for a in leaves):
+            big = any(isinstance(a, torch.Tensor) and a.numel() >= n for a in leaves)
+            if name not in _VIEWS | _ALLOCATIONS and big:
                 self.ops[name] += 1
             return out
 
