@@ -33,8 +33,9 @@ def real(
     return v
 
 
-def real_or_none(name: str, value: object, lo: float, hi: float, *, lo_open: bool = False,
-                 hi_open: bool = False) -> float | None:
+def real_or_none(
+    name: str, value: object, lo: float, hi: float, *, lo_open: bool = False, hi_open: bool = False
+) -> float | None:
     """``None`` (the option is off) or a checked real."""
     return None if value is None else real(name, value, lo, hi, lo_open=lo_open, hi_open=hi_open)
 

@@ -51,6 +51,8 @@ import triton
 import triton.language as tl
 from triton.runtime.jit import JITFunction
 
+from focalspec.kernels.params import choice, real
+
 Tensor = torch.Tensor
 
 __all__ = ["body", "constexprs", "last_mode", "sigmoid_focal_loss"]
@@ -381,14 +383,6 @@ def upstream(grad: Tensor, grad_out: Tensor, scale_out: float) -> Tensor:
     return (grad.to(ct) * go).to(grad.dtype)
 
 
-def _real(name: str, value: object, lo: float, hi: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite real number, got {value!r}")
-    if not lo <= value <= hi:
-        raise ValueError(f"{name} must be in [{lo:g}, {hi:g}], got {value!r}")
-    return float(value)
-
-
 def _check(logits: object, targets: object) -> tuple[Tensor, Tensor]:
     """Validated, contiguous (logits, targets); targets in a dtype the kernel can load."""
     if not isinstance(logits, torch.Tensor):
@@ -427,11 +421,10 @@ def sigmoid_focal_loss(
     mean | normalized (sum / max(1, number of targets equal to 1)).  ``check`` verifies that
     targets lie in [0, 1] (one host synchronisation).  The result has the dtype of ``logits``.
     """
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"unknown reduction {reduction!r}; expected one of {', '.join(_REDUCTIONS)}")
-    gamma = _real("gamma", gamma, 0.0, math.inf)
+    choice("reduction", reduction, _REDUCTIONS)
+    gamma = real("gamma", gamma, 0.0, math.inf)
     if alpha is not None:
-        alpha = _real("alpha", alpha, 0.0, 1.0)
+        alpha = real("alpha", alpha, 0.0, 1.0)
     x, t = _check(logits, targets)
     if check and t.numel():
         bad = (t < 0) | (t > 1)
