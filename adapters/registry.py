@@ -20,10 +20,10 @@ ENTRY_POINT_GROUP = "focalspec.adapters"
 # adapter; each module imports its framework lazily.  Adding a library: one module under
 # adapters/thirdparty/ and one line here (its requirement goes to that environment's installs).
 BUILTIN: list[tuple[str, str]] = [
-    ("focalspec.adapters.torch_adapters:own_torch", "torch"),
-    ("focalspec.adapters.torch_adapters:torchvision_adapter", "thirdparty"),
-    ("focalspec.adapters.jax_adapters:own_jax", "jax"),
-    ("focalspec.adapters.jax_adapters:optax_adapter", "jax"),
+    ("focalspec.adapters.own_torch:own_torch", "torch"),
+    ("focalspec.adapters.thirdparty.torchvision_adapter:torchvision_adapter", "thirdparty"),
+    ("focalspec.adapters.own_jax:own_jax", "jax"),
+    ("focalspec.adapters.thirdparty.optax_adapter:optax_adapter", "jax"),
     ("focalspec.adapters.thirdparty.fvcore_adapter:adapters", "thirdparty"),
     ("focalspec.adapters.thirdparty.kornia_adapter:adapters", "thirdparty"),
     ("focalspec.adapters.thirdparty.monai_adapter:adapters", "thirdparty"),
@@ -33,13 +33,14 @@ BUILTIN: list[tuple[str, str]] = [
     ("focalspec.adapters.thirdparty.ultralytics_adapter:adapters", "thirdparty"),
     ("focalspec.adapters.thirdparty.mmdet_adapter:adapters", "thirdparty"),
     ("focalspec.adapters.thirdparty.toolbelt_adapter:adapters", "thirdparty"),
-    ("focalspec.adapters.paddle_adapters:adapters", "paddle"),
-    ("focalspec.adapters.tf_adapters:focalspec_tf", "tensorflow"),
-    ("focalspec.adapters.keras_adapters:keras_adapters", "tensorflow"),
+    ("focalspec.adapters.own_paddle:own_paddle", "paddle"),
+    ("focalspec.adapters.thirdparty.paddle_adapter:adapters", "paddle"),
+    ("focalspec.adapters.own_tf:focalspec_tf", "tensorflow"),
+    ("focalspec.adapters.thirdparty.keras_adapter:keras_adapters", "tensorflow"),
     ("focalspec.adapters.thirdparty.focal_loss_adapter:adapters", "tensorflow"),
     ("focalspec.adapters.thirdparty.tfmodels_adapter:adapters", "tensorflow"),
-    ("focalspec.adapters.triton_adapters:own_triton", "kernels"),
-    ("focalspec.adapters.pallas_adapters:own_pallas", "kernels"),
+    ("focalspec.adapters.own_triton:own_triton", "kernels"),
+    ("focalspec.adapters.own_pallas:own_pallas", "kernels"),
     ("focalspec.adapters.thirdparty.sam3_adapter:adapters", "thirdparty"),
 ]
 

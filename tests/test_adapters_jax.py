@@ -31,7 +31,8 @@ from focalspec.spec.variant import Variant
 
 jax = pytest.importorskip("jax")
 
-from focalspec.adapters.jax_adapters import OptaxAdapter, OwnJaxAdapter, optax_adapter, own_jax  # noqa: E402
+from focalspec.adapters.own_jax import OwnJaxAdapter, own_jax  # noqa: E402
+from focalspec.adapters.thirdparty.optax_adapter import OptaxAdapter, optax_adapter  # noqa: E402
 from focalspec.kernels import jax_loss as impl_jax  # noqa: E402
 
 OWN = own_jax()
@@ -391,8 +392,8 @@ def test_registry_lists_both() -> None:
     from focalspec.adapters.registry import BUILTIN, _load
 
     specs = {
-        "focalspec.adapters.jax_adapters:own_jax": OwnJaxAdapter,
-        "focalspec.adapters.jax_adapters:optax_adapter": OptaxAdapter,
+        "focalspec.adapters.own_jax:own_jax": OwnJaxAdapter,
+        "focalspec.adapters.thirdparty.optax_adapter:optax_adapter": OptaxAdapter,
     }
     for spec, cls in specs.items():
         assert spec in {s for s, _ in BUILTIN}

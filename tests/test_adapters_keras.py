@@ -1,7 +1,7 @@
 """Keras 3 focal losses on tensorflow (in-process), jax and torch (worker subprocesses).
 
 Each adapter must agree with the mpmath reference for the variant it *declares* (what Keras
-computes on that backend, see ``adapters/keras_adapters.py``) on moderate inputs, at the
+computes on that backend, see ``adapters/thirdparty/keras_adapter.py``) on moderate inputs, at the
 'acceptable' grade or better in float32.  Outside the moderate range Keras departs from its
 own declared variant; ``test_known_keras_departures`` pins the smallest such inputs so that
 a fix upstream (or a regression) is noticed.
@@ -16,7 +16,7 @@ from ref_support import timed_matches_run
 pytest.importorskip("keras")
 
 from focalspec.adapters.base import AdapterError
-from focalspec.adapters.keras_adapters import KerasBinaryAdapter, KerasFocalAdapter, keras_adapters
+from focalspec.adapters.thirdparty.keras_adapter import KerasBinaryAdapter, KerasFocalAdapter, keras_adapters
 from focalspec.reference import exact as mpref
 from focalspec.reference.rounding import round_array
 from focalspec.spec.tolerance import budget, error_in_u

@@ -20,7 +20,7 @@ from ref_support import timed_matches_run
 pytest.importorskip("tensorflow")
 
 from focalspec.adapters.base import AdapterError
-from focalspec.adapters.tf_adapters import FocalspecTFAdapter
+from focalspec.adapters.own_tf import FocalspecTFAdapter
 from focalspec.reference import exact as mpref
 from focalspec.reference import float64 as npref
 from focalspec.reference.rounding import get_format, round_array

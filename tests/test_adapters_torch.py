@@ -23,7 +23,8 @@ from focalspec.spec.variant import Variant
 
 torch = pytest.importorskip("torch")
 
-from focalspec.adapters.torch_adapters import FocalspecTorchAdapter, TorchvisionAdapter  # noqa: E402
+from focalspec.adapters.own_torch import FocalspecTorchAdapter  # noqa: E402
+from focalspec.adapters.thirdparty.torchvision_adapter import TorchvisionAdapter  # noqa: E402
 
 OWN = FocalspecTorchAdapter()
 TV = TorchvisionAdapter()

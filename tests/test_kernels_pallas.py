@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("jax", reason="the Pallas kernel needs jax")
 
-from focalspec.adapters.jax_adapters import _jax
+from focalspec.adapters.own_jax import _jax
 
 jax = _jax()
 import jax.numpy as jnp  # noqa: E402
@@ -87,7 +87,7 @@ def test_empty_and_bad_input() -> None:
 
 
 def test_adapter_labels_the_interpreted_run() -> None:
-    from focalspec.adapters.pallas_adapters import INTERPRET, FocalspecPallasAdapter
+    from focalspec.adapters.own_pallas import INTERPRET, FocalspecPallasAdapter
 
     a = FocalspecPallasAdapter()
     assert a.unavailable_reason() is None and INTERPRET in a.modes

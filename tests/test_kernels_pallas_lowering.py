@@ -14,7 +14,7 @@ import pytest
 
 pytest.importorskip("jax", reason="the Pallas kernel needs jax")
 
-from focalspec.adapters.jax_adapters import _jax
+from focalspec.adapters.own_jax import _jax
 
 jax = _jax()
 import jax.numpy as jnp  # noqa: E402

@@ -139,7 +139,7 @@ def test_integer_targets_and_forward_only_kernel() -> None:
 
 
 def test_adapter_labels_the_interpreted_run() -> None:
-    from focalspec.adapters.triton_adapters import INTERPRET, FocalspecTritonAdapter
+    from focalspec.adapters.own_triton import INTERPRET, FocalspecTritonAdapter
 
     a = FocalspecTritonAdapter()
     assert a.unavailable_reason() is None
@@ -219,7 +219,7 @@ def test_backward_of_a_reduced_loss_is_the_saved_gradient() -> None:
 def test_adapter_does_not_check_targets_inside_the_timed_call() -> None:
     """check=True costs three passes over the targets and a host sync per call: the adapter's
     callable (what the bench times) leaves it to the caller."""
-    from focalspec.adapters.triton_adapters import FocalspecTritonAdapter
+    from focalspec.adapters.own_triton import FocalspecTritonAdapter
 
     loss = FocalspecTritonAdapter().make_loss(Variant(gamma=2.0, alpha=0.25))
     out = loss(torch.zeros(3), torch.full((3,), 2.0))  # out of [0, 1]: only a checking call refuses it
@@ -229,7 +229,7 @@ def test_adapter_does_not_check_targets_inside_the_timed_call() -> None:
 def test_bench_reports_the_bytes_the_kernel_declares() -> None:
     """The 12 B claim is a reported number beside the measured fraction of copy bandwidth:
     float32 forward+backward of a sum reads x and t and writes the gradient, nothing else."""
-    from focalspec.adapters.triton_adapters import FocalspecTritonAdapter
+    from focalspec.adapters.own_triton import FocalspecTritonAdapter
     from focalspec.benchmarks import harness as bench
 
     a = FocalspecTritonAdapter()

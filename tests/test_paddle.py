@@ -21,7 +21,8 @@ paddle = pytest.importorskip("paddle")
 
 from thirdparty_support import grade  # noqa: E402
 
-from focalspec.adapters.paddle_adapters import FocalspecPaddle, PaddleSigmoid  # noqa: E402
+from focalspec.adapters.own_paddle import FocalspecPaddle  # noqa: E402
+from focalspec.adapters.thirdparty.paddle_adapter import PaddleSigmoid  # noqa: E402
 from focalspec.cli_main import main  # noqa: E402
 from focalspec.spec.variant import Variant  # noqa: E402
 

@@ -146,7 +146,7 @@ Call = Callable[[Variant, np.ndarray, np.ndarray, str], tuple[np.ndarray, np.nda
 class Direct:
     """A shipped implementation called directly, with the subset of the adapter interface
     the grading needs.  Used for findings only; the project's own adapters for these live
-    in adapters/torch_adapters.py, jax_adapters.py and keras_adapters.py."""
+    in adapters/own_torch.py, own_jax.py and thirdparty/keras_adapter.py."""
 
     name: str
     implementation: str
@@ -295,7 +295,7 @@ class Sam3Finding:
         return variant
 
     def run(self, variant: Variant, x: Any, t: Any, dtype: str, want_grad: bool = True) -> Any:
-        from focalspec.adapters.triton_adapters import INTERPRET
+        from focalspec.adapters.own_triton import INTERPRET
 
         device = "cuda" if "cuda" in self.adapter.devices() and INTERPRET not in self.adapter.modes else "cpu"
         mode = self.adapter.modes[0] if device == "cuda" else INTERPRET
@@ -303,14 +303,14 @@ class Sam3Finding:
 
 
 class KerasFinding:
-    """A Keras adapter (adapters/keras_adapters.py) with the interface the findings need: the
+    """A Keras adapter (adapters/thirdparty/keras_adapter.py) with the interface the findings need: the
     keras package pins a finding, its backend is the framework.  Findings through it are
     stated for Keras's declared variant (its 1e-7 clip), so they are defects, not conventions."""
 
     package = "keras"
 
     def __init__(self, name: str) -> None:
-        from focalspec.adapters.keras_adapters import keras_adapters
+        from focalspec.adapters.thirdparty.keras_adapter import keras_adapters
 
         self.adapter = {a.name: a for a in keras_adapters()}[name]
         self.name = name

@@ -26,7 +26,7 @@ from typing import Any
 
 from focalspec.adapters.base import Adapter, one_line
 from focalspec.adapters.capabilities import Capabilities
-from focalspec.adapters.triton_adapters import INTERPRET, TritonAdapter, interpret_everywhere, triton_missing
+from focalspec.adapters.own_triton import INTERPRET, TritonAdapter, interpret_everywhere, triton_missing
 from focalspec.spec.variant import Variant
 
 LOSS_FILE = os.path.join("train", "loss", "sigmoid_focal_loss.py")

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from focalspec.adapters.base import own_impl_kwargs
-from focalspec.adapters.jax_adapters import OwnJaxAdapter
-from focalspec.adapters.tf_adapters import FocalspecTFAdapter, tf_module
-from focalspec.adapters.torch_adapters import FocalspecTorchAdapter
+from focalspec.adapters.own_jax import OwnJaxAdapter
+from focalspec.adapters.own_tf import FocalspecTFAdapter, tf_module
+from focalspec.adapters.own_torch import FocalspecTorchAdapter
 from focalspec.spec.variant import Variant
 
 REVISION = "f0cf84a"

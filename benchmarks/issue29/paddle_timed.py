@@ -11,7 +11,7 @@ from typing import Any
 from old_adapters import old_kernel
 
 from focalspec.adapters.base import Adapter, own_impl_kwargs
-from focalspec.adapters.paddle_adapters import FocalspecPaddle
+from focalspec.adapters.own_paddle import FocalspecPaddle
 from focalspec.spec.variant import Variant
 
 BEFORE = "66558df"  # focalspec.kernels.paddle_loss before the speed work of 2026-12-06

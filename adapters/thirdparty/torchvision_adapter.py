@@ -1,10 +1,6 @@
-"""Adapters for focalspec's own PyTorch implementation and for torchvision's sigmoid focal loss.
-
-``focalspec-torch`` claims every variant of the spec (it is ``focalspec.kernels.torch_loss``); ``torchvision``
-claims what ``torchvision.ops.sigmoid_focal_loss`` can express: sigmoid on logits,
-canonical soft targets, alpha as a float or switched off (alpha < 0, here -1), reductions
-none/sum/mean.  Everything else is a reason from ``supports``, never a run.
-"""
+"""torchvision's ``torchvision.ops.sigmoid_focal_loss``: it claims what that function can express -- sigmoid on
+logits, canonical soft targets, alpha as a float or switched off (alpha < 0, here -1), reductions none/sum/mean --
+and runs as focalspec's own torch adapter does (eager and compiled), so the two compare one to one."""
 
 from __future__ import annotations
 
@@ -13,32 +9,10 @@ from collections.abc import Callable
 from typing import Any
 
 from focalspec.adapters.backends.torch_backend import torch_module
-from focalspec.adapters.base import CLIP_UPPER_REASON, one_line, own_impl_kwargs
+from focalspec.adapters.base import one_line
 from focalspec.adapters.capabilities import Capabilities
-from focalspec.adapters.torch_base import TorchAdapter
+from focalspec.adapters.own_torch import FocalspecTorchAdapter
 from focalspec.spec.variant import Variant
-
-
-class FocalspecTorchAdapter(TorchAdapter):
-    """focalspec's own PyTorch implementation (``focalspec.kernels.torch_loss``)."""
-
-    name = "focalspec-torch"
-    implementation = "focalspec.kernels.torch_loss"
-    convention = "focalspec"
-    modes = ("eager", "compiled")
-    name_errors = False
-    clip_upper_reason = CLIP_UPPER_REASON
-
-    def make_loss(self, variant: Variant) -> Callable[[Any, Any], Any]:
-        from focalspec.kernels import torch_loss as impl_torch
-
-        fn = impl_torch.sigmoid_focal_loss if variant.activation == "sigmoid" else impl_torch.softmax_focal_loss
-        kw = own_impl_kwargs(variant)
-
-        def loss(x: Any, t: Any) -> Any:
-            return fn(x, t, **kw)
-
-        return loss
 
 
 class TorchvisionAdapter(FocalspecTorchAdapter):
@@ -84,10 +58,6 @@ class TorchvisionAdapter(FocalspecTorchAdapter):
             return sigmoid_focal_loss(x, t, alpha=alpha, gamma=gamma, reduction=reduction)
 
         return loss
-
-
-def own_torch() -> FocalspecTorchAdapter:
-    return FocalspecTorchAdapter()
 
 
 def torchvision_adapter() -> TorchvisionAdapter:

@@ -1,4 +1,5 @@
-"""Adapters for JAX implementations: focalspec's own (``focalspec.kernels.jax_loss``) and ``optax``.
+"""JAX adapters: the shared base (``_JaxAdapter``) and focalspec's own (``focalspec.kernels.jax_loss``);
+optax subclasses the base (``thirdparty/optax_adapter.py``).
 
 JAX is imported lazily and, the first time an adapter touches it, configured for honest
 measurements: ``jax_enable_x64`` (float64 arrays otherwise silently become float32) and
@@ -8,7 +9,6 @@ Both settings are process-wide; every Output records them.
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -27,7 +27,6 @@ from focalspec.adapters.base import (
     own_impl_kwargs,
     version_of,
 )
-from focalspec.adapters.capabilities import Capabilities
 from focalspec.spec.variant import Variant
 
 _jax = jax_module  # the configured jax (tests and the Pallas adapter use this name)
@@ -196,49 +195,6 @@ class OwnJaxAdapter(_JaxAdapter):
         return {"compute_dtype": "float32"} if dtype in ("bfloat16", "float16") else {}
 
 
-class OptaxAdapter(_JaxAdapter):
-    """``optax.losses.sigmoid_focal_loss``: sigmoid on logits, canonical soft targets, scalar
-    alpha or None, no reduction of its own."""
-
-    name = "optax"
-    implementation = "optax.sigmoid_focal_loss"
-    convention = "optax.sigmoid_focal_loss"
-
-    def unavailable_reason(self) -> str | None:
-        return super().unavailable_reason() or failure(
-            lambda: importlib.import_module("optax"), "optax is not usable: {err}"
-        )
-
-    capabilities = Capabilities(
-        "optax.sigmoid_focal_loss",
-        soft_targets=("canonical",),
-        reductions=("none",),
-        reduction_notes=dict.fromkeys(
-            ("mean", "sum", "normalized"), "optax.sigmoid_focal_loss returns the elementwise loss only (no reduction)"
-        ),
-        convention="optax.sigmoid_focal_loss",
-    )
-
-    def _loss_fn(self, variant: Variant) -> Callable[[Any, Any], Any]:
-        import optax
-
-        fn = optax.losses.sigmoid_focal_loss
-        return lambda x, t: fn(x, t, alpha=variant.alpha, gamma=variant.gamma)
-
-    def framework_version(self) -> str | None:
-        try:
-            import optax
-
-            return f"jax {_jax().__version__}, optax {optax.__version__}"
-        except Exception:
-            return None
-
-
 def own_jax() -> Adapter:
-    """Factory for the registry (``focalspec.adapters.jax_adapters:own_jax``)."""
+    """Factory for the registry (``focalspec.adapters.own_jax:own_jax``)."""
     return OwnJaxAdapter()
-
-
-def optax_adapter() -> Adapter:
-    """Factory for the registry (``focalspec.adapters.jax_adapters:optax_adapter``)."""
-    return OptaxAdapter()

@@ -193,7 +193,7 @@ def inprocess_runner() -> kw.KerasRunner | None:
         if "keras" not in sys.modules and os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
             _INPROCESS = False
         else:
-            from focalspec.adapters.tf_adapters import tf_module
+            from focalspec.adapters.own_tf import tf_module
 
             tf_module()  # TF32 off, quiet logs
             runner = kw.KerasRunner()
@@ -211,7 +211,7 @@ def _local_devices(backend: str) -> tuple[str, ...]:
         import jax
 
         return ("cpu", "cuda") if any(d.platform == "gpu" for d in jax.devices()) else ("cpu",)
-    from focalspec.adapters.tf_adapters import tf_devices
+    from focalspec.adapters.own_tf import tf_devices
 
     return tf_devices()
 
@@ -349,7 +349,7 @@ class KerasFocalAdapter(Adapter):
     ) -> Timed:  # fmt: skip
         if self._uses_worker():
             raise NotImplementedError(f"{self.name} runs in a worker process: no native timing path")
-        from focalspec.adapters.tf_adapters import tf_timed
+        from focalspec.adapters.own_tf import tf_timed
 
         timed = tf_timed(self, variant, input_sets, targets, dtype, device, mode, backward)
         runner = inprocess_runner()

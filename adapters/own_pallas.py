@@ -13,7 +13,7 @@ from typing import Any
 
 from focalspec.adapters.base import Adapter, failure
 from focalspec.adapters.capabilities import fused_kernel_capabilities
-from focalspec.adapters.jax_adapters import _JaxAdapter
+from focalspec.adapters.own_jax import _JaxAdapter
 from focalspec.spec.variant import Variant
 
 INTERPRET = "pallas-interpret"
@@ -73,5 +73,5 @@ class FocalspecPallasAdapter(_JaxAdapter):
 
 
 def own_pallas() -> Adapter:
-    """Factory for the registry (``focalspec.adapters.pallas_adapters:own_pallas``)."""
+    """Factory for the registry (``focalspec.adapters.own_pallas:own_pallas``)."""
     return FocalspecPallasAdapter()
