@@ -1,6 +1,6 @@
-"""Vectorised float64 reference: the same definitions as ``mp`` for bulk random tensors.
+"""Vectorised float64 reference: the same definitions as ``exact`` for bulk random tensors.
 
-Written independently of ``mp`` (arrays and ``np.where`` limits instead of per-element
+Written independently of ``exact`` (arrays and ``np.where`` limits instead of per-element
 branches) so that each checks the other.  Every quantity is evaluated in a form without
 cancellation; its measured error against mpmath is bounded in tests/test_reference_np.py
 (``NP_ERROR_BOUND_U`` units of float64 roundoff, relative to the value / gradient scale).

@@ -146,7 +146,7 @@ Call = Callable[[Variant, np.ndarray, np.ndarray, str], tuple[np.ndarray, np.nda
 class Direct:
     """A shipped implementation called directly, with the subset of the adapter interface
     the grading needs.  Used for findings only; the project's own adapters for these live
-    in adapters/own_torch.py, own_jax.py and thirdparty/keras_adapter.py."""
+    in adapters/thirdparty/torchvision_adapter.py, thirdparty/optax_adapter.py and thirdparty/keras_adapter.py."""
 
     name: str
     implementation: str
