@@ -90,7 +90,7 @@ fi
 PKG=$(mktemp -d /tmp/focalspec-pkg.XXXXXX)
 mkdir "$PKG/focalspec"
 for f in cli/*.py; do ln -s "$ROOT/$f" "$PKG/focalspec/"; done
-for part in spec reference adapters kernels conformance reports; do
+for part in spec reference certified adapters kernels conformance benchmarks reports; do
     [ -d "$ROOT/$part" ] && ln -s "$ROOT/$part" "$PKG/focalspec/$part"
 done
 export PYTHONPATH=$PKG${PYTHONPATH:+:$PYTHONPATH}

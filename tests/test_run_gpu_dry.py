@@ -89,3 +89,16 @@ def test_unknown_argument_is_refused(tmp_path: Path) -> None:
     proc = subprocess.run(["bash", str(SCRIPT), "--bogus"], capture_output=True, text=True, timeout=30,
                           env={**os.environ, "OUT": str(tmp_path)})  # fmt: skip
     assert proc.returncode == 2 and "unknown argument" in proc.stderr
+
+
+def test_the_symlinked_tree_has_every_part_of_the_namespace() -> None:
+    """The device has no installed focalspec: run_gpu.sh builds the namespace from symlinks, and a part
+    missing there (benchmarks/, certified/ once were) fails only on the GPU, where time is scarce."""
+    import re
+    import tomllib
+
+    dirs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
+    parts = {d.split("/")[0] for name, d in dirs.items() if name != "focalspec"}
+    loop = re.search(r"^for part in ([a-z ]+); do", SCRIPT.read_text(), re.M)
+    assert loop, "run_gpu.sh: the 'for part in ...' symlink loop is gone"
+    assert parts <= set(loop.group(1).split()), f"run_gpu.sh does not link {sorted(parts - set(loop.group(1).split()))}"
