@@ -10,7 +10,9 @@ that both forms share (value and closed-form gradient from one call).  Depends o
 from __future__ import annotations
 
 import math
+import os
 import struct
+import time
 from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
@@ -19,13 +21,41 @@ import torch
 
 Tensor = torch.Tensor
 
-# torch 2.14's float32 log1p on CPUs where ATen runs its AVX512 kernels is about 6x slower
-# than its AVX2 one and than float64 log1p there (at 2^16 elements, one thread: 547 us
-# against 85 us AVX2 and 156 us via float64, conversions included; torch.compile's code
-# calls the same vector function).  It is the one transcendental of the canonical loss that
-# is slow, so there the float32 log1p is taken in float64 and rounded once: faster, and more
-# accurate (0.5 ulp instead of 1).
-_F32_LOG1P_VIA_F64 = torch.backends.cpu.get_cpu_capability() == "AVX512"
+# ATen's float32 log1p is the one transcendental of the canonical loss whose speed depends on
+# the CPU: on one AVX512 machine here (AMD EPYC) it ran about 6x slower than its AVX2 kernel and
+# than float64 log1p (2^16 elements, one thread: 547 us against 156 us via float64, conversions
+# included), on another (Intel Xeon, also AVX512) 3x faster than the float64 route (40 us against
+# 127 us).  The capability flag does not tell them apart, so the route is measured once, at
+# import, on a buffer too small for ATen to split across threads (about a millisecond); both
+# routes stay within an ulp (the float64 one rounds once: 0.5 ulp).  FOCALSPEC_F32_LOG1P=native
+# or =float64 fixes the route (reproducible timings, or a result that must not depend on it).
+
+
+def _f32_log1p_route() -> bool:
+    """True where float32 log1p is faster through float64 (see above)."""
+    forced = os.environ.get("FOCALSPEC_F32_LOG1P", "").strip().lower()
+    if forced in ("native", "float64"):
+        return forced == "float64"
+    if forced:
+        raise ValueError(f"FOCALSPEC_F32_LOG1P must be 'native' or 'float64', got {forced!r}")
+    if torch.backends.cpu.get_cpu_capability() != "AVX512":
+        return False
+    e = torch.rand(1 << 13)
+
+    def fastest(f: Any) -> float:
+        best = math.inf
+        for _ in range(7):
+            t0 = time.perf_counter()
+            f()
+            best = min(best, time.perf_counter() - t0)
+        return best
+
+    native = fastest(lambda: torch.log1p(e))
+    via = fastest(lambda: torch.log1p(e.double()).float())
+    return via < native
+
+
+_F32_LOG1P_VIA_F64 = _f32_log1p_route()
 _LOG1P_SLICE = 1 << 16  # elements per float64 slice (512 KiB): stays in a core's L2 between its three passes
 
 # ----------------------------------------------------------------------------- arithmetic
@@ -103,7 +133,19 @@ def _expm1(y: Tensor) -> Tensor:
     u = torch.exp(y)
     um1 = u - 1
     r = torch.where(u == 1, y, um1 * y / torch.log(u))
-    return torch.where(um1 == -1, -1.0, torch.where(torch.isinf(u), u, r))
+    return torch.where(um1 == -1, -1.0, torch.where(isinf(u), u, r))
+
+
+def isnan(v: Tensor) -> Tensor:
+    """torch.isnan, but as ``v != v`` under torch.compile: Inductor's CPU code runs isnan and
+    isinf element by element outside its vector loop (a scalar loop per 16 floats), a comparison
+    inside it; in eager mode ATen's own kernel is the one pass."""
+    return v != v if torch.compiler.is_compiling() else torch.isnan(v)
+
+
+def isinf(v: Tensor) -> Tensor:
+    """torch.isinf, as ``|v| == inf`` under torch.compile (see ``isnan``)."""
+    return v.abs() == math.inf if torch.compiler.is_compiling() else torch.isinf(v)
 
 
 def _log1p_unit(e: Tensor, inplace: bool) -> Tensor:

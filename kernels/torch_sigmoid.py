@@ -26,6 +26,8 @@ from focalspec.kernels.torch_exact_ops import (
     _two_prod,
     _two_sum,
     closed_form_function,
+    isinf,
+    isnan,
 )
 
 Tensor = torch.Tensor
@@ -153,7 +155,8 @@ def _canonical_parts(x: Tensor, compiled: bool) -> tuple[Tensor, Tensor, Tensor,
     -log p = log1p(e) + max(-x, 0) and -log(1 - p) = log1p(e) + max(x, 0) share one
     e = exp(-|x|) (two non-negative terms: no cancellation); p and 1 - p are two sigmoids
     (1 / (1 + e) and e / (1 + e) from the same e would save an exp but cost up to 3 u in
-    (1 - p_t)**gamma, measured by the conformance suite).  Eager, where every operation is a
+    (1 - p_t)**gamma, measured by the conformance suite; compiled, sigma(-|x|) and its
+    complement 1 - sigma(-|x|) saved 1 % of the time and cost 0.18 u in float32).  Eager, where every operation is a
     pass over memory, the work is done in place on fresh buffers; compiled, it fuses."""
     if compiled:
         log1pe = _log1p_unit(torch.exp(-x.abs()), inplace=False)
@@ -265,11 +268,11 @@ def _sigmoid_two_term(
     grad = None
     if need_grad:
         grad = _mul0(wn, gn * (gamma * s_neg * sp_pos + s_pos)) - _mul0(wp, gp * (gamma * s_pos * sp_neg + s_neg))
-    isinf = torch.isinf(x)
+    at_inf = isinf(x)
     w_lim = torch.where(x > 0, wn, wp)
-    value = torch.where(isinf, torch.where(w_lim > 0, math.inf, 0.0), value)
+    value = torch.where(at_inf, torch.where(w_lim > 0, math.inf, 0.0), value)
     if grad is not None:
-        grad = torch.where(isinf, torch.where(x > 0, w_lim, -w_lim), grad)
+        grad = torch.where(at_inf, torch.where(x > 0, w_lim, -w_lim), grad)
     return value, grad
 
 
@@ -317,9 +320,9 @@ def _sigmoid_canonical(
     if tn is None:
         tn = 1 - t
     v_lim, g_lim = _sigmoid_logits_limits(x, t, tn, None, gamma, "canonical")
-    isinf = torch.isinf(x)
-    value = torch.where(isinf, v_lim, value)
-    grad = None if grad is None else torch.where(isinf, g_lim, grad)
+    at_inf = isinf(x)
+    value = torch.where(at_inf, v_lim, value)
+    grad = None if grad is None else torch.where(at_inf, g_lim, grad)
     return _weighted_with_nan(value, grad, a, x, t0)
 
 
@@ -331,7 +334,7 @@ def _weighted_with_nan(
     if a is not None:
         value = _mul0(a, value)
         grad = None if grad is None else _mul0(a, grad)
-    bad = torch.isnan(x) | torch.isnan(t0)
+    bad = isnan(x) | isnan(t0)
     value = torch.where(bad, math.nan, value)
     grad = None if grad is None else torch.where(bad, math.nan, grad)
     return value, grad
@@ -359,9 +362,9 @@ def _sigmoid_elementwise(x: Tensor, t0: Tensor, cfg: _SigmoidCfg, need_grad: boo
             value, grad = _sigmoid_logits_unweighted(x, t0, t, tn, gamma, soft_target, ls, need_grad)
             mh = (2 * t0 - 1) * (1 - ls) if soft_target == "margin" else None  # its sign and zeros are exact
             v_lim, g_lim = _sigmoid_logits_limits(x, t, tn, mh, gamma, soft_target)
-            isinf = torch.isinf(x)
-            value = torch.where(isinf, v_lim, value)
-            grad = None if grad is None else torch.where(isinf, g_lim, grad)
+            at_inf = isinf(x)
+            value = torch.where(at_inf, v_lim, value)
+            grad = None if grad is None else torch.where(at_inf, g_lim, grad)
         if alpha is not None:
             return _weighted_with_nan(value, grad, alpha * t + (1.0 - alpha) * tn, x, t0)
     return _weighted_with_nan(value, grad, None, x, t0)
