@@ -340,7 +340,9 @@ def _keras_on_torch(x: float, t: float, gamma: float, alpha: float, dtype: str) 
 @pytest.mark.parametrize(("x", "t", "gamma", "alpha", "dtype", "which", "cause"), [
     (-10.0, 0.0, 0.5, 0.0, "float32", "grad", "one_minus_p_cancellation"),  # 1 − (1 − p): 1.29e3 u
     (-10.0, 0.0, 2.0, 0.0, "float32", "grad", "one_minus_p_cancellation"),
-    (10.0, 0.0, 2.0, 0.25, "float16", "value", "low_precision_compute"),  # 1 − 1e−7 is 1 in float16: log cap 100
+    # 1 − 1e−7 is 1 in float16, so p = 1 passes the clip and the log cap gives 100: computing in float32 and
+    # forming the bound exactly each remove the error; the formula's (the bound's) comes first (SPEC §10.7)
+    (10.0, 0.0, 2.0, 0.25, "float16", "value", "clip_epsilon"),
 ])  # fmt: skip
 def test_keras_on_torch_is_reproduced_step_by_step(x, t, gamma, alpha, dtype, which, cause) -> None:  # type: ignore[no-untyped-def]
     """Keras' binary focal loss on torch: torch's binary_cross_entropy of the clipped p (log capped

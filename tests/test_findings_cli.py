@@ -101,11 +101,13 @@ PROSE = {
     "F-SAM-4": "one_minus_p_cancellation", "F-SAM-5": "clip_epsilon",
     "F-TRANSFORMERS-1": "nonfinite_at_finite", "F-TRANSFORMERS-2": "one_minus_p_cancellation",
     "F-ULTRALYTICS-1": "nonfinite_at_finite", "F-ULTRALYTICS-2": "one_minus_p_cancellation",
-    "F-MMDET-1": "clip_epsilon", "F-MMDET-2": "nonfinite_at_finite", "F-MMDET-3": "one_minus_p_cancellation",
+    "F-MMDET-1": "convention", "F-MMDET-2": "nonfinite_at_finite", "F-MMDET-3": "one_minus_p_cancellation",
     "F-PADDLE-1": "convention", "F-PADDLE-2": "one_minus_p_cancellation", "F-PADDLE-3": "nonfinite_at_finite",
     "F-TFMODELS-1": "low_precision_compute", "F-TFMODELS-2": "nonfinite_at_finite",
     "F-TFMODELS-3": "one_minus_p_cancellation",
 }  # fmt: skip
+# F-MMDET-1 is mmdet's normaliser avg_factor + FLT_EPSILON (SPEC §10.7: a p/q ratio of a reduced value, a
+# convention; it was read as an ε like a clip's until the random-20 audit of 2026-12-06 found it)
 # where one element cannot tell the classifier what the prose knows from the source code (none since the
 # classifier reproduces mechanisms, issue 24: MONAI's written-out BCE, SAM's clamp at 1e9, mmdet's ε)
 ONE_ELEMENT_LIMITS: dict[str, str] = {}

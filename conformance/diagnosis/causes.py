@@ -186,6 +186,22 @@ def _from_evaluations(check: str, dtype: str, recs: list[dict[str, Any]], failur
     return _verdict(found)
 
 
+def _normaliser_marks(elements: list[Element], ev: Evidence) -> dict[int, tuple[str, str, str]]:
+    """The elements of a reduced float64 check that are expected / (1 + ε) for one library ε: a normaliser
+    n + ε (a convention, e.g. mmdet's avg_factor + float32 eps), not a working dtype, whose error differs
+    from element to element."""
+    if ev.variant.get("reduction", "none") == "none" or ev.dtype != "float64":
+        return {}
+    out: dict[int, tuple[str, str, str]] = {}
+    for i, e in enumerate(elements):
+        ratio = e.got / e.expected if e.expected and math.isfinite(e.got) and math.isfinite(e.expected) else math.nan
+        eps = cev.normaliser_epsilon([ratio], ev.dtype)
+        if eps is not None:
+            out[i] = ("convention", f"expected / (1 + {eps:.3g}): the normaliser has an ε added (n + ε, e.g. mmdet's "
+                                    "avg_factor + float32 eps)", "")  # fmt: skip
+    return out
+
+
 def _size_key(e: Element) -> float:
     return math.inf if e.x is None or math.isnan(e.x) else abs(e.x)
 
@@ -195,7 +211,8 @@ def _verdict(found: list[tuple[Element, tuple[str, str, str], Evidence]]) -> Ver
     by: dict[str, list[tuple[Element, str, str, Evidence]]] = {}
     for e, (cause, why, key), ev in found:
         by.setdefault(cause, []).append((e, why, key, ev))
-    cause = check_cause({c: len(v) for c, v in by.items()})
+    worst = {c: max((e.err_u if math.isfinite(e.err_u) else math.inf) for e, *_ in v) for c, v in by.items()}
+    cause = check_cause({c: len(v) for c, v in by.items()}, worst)
     e, why, key, ev = by[cause][0]
     ex = example(e, str(ev.variant.get("input_kind") or "logits"))
     if key:
@@ -308,7 +325,7 @@ def classify(ev: Evidence) -> Verdict:
 def element_causes(ev: Evidence) -> list[tuple[str, str, str]]:
     """(cause, why, mechanism key) of each of the check's elements: the catalogue's reproduction
     where it runs, else the fallback rules."""
-    by_mech = _mechanism_causes(ev)
+    by_mech = {**_mechanism_causes(ev), **_normaliser_marks(ev.elements, ev)}
     out = []
     for i, e in enumerate(ev.elements):
         if i in by_mech:
@@ -321,14 +338,15 @@ def element_causes(ev: Evidence) -> list[tuple[str, str, str]]:
     return out
 
 
-def check_cause(counts: dict[str, int]) -> str:
-    """One defect, one cause: a check takes the cause most of its elements carry; a non-finite
-    result at a finite input (training stops) comes first whatever its count, and unclassified
-    only where nothing else is found."""
+def check_cause(counts: dict[str, int], worst: dict[str, float] | None = None) -> str:
+    """One defect, one cause: a check takes the cause most of its elements carry; at equal counts the
+    one with the largest error (the element the check reports); a non-finite result at a finite input
+    (training stops) comes first whatever its count, and unclassified only where nothing else is found."""
     if "nonfinite_at_finite" in counts:
         return "nonfinite_at_finite"
     named = {c: n for c, n in counts.items() if c != "unclassified"} or counts
-    return min(named, key=lambda c: (-named[c], PRIORITY.index(c)))
+    w = worst or {}
+    return min(named, key=lambda c: (-named[c], -w.get(c, 0.0), PRIORITY.index(c)))
 
 
 def _first(message: str) -> str:

@@ -28,6 +28,7 @@ import numpy as np
 
 from focalspec.conformance.diagnosis.dual import Arith, D, Ops, _c
 from focalspec.reference.rounding import get_format
+from focalspec.spec.tolerance import budget
 
 # ----------------------------------------------------------------------------- the catalogue
 
@@ -426,9 +427,10 @@ def explain(x: np.ndarray, t: np.ndarray, got: np.ndarray, expected: np.ndarray,
     if ok.any() and abs(scale - 1.0) < 1e-6:
         scale = 1.0
     err = residual(expected, got)
-    # what still passes at an element: a few hundred units of the dtype's roundoff (the acceptable grade's
-    # order for one element), for telling which reversal leaves a right answer (``attribute``)
-    pass_bound = 256 * get_format(dtype).unit_roundoff * np.abs(expected)
+    # what still passes at an element: the acceptable budget of one element (SPEC §10.3; 16 u in bfloat16 at
+    # γ = 2, 512 u in float32), at most 256 u, for telling which reversal leaves a right answer (``attribute``)
+    g = float(v.get("gamma") or 0.0)
+    pass_bound = min(256.0, budget(dtype, g).acceptable) * get_format(dtype).unit_roundoff * np.abs(expected)
     # reproduced: within a few ulps of the dtype (kernels' last-bit differences), or 2 % of the error
     tol = np.maximum(3 * _ulp(got, dtype), 0.02 * np.where(np.isfinite(err), err, 0.0))
     if dtype == "float64":  # a float32 working dtype: its results are float32 numbers, to its own few ulps
@@ -443,10 +445,16 @@ def explain(x: np.ndarray, t: np.ndarray, got: np.ndarray, expected: np.ndarray,
     moderate = bool(np.any((x >= 0.02) & (x <= 0.98))) if probs else bool(np.any(np.abs(x) <= 4.0))
     moderate = moderate or bool(np.any(t == 0.0) and np.any(t == 1.0))  # or both classes fail
     singles = [(k,) for k in applicable(v, dtype, moderate)]
+
+    def inert(keys: tuple[str, ...]) -> bool:
+        """γ = 0: (1 − p_t)^0 = 1, so a factor mechanism changes nothing unless autodiff of the power is in
+        the model (0·0^{−1}); alone it only copies the model without it and must not take its elements."""
+        return g == 0 and "pow_autodiff" not in keys and any(BY_KEY[k].slot == "factor" for k in keys)
+
     res = {(): r_spec}
     naive = pred(("naive_log",)) if ("naive_log",) in singles else None
     for k in singles:
-        p = pred(k)
+        p = None if inert(k) else pred(k)
         if p is None:
             continue
         if naive is not None and k[0].startswith("eps_") and bool(np.all(residual(p, naive) == 0)):
@@ -465,7 +473,7 @@ def explain(x: np.ndarray, t: np.ndarray, got: np.ndarray, expected: np.ndarray,
 
     for combo in itertools.combinations(cands, 2):
         keys = tuple(sorted(sum(combo, ()), key=ORDER.__getitem__))
-        p = pred(keys)
+        p = None if inert(keys) else pred(keys)
         if p is not None:
             res[keys] = residual(p, got)
     # triples: the best pairs, each extended by one more mechanism; and the framework forms with a
@@ -474,7 +482,7 @@ def explain(x: np.ndarray, t: np.ndarray, got: np.ndarray, expected: np.ndarray,
     for pair in sorted((k for k in res if len(k) == 2), key=score)[:6] + base_pairs:
         for (k,) in cands:
             keys = tuple(sorted({*pair, k}, key=ORDER.__getitem__))
-            if len(keys) == 3 and keys not in res and (p := pred(keys)) is not None:
+            if len(keys) == 3 and keys not in res and not inert(keys) and (p := pred(keys)) is not None:
                 res[keys] = residual(p, got)
     # one implementation, one model: the models that reproduce most of the check's elements come
     # first (then fewer mechanisms, then the catalogue's order: framework forms before conventions)
@@ -543,6 +551,7 @@ def attribute(best: tuple[str, ...], i: int, got: np.ndarray, expected: np.ndarr
     # a mechanism whose reversal alone removes (nearly) all the error is the defect; where several do, the
     # formula's comes before the working dtype's (a stable form computed op by op in a half type passes)
     whole = [k for k in best if shares.get(k, -math.inf) >= 0.9 * err]
+    whole.sort(key=lambda k: BY_KEY[k].slot == "precision")
     if whole:
         right = [k for k in whole if left_after.get(k, math.inf) <= passing]
         return BY_KEY[(right or whole)[0]].cause
