@@ -6,7 +6,7 @@ measured impact of §10.9); findings are ordered by severity, then by count, the
 A finding gathers the checks of one implementation with one cause and shows the smallest input
 among them (|x| nearest 0: where the defect starts), its observed and expected values, the first
 dtype it breaks (float64, float32, bfloat16, float16 order) and the reproducer of that check -- or,
-where the run bisected that cause (the results' ``minimal``, conformance/diagnosis/shrink.py), the bisected
+where the run bisected that cause (the results' ``minimal``, conformance/suite/shrink.py), the bisected
 element with its ``--point`` reproducer. Bad input -- a file of another schema or version, a folder
 without results, a file that is not JSON -- is one line naming the file, exit 2.
 """
@@ -81,8 +81,8 @@ def derive(docs: list[tuple[Path, dict[str, Any]]], impacts: dict[str, Any] | No
     """One finding per (adapter, cause), with its severity (SPEC §10.8) from each failing check's
     cause, tier and dtype and the measured impact (``impacts``: conformance.impact.load()),
     ordered by severity, then by number of checks: the worst defect first."""
-    from focalspec.conformance.diagnosis import shrink
     from focalspec.conformance.diagnosis.causes import CAUSES, classify_entry
+    from focalspec.conformance.suite import shrink
 
     adapters: dict[str, dict[str, Any]] = {}
     records = [m for _, doc in docs for m in doc.get("minimal") or []]

@@ -19,6 +19,11 @@ import numpy as np
 
 from focalspec.spec.rounding import get_format
 
+# SPEC §10.5: the requirement tiers, and those a check must pass unless the caller says otherwise (±∞/NaN
+# inputs, the extended tier, are reported but not required by default)
+TIERS = ("finite", "saturation", "extended", "compile")
+DEFAULT_REQUIRED = ("finite", "saturation", "compile")
+
 GRADES: tuple[str, ...] = ("exact", "faithful", "accurate", "acceptable", "fail")
 # float64 gradings compare against a float64 copy of the certified value (0.5 u away at most)
 

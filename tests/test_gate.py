@@ -440,7 +440,7 @@ def test_each_cause_is_bisected_to_a_boundary_certified_by_the_reference(
     record's expected value is the mpmath reference at that element."""
     import numpy as np
 
-    from focalspec.conformance.diagnosis import shrink
+    from focalspec.conformance.suite import shrink
     from focalspec.reference import exact as ref_mp
     from focalspec.spec.variant import Variant
 
@@ -467,7 +467,7 @@ def test_the_bisected_reproducer_runs_as_printed(
     """Printed, it fails with the cause; at the passing neighbour the same line passes."""
     import shlex
 
-    from focalspec.conformance.diagnosis import shrink
+    from focalspec.conformance.suite import shrink
 
     doc = run_of(tmp_path_factory, "one_minus_p")
     m = shrink.best(doc["minimal"])[(f"{IMPL}.one_minus_p", "one_minus_p_cancellation")]

@@ -154,3 +154,21 @@ def test_spec_is_at_the_bottom() -> None:
     """spec/ is what every other folder is checked against: it imports none of them."""
     edges = folder_edges()
     assert not edges["spec"], f"spec/ imports {sorted(edges['spec'])}"
+
+
+def test_no_cycle_between_the_rooms_of_conformance() -> None:
+    """conformance/ is rooms -- the suite, the gate, the diagnosis -- that import one way only: the gate
+    drives the suite, the suite asks the diagnosis; the diagnosis reads neither (what it needs of an
+    adapter's claims lives in adapters/, the required tiers in spec/)."""
+    base = ROOT / "conformance"
+    rooms = sorted(p.name for p in base.iterdir() if p.is_dir() and (p / "__init__.py").exists())
+    edges: dict[Path, set[Path]] = {Path(r): set() for r in rooms}
+    for room in rooms:
+        for f in (base / room).rglob("*.py"):
+            for target in imports_of(f):
+                parts = target.relative_to(ROOT).parts
+                if parts[0] == "conformance" and len(parts) > 2 and parts[1] != room:
+                    edges[Path(room)].add(Path(parts[1]))
+    assert {"suite", "gate", "diagnosis"} <= set(rooms), rooms
+    found = [tuple(str(p) for p in c) for c in cycles(edges)]
+    assert not found, f"import cycles between the rooms of conformance/: {found}; edges {edges}"

@@ -239,7 +239,7 @@ def request(adapter: Adapter, v: Variant, dtype: str, x: np.ndarray) -> tuple[Va
     variant, or the adapter's declared form of it where it refuses the plain one (Keras'
     categorical loss only runs with its clip), or the variant without α where it has none --
     or the reason it runs none of them."""
-    from focalspec.conformance.suite.runner import resolve_variant
+    from focalspec.adapters.claims import resolve_variant
 
     try:
         declared = resolve_variant(adapter, v, dtype, x)

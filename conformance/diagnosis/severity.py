@@ -77,7 +77,7 @@ def worst(levels: list[str] | tuple[str, ...] | set[str]) -> str | None:
 
 def required_tiers(tiers: Iterable[str], required: Iterable[str] | None = None) -> bool:
     """Whether any of a failure's ``tiers`` is required (default: SPEC §10.5's finite, saturation, compile)."""
-    from focalspec.conformance.suite.tiers import DEFAULT_REQUIRED
+    from focalspec.spec.tolerance import DEFAULT_REQUIRED
 
     need = set(DEFAULT_REQUIRED if required is None else required)
     return any(t in need for t in tiers)

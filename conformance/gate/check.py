@@ -188,8 +188,9 @@ class _Tally:
     def cause_lines(self, target: str = "") -> list[str]:
         """The causes by severity, then count (SPEC §10.8), each with its impact numbers (§10.9,
         the committed reports/impact.json for a built-in adapter)."""
-        from focalspec.conformance.diagnosis import impact, severity, shrink
+        from focalspec.conformance.diagnosis import impact, severity
         from focalspec.conformance.diagnosis.causes import CAUSES, PRIORITY
+        from focalspec.conformance.suite import shrink
 
         smallest = {cause: m for (_, cause), m in shrink.best(self.minimal).items()}
         by_dtype = shrink.best_by_dtype(self.minimal)

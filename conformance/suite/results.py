@@ -8,7 +8,7 @@ passed), verbatim.  Every failing test carries ``cause`` (SPEC §10.7, ``causes.
 ``cause_detail`` (one human line) and ``cause_example`` (the element that shows it); fields added
 within version 1, so readers of older files classify them themselves (``causes.classify_entry``).
 ``minimal`` (also added within version 1; absent in older files) lists the failing elements the
-run bisected to the boundary where a cause starts (conformance/diagnosis/shrink.py), each with its
+run bisected to the boundary where a cause starts (conformance/suite/shrink.py), each with its
 ``--point`` reproducer.  ``tally`` (added within version 1) counts the tests by ``TALLY``, the
 one definition that pytest's line, the gate's line and JUnit share (SPEC §10.5, ``tally``).
 """
@@ -143,7 +143,7 @@ def document(
         "tally": {k.replace(" ", "_"): n for k, n in tally(tests).items()},
         "tests": tests,
         "sweeps": sweeps,
-        # per (implementation, cause): the smallest failing input, bisected (conformance/diagnosis/shrink.py)
+        # per (implementation, cause): the smallest failing input, bisected (conformance/suite/shrink.py)
         "minimal": list(minimal or []),
         "stale": {"xfails": list(stale_xfails), "skips": list(stale_skips)},
     }

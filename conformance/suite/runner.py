@@ -26,11 +26,11 @@ import numpy as np
 import pytest
 
 from focalspec.adapters.base import DTYPES, MODES, Adapter, AdapterError, Output
-from focalspec.conformance.diagnosis import causes, severity, shrink
-from focalspec.conformance.suite import contracts, grading, invariants, isolation, tiers
+from focalspec.adapters.claims import resolve_variant, supports
+from focalspec.conformance.diagnosis import causes, severity
+from focalspec.conformance.suite import contracts, grading, invariants, isolation, shrink, tiers
 from focalspec.conformance.suite import families as fam
 from focalspec.conformance.suite.cases import Evaluation, InvariantCase, SuiteCase
-from focalspec.conformance.suite.claims import resolve_variant, supports
 from focalspec.conformance.suite.isolation import (
     FaultBudget,
     ImplementationFault,

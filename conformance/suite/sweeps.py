@@ -33,7 +33,7 @@ def grid(points_per_side: int = 150) -> np.ndarray:
 def sweep_one(suite: Any, adapter: Any, device: str, dtype: str, mode: str) -> list[dict[str, Any]]:
     """The sweeps of one adapter combination ([] when the adapter has no sigmoid-on-logits variant).
     One call per gamma covers both targets (the grid twice), so compiled modes compile once per gamma."""
-    from focalspec.conformance.suite.claims import resolve_variant, supports
+    from focalspec.adapters.claims import resolve_variant, supports
 
     x1 = round_to(grid(), dtype)
     n = x1.size

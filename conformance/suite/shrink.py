@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 
 from focalspec.adapters.base import DTYPES, Output
+from focalspec.adapters.claims import resolve_variant
 from focalspec.conformance.diagnosis import causes
 from focalspec.conformance.suite import grading, tiers
-from focalspec.conformance.suite.claims import resolve_variant
 from focalspec.conformance.suite.record import CheckRecord
 from focalspec.reference.rounding import get_format
 from focalspec.spec.variant import SpecError, Variant, variant_text
