@@ -426,3 +426,18 @@ def test_alpha_zero_read_as_no_alpha_is_its_own_convention_not_alpha_on_the_wron
     assert bad.sum() == 5  # the positives, whose exact loss is 0
     ex = mech.explain(x[bad], t[bad], got[bad], exp.value[bad], "value", v.to_dict(), "float32")
     assert ex.cause == ["convention"] * 5 and all(k == ("alpha_zero_off",) for k in ex.keys), ex.keys
+
+
+def test_a_nan_among_a_causes_elements_is_its_example_and_makes_it_critical() -> None:
+    """Keras' declared clip in bfloat16 (1 − 1e−7 rounds to 1): at p = 1e−7 the loss is −0 instead of
+    7.5e−22, at p = 1 (t = 1) NaN instead of 0. Both elements carry the clip's cause; the example shown
+    (and read for the severity) is the NaN, not the smaller input, so the check is critical."""
+    from focalspec.conformance.diagnosis import severity
+
+    v = {**variant(kind="probs"), "clip_eps": 1e-7, "clip_scope": "ce"}
+    small = Element(1.0011717677116394e-07, 0.0, 7.526359745929398e-22, -0.0, 256.0, "value")
+    nan = Element(1.0, 1.0, 0.0, math.nan, math.inf, "value")
+    verdict = classify(Evidence("value", "bfloat16", v, "finite", None, "", [small, nan]))
+    assert verdict.cause == "clip_epsilon", verdict.detail
+    assert verdict.example is not None and math.isnan(float(verdict.example["got"])), verdict.example
+    assert severity.severity(verdict.cause, nonfinite=severity.nonfinite_example(verdict.example)) == "critical"

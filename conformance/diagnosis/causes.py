@@ -213,7 +213,10 @@ def _verdict(found: list[tuple[Element, tuple[str, str, str], Evidence]]) -> Ver
         by.setdefault(cause, []).append((e, why, key, ev))
     worst = {c: max((e.err_u if math.isfinite(e.err_u) else math.inf) for e, *_ in v) for c, v in by.items()}
     cause = check_cause({c: len(v) for c, v in by.items()}, worst)
-    e, why, key, ev = by[cause][0]
+    # the example shows the cause at its smallest input, or where it breaks training: a NaN/∞ at a finite
+    # input among its elements is the one shown (the check's severity is read off its example)
+    nonfinite = (f for f in by[cause] if not math.isfinite(f[0].got) and math.isfinite(f[0].expected))
+    e, why, key, ev = next(nonfinite, by[cause][0])
     ex = example(e, str(ev.variant.get("input_kind") or "logits"))
     if key:
         ex["mechanism"] = key
