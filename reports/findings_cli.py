@@ -149,17 +149,19 @@ def derive(docs: list[tuple[Path, dict[str, Any]]], impacts: dict[str, Any] | No
 
 
 def _check_groups(items: list[tuple[dict[str, Any], Any, str]]) -> list[dict[str, Any]]:
-    """The failing checks by (dtype, required tier or not): what a check's severity depends on
-    besides its cause, kept so that new impact numbers re-grade them (``--annotate``)."""
+    """The failing checks by (dtype, required tier or not, NaN/inf at a finite input or not): what a
+    check's severity depends on besides its cause (SPEC §10.8, as the gate and the report grade it),
+    kept so that new impact numbers re-grade them (``--annotate``)."""
     from focalspec.conformance.diagnosis import severity
 
-    groups: dict[tuple[str, bool], int] = {}
-    for t, _, _ in items:
+    groups: dict[tuple[str, bool, bool], int] = {}
+    for t, v, _ in items:
         req = t.get("tier_required")
         tier = str(t.get("failure_tier") or t.get("tier"))
-        key = (str(t.get("dtype")), bool(req) if req is not None else severity.required_tiers([tier]))
+        nonfinite = severity.nonfinite_example(t.get("cause_example") or getattr(v, "example", None))
+        key = (str(t.get("dtype")), bool(req) if req is not None else severity.required_tiers([tier]), nonfinite)
         groups[key] = groups.get(key, 0) + 1
-    return [{"dtype": d, "required": r, "checks": n} for (d, r), n in sorted(groups.items())]
+    return [{"dtype": d, "required": r, "nonfinite": nf, "checks": n} for (d, r, nf), n in sorted(groups.items())]
 
 
 def annotate(findings: list[dict[str, Any]], impacts: dict[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -180,7 +182,8 @@ def annotate(findings: list[dict[str, Any]], impacts: dict[str, Any] | None = No
         for g in groups:
             dtypes = g["dtype"] if isinstance(g["dtype"], list) else [g["dtype"]]
             exceeds = impact.exceeds_floor(entry, dtypes)
-            level = severity.severity(f["cause"], required=g["required"], impact_exceeds_floor=exceeds)
+            level = severity.severity(f["cause"], required=g["required"], impact_exceeds_floor=exceeds,
+                                      nonfinite=bool(g.get("nonfinite")))  # NaN/inf at a finite input: critical
             by[level] = by.get(level, 0) + g["checks"]
         f["checks_by_severity"] = dict(sorted(by.items(), key=lambda kv: severity.rank(kv[0])))
         f["severity"] = severity.worst(list(by))

@@ -272,6 +272,21 @@ def test_check_groups_grade_each_dtype_on_its_own_impact() -> None:
     assert out["checks_by_severity"] == {"major": 3, "minor": 6, "policy": 1} and out["severity"] == "major"
 
 
+def test_a_nan_at_a_finite_input_is_critical_in_the_findings_whatever_its_cause() -> None:
+    """SPEC §10.8, as the gate and the report grade it: Keras' half-type clip bound gives NaN at p = 1
+    (cause clip_epsilon, a precision cause); those checks are critical in the findings table too, the
+    finite ones of the same cause keep their impact's level."""
+    from focalspec.reports import findings_cli
+
+    impacts = {"a": {"dtypes": {"bfloat16": {"summary": {"exceeds_floor": False, "max_floor_ratio": 0.2}}}}}
+    groups = [{"dtype": "bfloat16", "required": True, "nonfinite": True, "checks": 4},
+              {"dtype": "bfloat16", "required": True, "nonfinite": False, "checks": 2}]  # fmt: skip
+    f = {"adapter": "a", "cause": "clip_epsilon", "checks": 6, "tiers": ["finite"], "dtypes": ["bfloat16"],
+         "check_groups": groups}  # fmt: skip
+    (out,) = findings_cli.annotate([f], impacts)
+    assert out["checks_by_severity"] == {"critical": 4, "minor": 2} and out["severity"] == "critical"
+
+
 @pytest.mark.parametrize(("content", "says"), [(None, "cannot read"), ('{"a": 1}', "not a focalspec findings file"),
                                                ("{", "not valid JSON")])  # fmt: skip
 def test_annotate_refuses_what_is_not_a_findings_file_in_one_line(
