@@ -156,8 +156,9 @@ def _canonical_parts(x: Tensor, compiled: bool) -> tuple[Tensor, Tensor, Tensor,
     e = exp(-|x|) (two non-negative terms: no cancellation); p and 1 - p are two sigmoids
     (1 / (1 + e) and e / (1 + e) from the same e would save an exp but cost up to 3 u in
     (1 - p_t)**gamma, measured by the conformance suite; compiled, sigma(-|x|) and its
-    complement 1 - sigma(-|x|) saved 1 % of the time and cost 0.18 u in float32).  Eager, where every operation is a
-    pass over memory, the work is done in place on fresh buffers; compiled, it fuses."""
+    complement 1 - sigma(-|x|) saved 1 % of the time and cost 0.18 u in float32).  Eager, where
+    every operation is a pass over memory, the work is done in place on fresh buffers; compiled,
+    it fuses."""
     if compiled:
         log1pe = _log1p_unit(torch.exp(-x.abs()), inplace=False)
         return torch.sigmoid(x), torch.sigmoid(-x), log1pe + torch.clamp(-x, min=0), log1pe + torch.clamp(x, min=0)

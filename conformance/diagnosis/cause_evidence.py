@@ -202,19 +202,17 @@ def simple_ratio(e: Element, dtype: str) -> Fraction | None:
     return f if f.numerator <= 4096 and abs(float(f) - r) <= tol * r else None
 
 
-def normaliser_epsilon(ratios: list[float], dtype: str) -> float | None:
+def normaliser_epsilon(e: Element) -> float | None:
     """The ε of a normaliser n + ε (``EPSILONS``, e.g. mmdet's weight_reduce_loss: avg_factor +
-    torch.finfo(float32).eps; n a small count) when every ratio got/expected of a check is 1/(1 + ε/n):
-    a constant factor that no rounding produces (a float32 step in float64 gives a different relative
-    error at each element)."""
-    if dtype != "float64" or not ratios or not all(math.isfinite(r) and r > 0 for r in ratios):
+    torch.finfo(float32).eps; n a small count) when got/expected is exactly 1/(1 + ε/n), to a float64
+    ulp or two: a constant factor that no rounding produces (a float32 step in float64 gives a
+    different relative error at each element)."""
+    if not e.expected or not (math.isfinite(e.got) and math.isfinite(e.expected)):
         return None
-    r0 = ratios[0]
-    if any(abs(r - r0) > 1e-15 * r0 for r in ratios):
-        return None
+    r = e.got / e.expected
     for eps in EPSILONS:
         for n in (1, 2, 4, 8, 16, 32, 64, 128, 256):
-            if abs(r0 * (1.0 + eps / n) - 1.0) <= 1e-15:
+            if abs(r * (1.0 + eps / n) - 1.0) <= 1e-15:
                 return eps / n
     return None
 

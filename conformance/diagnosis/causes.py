@@ -194,9 +194,7 @@ def _normaliser_marks(elements: list[Element], ev: Evidence) -> dict[int, tuple[
         return {}
     out: dict[int, tuple[str, str, str]] = {}
     for i, e in enumerate(elements):
-        ratio = e.got / e.expected if e.expected and math.isfinite(e.got) and math.isfinite(e.expected) else math.nan
-        eps = cev.normaliser_epsilon([ratio], ev.dtype)
-        if eps is not None:
+        if (eps := cev.normaliser_epsilon(e)) is not None:
             out[i] = ("convention", f"expected / (1 + {eps:.3g}): the normaliser has an ε added (n + ε, e.g. mmdet's "
                                     "avg_factor + float32 eps)", "")  # fmt: skip
     return out
